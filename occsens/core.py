@@ -1,0 +1,615 @@
+"""The occlusion engine: one plan of windows, one pass over the model, one tensor of probabilities.
+
+What occsens computes, stated once (every sentence here has a test in ``tests/core``):
+
+* **Windows.** A window is a ``patch`` = (height, width) rectangle. Along each axis its
+  top-left corners sit at 0, s, 2s, ... for stride s, as long as the window fits inside
+  the image; where the last one does not reach the far border, one more window is added
+  flush with the border. So every window is full-size, lies inside the image, and every
+  pixel is covered at least once. The windows form an R x C grid (R positions down,
+  C across). Rejected alternatives: *clipping* windows at the border (Zeiler & Fergus'
+  description; the notebook) makes border windows smaller, so they hide less and look
+  less important for no reason about the image; *dropping* the remainder (Captum with a
+  stride that does not divide the image) leaves the last rows or columns never
+  occluded; *padding* the image (MONAI) occludes pixels that do not exist.
+* **Fill.** Inside the window the input is replaced by the fill, in pixel space, before
+  whatever normalisation the model does inside its ``forward``: a number (e.g. 0.5,
+  mid grey), one number per channel, a baseline image, ``"mean"`` (each image's own
+  per-channel mean), ``"blur"`` (a Gaussian blur of the image, sigma ``BLUR_SIGMA``),
+  ``"noise"`` (uniform noise in [0, 1], seeded, so reruns agree), or a callable
+  ``fill(images, mask) -> images`` whose output is used where ``mask`` is True. Outside
+  the window the pixels are the image's own, bit for bit: **the model sees the image
+  minus the window**. With ``reveal=True`` it is the other way round: the model sees
+  only the window, and everything else is filled (the patch-only view).
+* **Outputs.** ``clean_probs`` is the softmax of the unoccluded image, ``probs`` the
+  softmax at every grid position. The ``target`` is each image's clean predicted class
+  unless given. ``heatmap`` is the target's probability per position (low = the window
+  hid something the model needed), ``drop = clean - heatmap`` (positive = the
+  probability fell), ``class_map`` the most probable class per position,
+  ``class_counts`` how many positions each class wins. ``attribution()`` spreads the
+  drop back to pixels: each pixel gets the mean drop over the windows that cover it
+  (Captum's ``Occlusion`` definition). All of them are derived from ``probs`` and
+  ``clean_probs`` on demand.
+* **Model.** Run in eval mode under ``torch.inference_mode()``; each module's training
+  flag is put back afterwards. A model handed over in training mode is reported with a
+  warning (dropout and batch statistics would make the map random).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from occsens._alloc import keep_heap_memory
+from occsens.errors import OcclusionError
+
+BLUR_SIGMA = 2.0  # pixels; kernel radius 3 sigma. Wide enough to remove 4-8 px detail on 32x32 images.
+NOISE_SEED = 0
+NOTEBOOK_SCALE = 5  # the notebook greys a square of side 5 * size around each size x size cell
+
+# Default chunk size: a memory budget divided by an estimate of one occluded image's
+# footprint in the model. Small conv nets hold about 40-60x their input in activations
+# (0.3-0.7 MB per 32x32 image for the two CIFAR nets measured in
+# shared/bench/peers-2026-11-26.md); 64x is used as the estimate. On the CPU the budget
+# is small on purpose: batches past ~64 images gain nothing there, and above 256 glibc's
+# allocator made forwards 1.5-2.5x slower (same source).
+_ACTIVATION_FACTOR = 64
+_MEMORY_BUDGET = {"cpu": 48 << 20, "cuda": 1 << 30}
+
+Pair = tuple[int, int]
+FillFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """Where the windows are: computed once per (image size, patch, stride) and cached.
+
+    ``windows[r, c]`` is the (top, left, height, width) rectangle that is filled at grid
+    position (r, c); ``cells[r, c]`` is the rectangle that position is drawn as (the same
+    as the window, except for the notebook geometry, where a 5*size square is drawn as a
+    size x size cell).
+    """
+
+    image_size: Pair
+    patch: Pair
+    stride: Pair
+    windows: torch.Tensor  # int64 [R, C, 4]
+    cells: torch.Tensor  # int64 [R, C, 4]
+    geometry: str  # "sliding" or "notebook"
+
+    @property
+    def grid(self) -> Pair:
+        return (self.windows.shape[0], self.windows.shape[1])
+
+    @property
+    def positions(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    @functools.cached_property
+    def masks(self) -> torch.Tensor:
+        """bool [R*C, H, W]: True inside each window."""
+        h, w = self.image_size
+        ys = torch.arange(h).view(1, h, 1)
+        xs = torch.arange(w).view(1, 1, w)
+        win = self.windows.reshape(-1, 4)
+        top, left = win[:, 0].view(-1, 1, 1), win[:, 1].view(-1, 1, 1)
+        bottom, right = top + win[:, 2].view(-1, 1, 1), left + win[:, 3].view(-1, 1, 1)
+        return (ys >= top) & (ys < bottom) & (xs >= left) & (xs < right)
+
+    @functools.cached_property
+    def coverage(self) -> torch.Tensor:
+        """int64 [H, W]: how many windows cover each pixel."""
+        return self.masks.sum(dim=0)
+
+
+def _starts(length: int, size: int, step: int) -> list[int]:
+    starts = list(range(0, length - size + 1, step))
+    if starts[-1] + size < length:
+        starts.append(length - size)  # one more window, flush with the border
+    return starts
+
+
+@functools.lru_cache(maxsize=64)
+def sliding_plan(image_size: Pair, patch: Pair, stride: Pair) -> Plan:
+    """Full-size windows at 0, s, 2s, ... plus one flush with the far border where needed."""
+    tops = _starts(image_size[0], patch[0], stride[0])
+    lefts = _starts(image_size[1], patch[1], stride[1])
+    windows = torch.tensor([[[t, l, patch[0], patch[1]] for l in lefts] for t in tops], dtype=torch.int64)
+    return Plan(image_size, patch, stride, windows, windows, "sliding")
+
+
+@functools.lru_cache(maxsize=64)
+def notebook_plan(image_size: Pair, size: int) -> Plan:
+    """The notebook's geometry: size x size cells at step size, each greying a 5*size square, clipped."""
+    h, w = image_size
+    reach = (NOTEBOOK_SCALE - 1) // 2 * size  # 2 * size on each side of the cell
+    windows, cells = [], []
+    for top in range(0, h, size):
+        wrow, crow = [], []
+        for left in range(0, w, size):
+            t0, l0 = max(0, top - reach), max(0, left - reach)
+            t1, l1 = min(h, top + size + reach), min(w, left + size + reach)
+            wrow.append([t0, l0, t1 - t0, l1 - l0])
+            crow.append([top, left, min(size, h - top), min(size, w - left)])
+        windows.append(wrow)
+        cells.append(crow)
+    return Plan(image_size, (size, size), (size, size), torch.tensor(windows), torch.tensor(cells), "notebook")
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True, eq=False)
+class Occlusion:
+    """The result of ``occlude``: probabilities at every window position, and views derived from them.
+
+    Shapes: N images, K classes, an R x C grid of positions, H x W pixels.
+    """
+
+    images: torch.Tensor  # float32 [N, C, H, W], the validated inputs
+    clean_probs: torch.Tensor  # float32 [N, K], softmax of the unoccluded images
+    probs: torch.Tensor  # float32 [N, R, C, K], softmax at every position
+    target: torch.Tensor  # int64 [N]
+    plan: Plan
+    reveal: bool
+    fill: str  # a description of the fill, e.g. "0.5" or "blur"
+    model_was_training: bool
+    _fill: _Fill = field(repr=False)
+
+    @property
+    def windows(self) -> torch.Tensor:
+        """int64 [R, C, 4]: (top, left, height, width) of the rectangle filled at each position."""
+        return self.plan.windows
+
+    @property
+    def grid(self) -> Pair:
+        return self.plan.grid
+
+    @property
+    def num_classes(self) -> int:
+        return self.clean_probs.shape[1]
+
+    @property
+    def clean_class(self) -> torch.Tensor:
+        """int64 [N]: the most probable class of each unoccluded image."""
+        return self.clean_probs.argmax(dim=1)
+
+    @property
+    def clean_target_prob(self) -> torch.Tensor:
+        """float32 [N]: the target's probability on the unoccluded image."""
+        return self.clean_probs.gather(1, self.target.view(-1, 1)).squeeze(1)
+
+    @property
+    def heatmap(self) -> torch.Tensor:
+        """float32 [N, R, C]: the target's probability at each position (low = important)."""
+        n, r, c, _ = self.probs.shape
+        index = self.target.view(n, 1, 1, 1).expand(n, r, c, 1)
+        return self.probs.gather(3, index).squeeze(3)
+
+    @property
+    def drop(self) -> torch.Tensor:
+        """float32 [N, R, C]: clean minus occluded target probability (positive = it fell)."""
+        return self.clean_target_prob.view(-1, 1, 1) - self.heatmap
+
+    @property
+    def class_map(self) -> torch.Tensor:
+        """int64 [N, R, C]: the most probable class at each position."""
+        return self.probs.argmax(dim=3)
+
+    @property
+    def class_counts(self) -> torch.Tensor:
+        """int64 [N, K]: how many positions each class is the most probable one at."""
+        flat = self.class_map.reshape(len(self.probs), -1)
+        counts = torch.zeros(len(self.probs), self.num_classes, dtype=torch.int64)
+        return counts.scatter_add_(1, flat, torch.ones_like(flat))
+
+    @property
+    def coverage(self) -> torch.Tensor:
+        """int64 [H, W]: how many windows cover each pixel."""
+        return self.plan.coverage
+
+    def attribution(self) -> torch.Tensor:
+        """float32 [N, H, W]: each pixel's mean drop over the windows that cover it (Captum's definition)."""
+        masks = self.plan.masks.reshape(self.plan.positions, -1).to(torch.float64)
+        total = self.drop.reshape(len(self.probs), -1).to(torch.float64) @ masks
+        per_pixel = total / self.plan.coverage.reshape(1, -1).clamp(min=1)
+        return per_pixel.reshape(len(self.probs), *self.plan.image_size).to(torch.float32)
+
+    def occluded(self, image: int, row: int, col: int) -> torch.Tensor:
+        """float32 [C, H, W]: exactly the input the model saw for ``image`` at grid position (row, col)."""
+        r, c = self.grid
+        if not (0 <= image < len(self.images) and 0 <= row < r and 0 <= col < c):
+            raise OcclusionError(
+                f"position (image={image}, row={row}, col={col}) is outside the result: "
+                f"images 0..{len(self.images) - 1}, rows 0..{r - 1}, cols 0..{c - 1}"
+            )
+        mask = self.plan.masks[row * c + col].view(1, 1, *self.plan.image_size)
+        x = self.images[image : image + 1]
+        return _compose(x, self._fill.images(x, [image], mask), mask, self.reveal)[0]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _pair(value: Any, name: str) -> Pair:
+    if isinstance(value, bool):
+        raise OcclusionError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        pair = (int(value), int(value))
+    elif isinstance(value, Sequence) and len(value) == 2 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise OcclusionError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
+    if min(pair) <= 0:
+        raise OcclusionError(f"{name} must be positive, got {value!r}")
+    return pair
+
+
+def as_images(images: Any) -> torch.Tensor:
+    """Validate ``images`` and return float32 ``[N, C, H, W]`` in [0, 1] (uint8 is scaled by 1/255)."""
+    if isinstance(images, np.ndarray):
+        if images.dtype.kind not in "uif":
+            raise OcclusionError(f"images must hold numbers, got a numpy array of {images.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(images))
+    elif isinstance(images, torch.Tensor):
+        tensor = images.detach()
+    else:
+        raise OcclusionError(
+            f"images must be a torch tensor or numpy array [N, C, H, W] or [C, H, W], got {type(images).__name__}"
+            + (" (load the file first, e.g. with occsens.read_image)" if isinstance(images, str) else "")
+        )
+    if tensor.ndim == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 4:
+        raise OcclusionError(f"images must have shape [N, C, H, W] or [C, H, W], got {tuple(tensor.shape)}")
+    if tensor.shape[0] == 0 or 0 in tensor.shape:
+        raise OcclusionError(f"images is empty: shape {tuple(tensor.shape)}")
+    if tensor.dtype == torch.uint8:
+        return tensor.cpu().float().div_(255)
+    if not tensor.is_floating_point():
+        raise OcclusionError(f"images must be float in [0, 1] or uint8 in 0..255, got {tensor.dtype}")
+    tensor = tensor.cpu().to(torch.float32)
+    if not torch.isfinite(tensor).all():
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise OcclusionError(f"images contain {bad} NaN or infinite values; all pixels must be finite")
+    lo, hi = float(tensor.min()), float(tensor.max())
+    if lo < 0 or hi > 1:
+        raise OcclusionError(
+            f"images must be in [0, 1] (pixel space, before normalisation), got values in [{lo:.4g}, {hi:.4g}]"
+            + ("; for 0..255 data pass uint8 or divide by 255" if hi > 1.5 else "")
+        )
+    return tensor.contiguous()
+
+
+def _targets(target: Any, clean_probs: torch.Tensor) -> torch.Tensor:
+    n, k = clean_probs.shape
+    if target is None:
+        return clean_probs.argmax(dim=1)
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        values = torch.full((n,), int(target), dtype=torch.int64)
+    else:
+        try:
+            values = torch.as_tensor(np.asarray(target))
+        except (TypeError, ValueError):
+            raise OcclusionError(f"target must be None, an int or one int per image, got {target!r}") from None
+        if values.dtype.is_floating_point or values.dtype == torch.bool or values.ndim != 1:
+            raise OcclusionError(f"target must be None, an int or one int per image, got {target!r}")
+        if len(values) != n:
+            raise OcclusionError(f"target has {len(values)} entries but there are {n} images; give one per image")
+        values = values.to(torch.int64)
+    if (values < 0).any() or (values >= k).any():
+        raise OcclusionError(f"target {values.tolist()} out of range: the model has classes 0..{k - 1}")
+    return values
+
+
+# --------------------------------------------------------------------------- fills
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """A resolved fill: either one fill image per input image, or a callable applied per chunk."""
+
+    description: str
+    per_image: torch.Tensor | None = None  # float32 [N, C, H, W] or [1, C, H, W]
+    fn: FillFn | None = None
+
+    def images(self, x: torch.Tensor, index: Sequence[int] | torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Fill values for the batch ``x`` (image numbers ``index``) where ``mask`` is True."""
+        if self.fn is not None:
+            out = self.fn(x, mask.expand(len(x), 1, *x.shape[2:]))
+            if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise OcclusionError(f"fill callable must return a tensor shaped like its images {tuple(x.shape)}, got {got}")
+            return out.to(x.dtype)
+        assert self.per_image is not None
+        if len(self.per_image) == 1:
+            return self.per_image.expand(len(x), -1, -1, -1)
+        return self.per_image[torch.as_tensor(index)]
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
+    """Separable Gaussian blur with reflect padding (radius 3 sigma, at most the image size - 1)."""
+    _, c, h, w = images.shape
+    radius = max(1, min(int(math.ceil(3 * sigma)), h - 1, w - 1))
+    xs = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (xs / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(images.dtype)
+    x = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    x = F.conv2d(x, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    return x.clamp_(0, 1)
+
+
+FILL_NAMES = ("mean", "blur", "noise")
+
+
+def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
+    """Turn the user's ``fill`` into fill images for ``images`` [N, C, H, W]."""
+    n, c, h, w = images.shape
+    if callable(fill) and not isinstance(fill, torch.Tensor):
+        return _Fill(getattr(fill, "__name__", "callable"), fn=fill)
+    if isinstance(fill, str):
+        if fill == "mean":
+            return _Fill("mean", images.mean(dim=(2, 3), keepdim=True).expand(n, c, h, w).contiguous())
+        if fill == "blur":
+            return _Fill("blur", gaussian_blur(images))
+        if fill == "noise":
+            gen = torch.Generator().manual_seed(NOISE_SEED)
+            return _Fill("noise", torch.rand(n, c, h, w, generator=gen))
+        raise OcclusionError(
+            f"fill {fill!r} is unknown; use a number in [0, 1], one per channel, a baseline image, "
+            f"a callable, or one of {', '.join(map(repr, FILL_NAMES))}"
+        )
+    if isinstance(fill, bool):
+        raise OcclusionError(f"fill must be a number in [0, 1], got {fill!r}")
+    if isinstance(fill, numbers.Real):
+        value = float(fill)
+        if not 0 <= value <= 1:
+            raise OcclusionError(f"fill {fill!r} is outside [0, 1]: it is a pixel value, applied before normalisation")
+        return _Fill(f"{value:g}", torch.full((1, c, h, w), value))
+    try:
+        tensor = torch.as_tensor(np.asarray(fill.cpu() if isinstance(fill, torch.Tensor) else fill), dtype=torch.float32)
+    except (TypeError, ValueError):
+        raise OcclusionError(f"fill must be a number, a sequence, an image or a name, got {type(fill).__name__}") from None
+    if tensor.ndim == 1:
+        if len(tensor) != c:
+            raise OcclusionError(f"fill has {len(tensor)} values but the images have {c} channels; give one per channel")
+        fill_images, description = tensor.view(1, c, 1, 1).expand(1, c, h, w), "(" + ", ".join(f"{v:g}" for v in tensor.tolist()) + ")"
+    elif tuple(tensor.shape) == (c, h, w):
+        fill_images, description = tensor.unsqueeze(0), "baseline image"
+    elif tuple(tensor.shape) == (n, c, h, w):
+        fill_images, description = tensor, "baseline images"
+    else:
+        raise OcclusionError(
+            f"fill has shape {tuple(tensor.shape)}; valid shapes are ({c},) per channel, ({c}, {h}, {w}) "
+            f"for one baseline image, or ({n}, {c}, {h}, {w}) for one per image"
+        )
+    if not torch.isfinite(tensor).all() or float(tensor.min()) < 0 or float(tensor.max()) > 1:
+        raise OcclusionError("fill values must be finite and in [0, 1] (pixel space, before normalisation)")
+    return _Fill(description, fill_images.contiguous())
+
+
+def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bool) -> torch.Tensor:
+    """The occluded inputs: the fill where the window is (outside it when ``reveal``), the image elsewhere."""
+    return torch.where(mask, x, fill) if reveal else torch.where(mask, fill, x)
+
+
+# --------------------------------------------------------------------------- models
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[bool]:
+    """Eval mode and no autograd for the duration; yields whether any module was in training mode.
+
+    Each module's own training flag is restored afterwards, so a model with mixed flags is
+    left exactly as found.
+    """
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    flags = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.training = False
+        with torch.inference_mode():
+            yield any(flags)
+    finally:
+        for m, flag in zip(modules, flags):
+            m.training = flag
+
+
+def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: str = "NCHW") -> Callable:
+    """Wrap a numpy callable (a Keras or ONNX model) so ``occlude`` can run it.
+
+    ``fn`` gets float32 images in [0, 1] as a numpy array (``layout`` "NCHW" or "NHWC")
+    and returns ``[B, K]`` logits, or probabilities when ``outputs="probs"``.
+    """
+    if outputs not in ("logits", "probs"):
+        raise OcclusionError(f"outputs must be 'logits' or 'probs', got {outputs!r}")
+    if layout not in ("NCHW", "NHWC"):
+        raise OcclusionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        arr = x.detach().cpu().numpy()
+        if layout == "NHWC":
+            arr = arr.transpose(0, 2, 3, 1)
+        out = torch.as_tensor(np.asarray(fn(np.ascontiguousarray(arr)), dtype=np.float32))
+        if outputs == "probs":  # log p goes back to p through softmax
+            out = out.clamp(min=1e-30).log()
+        return out
+
+    model.__name__ = getattr(fn, "__name__", "numpy_model")
+    return model
+
+
+def _forward(model: Callable, x: torch.Tensor, expected_batch: int) -> torch.Tensor:
+    out = model(x)
+    if not isinstance(out, torch.Tensor):
+        raise OcclusionError(
+            f"model must return a tensor of logits [B, K], got {type(out).__name__} "
+            "(wrap numpy models with occsens.as_model)"
+        )
+    if out.ndim != 2 or out.shape[0] != expected_batch or out.shape[1] < 2:
+        raise OcclusionError(
+            f"model returned shape {tuple(out.shape)} for {expected_batch} images; expected logits [{expected_batch}, K], K >= 2"
+        )
+    if not torch.isfinite(out).all():
+        raise OcclusionError("model returned NaN or infinite logits; check the model and its weights")
+    return torch.softmax(out.float(), dim=1).cpu()
+
+
+def _device(model: Any, device: Any) -> torch.device:
+    if device is not None:
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError):
+            raise OcclusionError(f"device {device!r} is not a torch device, e.g. 'cpu' or 'cuda:0'") from None
+    if isinstance(model, nn.Module):
+        for tensor in (*model.parameters(), *model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+def default_batch_size(images: torch.Tensor, device: torch.device) -> int:
+    """Occluded images per model call: the device's memory budget over an estimate of one image's footprint."""
+    per_image = images[0].numel() * images.element_size() * _ACTIVATION_FACTOR
+    budget = _MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"]
+    return int(max(1, min(4096, budget // per_image)))
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+def _run(model: Callable, images: torch.Tensor, plan: Plan, fill: _Fill, reveal: bool,
+         batch_size: int, device: torch.device, progress: bool) -> torch.Tensor:
+    """Softmax for every (image, window) pair: float32 [N, R*C, K], in chunks of ``batch_size``."""
+    n, p = len(images), plan.positions
+    masks = plan.masks.unsqueeze(1).to(device)  # [P, 1, H, W]
+    x_all = images.to(device)
+    out: torch.Tensor | None = None
+    bar = _progress(n * p, progress)
+    for start in range(0, n * p, batch_size):
+        pairs = torch.arange(start, min(start + batch_size, n * p))
+        image_idx, window_idx = pairs // p, pairs % p
+        x, mask = x_all[image_idx], masks[window_idx]
+        fill_values = fill.images(x, image_idx, mask).to(device)
+        probs = _forward(model, _compose(x, fill_values, mask, reveal), len(pairs))
+        if out is None:
+            out = torch.empty(n * p, probs.shape[1])
+        out[start : start + len(pairs)] = probs
+        bar.update(len(pairs))
+    bar.close()
+    assert out is not None
+    return out.view(n, p, -1)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="window", desc="occluding", leave=False)
+
+
+def _occlude_with_plan(model: Callable, images: torch.Tensor, plan: Plan, fill: Any, target: Any,
+                       reveal: bool, batch_size: int | None, device: Any, progress: bool) -> Occlusion:
+    if not callable(model):
+        raise OcclusionError(f"model must be a torch.nn.Module or a callable, got {type(model).__name__}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
+                                   or batch_size <= 0):
+        raise OcclusionError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    resolved_fill = resolve_fill(fill, images)
+    dev = _device(model, device)
+    size = int(batch_size) if batch_size is not None else default_batch_size(images, dev)
+    keep_heap_memory()
+    with eval_mode(model) as was_training:
+        if was_training:
+            warnings.warn(
+                "model was in training mode; occsens runs it in eval mode (dropout off, batch-norm running "
+                "statistics) and restores its mode afterwards",
+                stacklevel=3,
+            )
+        clean = torch.cat([_forward(model, images[i : i + size].to(dev), len(images[i : i + size]))
+                           for i in range(0, len(images), size)])
+        targets = _targets(target, clean)
+        probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress)
+    if probs.shape[2] != clean.shape[1]:
+        raise OcclusionError(f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones")
+    r, c = plan.grid
+    return Occlusion(images, clean, probs.view(len(images), r, c, -1), targets, plan, reveal,
+                     resolved_fill.description, was_training, resolved_fill)
+
+
+def occlude(model: Callable, images: Any, *, patch: int | Pair, stride: int | Pair | None = None,
+            fill: Any = 0.5, target: Any = None, reveal: bool = False, batch_size: int | None = None,
+            device: Any = None, progress: bool = False) -> Occlusion:
+    """Occlusion sensitivity of ``model`` on ``images``: slide a ``patch`` over each image and record the softmax.
+
+    Args:
+        model: ``torch.nn.Module`` or callable taking float32 ``[B, C, H, W]`` images in [0, 1]
+            and returning logits ``[B, K]`` (see ``as_model`` for numpy models).
+        images: ``[N, C, H, W]`` or ``[C, H, W]`` tensor or array, float in [0, 1] or uint8.
+        patch: window size, int or (height, width).
+        stride: step between windows, int or pair, at most the patch; default = patch.
+        fill: what replaces the window (see the module docstring): number, per-channel
+            sequence, baseline image, "mean", "blur", "noise" or callable(images, mask).
+        target: class whose probability the heatmap shows; None = each image's clean prediction.
+        reveal: False shows the image minus the window; True shows only the window.
+        batch_size: occluded images per model call; None = ``default_batch_size``.
+        device: where the model runs; None = where its parameters are.
+        progress: show a progress bar.
+    """
+    x = as_images(images)
+    h, w = x.shape[2:]
+    patch_hw = _pair(patch, "patch")
+    stride_hw = patch_hw if stride is None else _pair(stride, "stride")
+    if patch_hw[0] > h or patch_hw[1] > w:
+        raise OcclusionError(f"patch {patch_hw} is larger than the image ({h}, {w})")
+    if stride_hw[0] > patch_hw[0] or stride_hw[1] > patch_hw[1]:
+        raise OcclusionError(
+            f"stride {stride_hw} is larger than the patch {patch_hw}: pixels between windows would never be "
+            "occluded; use a stride of at most the patch"
+        )
+    plan = sliding_plan((h, w), patch_hw, stride_hw)
+    return _occlude_with_plan(model, x, plan, fill, target, bool(reveal), batch_size, device, progress)
+
+
+def notebook_occlude(model: Callable, images: Any, *, size: int, fill: Any = 0.5, target: Any = None,
+                     batch_size: int | None = None, device: Any = None, progress: bool = False) -> Occlusion:
+    """Reproduce the widely copied notebook: size x size cells at step size, each greying a 5*size square.
+
+    The square is centred on its cell and clipped at the image border; ``windows`` holds
+    the clipped squares, ``plan.cells`` the size x size cells the notebook drew. Use it to
+    recompute a notebook's heatmap, class map and counts exactly, and compare with
+    ``occlude(model, images, patch=size)``, which greys only the cell.
+    """
+    x = as_images(images)
+    h, w = x.shape[2:]
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
+        raise OcclusionError(f"size must be a positive int (the notebook's grid step), got {size!r}")
+    s = int(size)
+    if s > min(h, w):
+        raise OcclusionError(f"size {s} is larger than the image ({h}, {w})")
+    return _occlude_with_plan(model, x, notebook_plan((h, w), s), fill, target, False, batch_size, device, progress)
