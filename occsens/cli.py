@@ -20,7 +20,7 @@ EXIT_USAGE = 2
 # --------------------------------------------------------------------------- shared arguments
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the shipped CIFAR-10 model)")
     g.add_argument("--model", default=None, metavar="NAME",
                    help="a shipped model: 'default' (colour) or 'greyscale'")
@@ -32,7 +32,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="class names for --model-path, comma-separated (default: CIFAR-10's)")
 
 
-def _model_from_args(args: argparse.Namespace):  # noqa: ANN202
+def model_from_args(args: argparse.Namespace):  # noqa: ANN202
     from occsens import models
 
     if args.model and args.model_path:
@@ -44,7 +44,7 @@ def _model_from_args(args: argparse.Namespace):  # noqa: ANN202
     return models.load_model(args.model or "default")
 
 
-def _class_names(args: argparse.Namespace, num_classes: int) -> list[str]:
+def class_names(args: argparse.Namespace, num_classes: int) -> list[str]:
     from occsens.models import CIFAR10_CLASSES
 
     if getattr(args, "classes", None):
@@ -57,7 +57,7 @@ def _class_names(args: argparse.Namespace, num_classes: int) -> list[str]:
     return [str(k) for k in range(num_classes)]
 
 
-def _pair_arg(text: str) -> int | tuple[int, int]:
+def pair_arg(text: str) -> int | tuple[int, int]:
     try:
         parts = [int(v) for v in text.lower().replace("x", ",").split(",")]
     except ValueError:
@@ -69,7 +69,7 @@ def _pair_arg(text: str) -> int | tuple[int, int]:
     raise argparse.ArgumentTypeError(f"{text!r} is not an int or HxW pair, e.g. 4 or 4x8")
 
 
-def _fill_arg(text: str):  # noqa: ANN202
+def fill_arg(text: str):  # noqa: ANN202
     """A number, r,g,b, or a fill name."""
     try:
         values = [float(v) for v in text.split(",")]
@@ -85,7 +85,7 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
     import occsens
     from occsens.images import read_image
 
-    model = _model_from_args(args)
+    model = model_from_args(args)
     image = read_image(args.image, size=tuple(args.input_size) if args.input_size else (32, 32))
     if args.notebook:
         res = occsens.notebook_occlude(model, image, size=args.patch, fill=args.fill, target=args.target,
@@ -93,7 +93,7 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
     else:
         res = occsens.occlude(model, image, patch=args.patch, stride=args.stride, fill=args.fill,
                               target=args.target, reveal=args.reveal, progress=not args.quiet)
-    names = _class_names(args, res.num_classes)
+    names = class_names(args, res.num_classes)
     summary = summarize(res, 0, names)
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -175,9 +175,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from occsens import data
     from occsens.evaluation import evaluate
 
-    model = _model_from_args(args)
+    model = model_from_args(args)
     split = data.load_split(False, args.data_dir)
-    names = _class_names(args, 10)
+    names = class_names(args, 10)
     with tqdm(total=len(split), unit="image", desc="evaluating", disable=args.quiet, leave=False) as bar:
         result = evaluate(model, split, progress=bar)
     print(f"test accuracy: {result.accuracy:.4f} ({result.correct}/{result.total})")
@@ -210,10 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "correctly: the clean prediction from the unoccluded image and how often each "
                                    "class wins under occlusion.")
     p.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, ...); resized to the model input")
-    _add_model_args(p)
-    p.add_argument("--patch", type=_pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
-    p.add_argument("--stride", type=_pair_arg, default=None, help="step between windows (default: the patch)")
-    p.add_argument("--fill", type=_fill_arg, default=0.5,
+    add_model_args(p)
+    p.add_argument("--patch", type=pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
+    p.add_argument("--stride", type=pair_arg, default=None, help="step between windows (default: the patch)")
+    p.add_argument("--fill", type=fill_arg, default=0.5,
                    help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey)")
     p.add_argument("--target", type=int, default=None, help="class to map (default: the clean prediction)")
     p.add_argument("--reveal", action="store_true", help="show only the window, fill the rest (patch-only view)")
@@ -240,10 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="test-set accuracy, per-class accuracy and confusion matrix",
                        description="Evaluate a model on the full 10,000-image CIFAR-10 test set.")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
+    __import__("occsens.checks", fromlist=["add_parser"]).add_parser(sub)  # `occsens check`: occsens/checks.py
+    __import__("occsens.report", fromlist=["add_parsers"]).add_parsers(sub)  # `report`, `explain`: occsens/report.py
     return parser
 
 

@@ -457,7 +457,11 @@ def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: s
 
 
 def _forward(model: Callable, x: torch.Tensor, expected_batch: int) -> torch.Tensor:
-    out = model(x)
+    return _check_logits(model(x), expected_batch)
+
+
+def _check_logits(out: Any, expected_batch: int) -> torch.Tensor:
+    """Softmax of the model's logits, after checking their type, shape and values."""
     if not isinstance(out, torch.Tensor):
         raise OcclusionError(
             f"model must return a tensor of logits [B, K], got {type(out).__name__} "
@@ -517,6 +521,41 @@ def _run(model: Callable, images: torch.Tensor, plan: Plan, fill: _Fill, reveal:
     return out.view(n, p, -1)
 
 
+def _run_incremental(model: nn.Module, images: torch.Tensor, plan: Plan, fill: _Fill, batch_size: int,
+                     device: torch.device, progress: bool) -> torch.Tensor:
+    """The same probabilities as ``_run``, computing each layer only where the window changed it."""
+    from occsens.incremental import window_logits
+
+    n, p = len(images), plan.positions
+    masks = plan.masks.unsqueeze(1).to(device)
+    win = plan.windows.reshape(-1, 4).to(device)
+    box_h, box_w = int(win[:, 2].max()), int(win[:, 3].max())  # one box size: the largest window
+    h, w = plan.image_size
+    tops, lefts = win[:, 0].clamp(max=h - box_h), win[:, 1].clamp(max=w - box_w)
+    out: torch.Tensor | None = None
+    bar = _progress(n * p, progress)
+    for i in range(n):
+        image = images[i : i + 1].to(device)
+        for start in range(0, p, batch_size):
+            idx = torch.arange(start, min(start + batch_size, p), device=device)
+            x, mask = image.expand(len(idx), -1, -1, -1), masks[idx]
+            occluded = _compose(x, fill.images(x, [i] * len(idx), mask).to(device), mask, False)
+            rows = (tops[idx].view(-1, 1) + torch.arange(box_h, device=device)).view(-1, 1, box_h, 1)
+            cols = (lefts[idx].view(-1, 1) + torch.arange(box_w, device=device)).view(-1, 1, 1, box_w)
+            batch = torch.arange(len(idx), device=device).view(-1, 1, 1, 1)
+            chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
+            boxes = occluded[batch, chan, rows, cols]
+            logits = window_logits(model, image, boxes, tops[idx], lefts[idx])
+            probs = _check_logits(logits, len(idx))
+            if out is None:
+                out = torch.empty(n, p, probs.shape[1])
+            out[i, start : start + len(idx)] = probs
+            bar.update(len(idx))
+    bar.close()
+    assert out is not None
+    return out
+
+
 class _NoBar:
     def update(self, n: int) -> None:
         pass
@@ -533,8 +572,33 @@ def _progress(total: int, enabled: bool) -> Any:
     return tqdm(total=total, unit="window", desc="occluding", leave=False)
 
 
+ENGINES = ("auto", "brute", "incremental")
+
+
+def _use_incremental(engine: str, model: Any, images: torch.Tensor, plan: Plan, reveal: bool) -> bool:
+    """Whether to run the incremental engine: asked for, or "auto" and it applies and saves work."""
+    from occsens.incremental import supports
+
+    if engine == "brute":
+        return False
+    reason = "reveal=True changes everything outside the window" if reveal else \
+        supports(model, plan.image_size, images.shape[1])
+    if engine == "incremental":
+        if reason:
+            raise OcclusionError(f"engine 'incremental' cannot run this model: {reason}; use engine='auto' or 'brute'")
+        return True
+    if reason:
+        if not reveal:
+            warnings.warn(f"incremental engine not used ({reason}); running every window in full", stacklevel=4)
+        return False
+    return True
+
+
 def _occlude_with_plan(model: Callable, images: torch.Tensor, plan: Plan, fill: Any, target: Any,
-                       reveal: bool, batch_size: int | None, device: Any, progress: bool) -> Occlusion:
+                       reveal: bool, batch_size: int | None, device: Any, progress: bool,
+                       engine: str = "auto") -> Occlusion:
+    if engine not in ENGINES:
+        raise OcclusionError(f"engine {engine!r} is unknown; use one of {', '.join(map(repr, ENGINES))}")
     if not callable(model):
         raise OcclusionError(f"model must be a torch.nn.Module or a callable, got {type(model).__name__}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
@@ -554,7 +618,10 @@ def _occlude_with_plan(model: Callable, images: torch.Tensor, plan: Plan, fill: 
         clean = torch.cat([_forward(model, images[i : i + size].to(dev), len(images[i : i + size]))
                            for i in range(0, len(images), size)])
         targets = _targets(target, clean)
-        probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress)
+        if _use_incremental(engine, model, images, plan, reveal):
+            probs = _run_incremental(model, images, plan, resolved_fill, size, dev, progress)
+        else:
+            probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress)
     if probs.shape[2] != clean.shape[1]:
         raise OcclusionError(f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones")
     r, c = plan.grid
@@ -564,7 +631,7 @@ def _occlude_with_plan(model: Callable, images: torch.Tensor, plan: Plan, fill: 
 
 def occlude(model: Callable, images: Any, *, patch: int | Pair, stride: int | Pair | None = None,
             fill: Any = 0.5, target: Any = None, reveal: bool = False, batch_size: int | None = None,
-            device: Any = None, progress: bool = False) -> Occlusion:
+            device: Any = None, progress: bool = False, engine: str = "auto") -> Occlusion:
     """Occlusion sensitivity of ``model`` on ``images``: slide a ``patch`` over each image and record the softmax.
 
     Args:
@@ -580,6 +647,8 @@ def occlude(model: Callable, images: Any, *, patch: int | Pair, stride: int | Pa
         batch_size: occluded images per model call; None = ``default_batch_size``.
         device: where the model runs; None = where its parameters are.
         progress: show a progress bar.
+        engine: "auto" (incremental where it applies, see ``occsens.incremental``), "brute"
+            (every occluded copy through the whole model) or "incremental" (error if it cannot).
     """
     x = as_images(images)
     h, w = x.shape[2:]
@@ -593,11 +662,12 @@ def occlude(model: Callable, images: Any, *, patch: int | Pair, stride: int | Pa
             "occluded; use a stride of at most the patch"
         )
     plan = sliding_plan((h, w), patch_hw, stride_hw)
-    return _occlude_with_plan(model, x, plan, fill, target, bool(reveal), batch_size, device, progress)
+    return _occlude_with_plan(model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine)
 
 
 def notebook_occlude(model: Callable, images: Any, *, size: int, fill: Any = 0.5, target: Any = None,
-                     batch_size: int | None = None, device: Any = None, progress: bool = False) -> Occlusion:
+                     batch_size: int | None = None, device: Any = None, progress: bool = False,
+                     engine: str = "auto") -> Occlusion:
     """Reproduce the widely copied notebook: size x size cells at step size, each greying a 5*size square.
 
     The square is centred on its cell and clipped at the image border; ``windows`` holds
@@ -612,4 +682,5 @@ def notebook_occlude(model: Callable, images: Any, *, size: int, fill: Any = 0.5
     s = int(size)
     if s > min(h, w):
         raise OcclusionError(f"size {s} is larger than the image ({h}, {w})")
-    return _occlude_with_plan(model, x, notebook_plan((h, w), s), fill, target, False, batch_size, device, progress)
+    plan = notebook_plan((h, w), s)
+    return _occlude_with_plan(model, x, plan, fill, target, False, batch_size, device, progress, engine)

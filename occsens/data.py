@@ -48,13 +48,25 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    # what numpy and Python 3 write when such a batch is re-saved at protocol 5 or 2
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
 }
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """Python 3 pickles bytes at protocol 2 as ``_codecs.encode(text, "latin1")``; allow only that."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refused to load _codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
 
 
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
         if (module, name) in _ALLOWED_GLOBALS:
             return super().find_class(module, name)
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
         raise pickle.UnpicklingError(f"refused to load {module}.{name}")
 
 

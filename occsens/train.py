@@ -26,6 +26,7 @@ from occsens._alloc import keep_heap_memory
 from occsens.errors import OcclusionError
 from occsens.evaluation import evaluate
 from occsens.models import CIFAR10_CLASSES, LUMA_WEIGHTS, Architecture, build_model, count_flops
+from occsens.receptive import affected_share
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def train(
             loss.backward()
             optimizer.step()
             loss_sum += float(loss)
-            bar.set_postfix(loss=f"{loss_sum / (i + 1):.3f}", lr=f"{lr:.3f}")
+            bar.set_postfix(loss=f"{loss_sum / (i + 1):.3f}", lr=f"{lr:.3f}", refresh=False)
         elapsed += time.perf_counter() - t0
         entry = {"epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch, "elapsed_s": round(elapsed, 1)}
         if (epoch + 1) % 5 == 0 or epoch + 1 == recipe.epochs:
@@ -179,6 +180,12 @@ def write_card(out: Path, name: str, model: torch.nn.Module, arch: Architecture,
                        + (", luminance input" if arch.greyscale else ", RGB input"),
         "parameters": params,
         "flops_per_forward": count_flops(model),
+        "incremental_flop_share": {
+            "patch 4 stride 4": round(affected_share(model, (32, 32), 4, 4), 4),
+            "patch 8 stride 2": round(affected_share(model, (32, 32), 8, 2), 4),
+            "meaning": "share of a full forward's FLOPs inside each window's projective field, averaged over "
+                       "windows: what an exact incremental engine must recompute (occsens.receptive)",
+        },
         "training": {
             "command": f"occsens train --name {name} --width {arch.width}"
                        + (" --greyscale" if arch.greyscale else "")
@@ -197,4 +204,35 @@ def write_card(out: Path, name: str, model: torch.nn.Module, arch: Architecture,
         "training_data_sha256": data.file_digests(data_dir),
     }
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out / f"{name}.md").write_text(card_markdown(card))
     return card
+
+
+def card_markdown(card: dict) -> str:
+    """A short human-readable model card from the JSON one."""
+    t = card["training"]
+    share = card["incremental_flop_share"]
+    lines = [
+        f"# Model card: `{card['name']}`",
+        "",
+        f"- Architecture: {card['description']}; {card['parameters']:,} parameters; "
+        f"{card['flops_per_forward'] / 1e6:.1f} MFLOP per forward (32x32 image).",
+        "- Input: pixel-space RGB in [0, 1], shape [B, 3, 32, 32]; normalisation"
+        + (" and luminance conversion" if card["architecture"]["greyscale"] else "")
+        + " inside the model. Output: logits over the 10 CIFAR-10 classes.",
+        f"- Test accuracy (full 10,000-image CIFAR-10 test set): **{card['test_accuracy']:.4f}** "
+        f"({card['test_correct']}/{card['test_images']}).",
+        f"- Training: `{t['command']}`; {t['epochs']} epochs on the 50,000 training images, "
+        f"{t['wall_time_s'] / 60:.1f} min wall time on {t['machine']}.",
+        f"- Incremental occlusion: windows reach {share['patch 4 stride 4']:.0%} (patch 4 stride 4) and "
+        f"{share['patch 8 stride 2']:.0%} (patch 8 stride 2) of a forward's FLOPs.",
+        "",
+        "| class | accuracy |",
+        "|---|---|",
+        *[f"| {c} | {a:.3f} |" for c, a in card["per_class_accuracy"].items()],
+        "",
+        "Confusion matrix (rows: true class, columns: predicted), training data SHA-256 and the per-epoch "
+        f"history are in `{card['name']}.json`.",
+        "",
+    ]
+    return "\n".join(lines)
