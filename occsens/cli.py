@@ -22,14 +22,27 @@ EXIT_USAGE = 2
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the shipped CIFAR-10 model)")
-    g.add_argument("--model", default=None, metavar="NAME",
-                   help="a shipped model: 'default' (colour) or 'greyscale'")
-    g.add_argument("--model-path", default=None, metavar="MODULE:FACTORY",
-                   help="your own model: FACTORY() in MODULE returns it (pixel-space [0, 1] input, logits out)")
-    g.add_argument("--weights", default=None, metavar="FILE",
-                   help="state dict for --model-path, read with torch.load(weights_only=True)")
-    g.add_argument("--classes", default=None, metavar="A,B,...",
-                   help="class names for --model-path, comma-separated (default: CIFAR-10's)")
+    g.add_argument(
+        "--model", default=None, metavar="NAME", help="a shipped model: 'default' (colour) or 'greyscale'"
+    )
+    g.add_argument(
+        "--model-path",
+        default=None,
+        metavar="MODULE:FACTORY",
+        help="your own model: FACTORY() in MODULE returns it (pixel-space [0, 1] input, logits out)",
+    )
+    g.add_argument(
+        "--weights",
+        default=None,
+        metavar="FILE",
+        help="state dict for --model-path, read with torch.load(weights_only=True)",
+    )
+    g.add_argument(
+        "--classes",
+        default=None,
+        metavar="A,B,...",
+        help="class names for --model-path, comma-separated (default: CIFAR-10's)",
+    )
 
 
 def model_from_args(args: argparse.Namespace):  # noqa: ANN202
@@ -50,7 +63,9 @@ def class_names(args: argparse.Namespace, num_classes: int) -> list[str]:
     if getattr(args, "classes", None):
         names = [n.strip() for n in args.classes.split(",")]
         if len(names) != num_classes:
-            raise OcclusionError(f"--classes lists {len(names)} names but the model has {num_classes} classes")
+            raise OcclusionError(
+                f"--classes lists {len(names)} names but the model has {num_classes} classes"
+            )
         return names
     if num_classes == len(CIFAR10_CLASSES):
         return list(CIFAR10_CLASSES)
@@ -88,11 +103,20 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     image = read_image(args.image, size=tuple(args.input_size) if args.input_size else (32, 32))
     if args.notebook:
-        res = occsens.notebook_occlude(model, image, size=args.patch, fill=args.fill, target=args.target,
-                                       progress=not args.quiet)
+        res = occsens.notebook_occlude(
+            model, image, size=args.patch, fill=args.fill, target=args.target, progress=not args.quiet
+        )
     else:
-        res = occsens.occlude(model, image, patch=args.patch, stride=args.stride, fill=args.fill,
-                              target=args.target, reveal=args.reveal, progress=not args.quiet)
+        res = occsens.occlude(
+            model,
+            image,
+            patch=args.patch,
+            stride=args.stride,
+            fill=args.fill,
+            target=args.target,
+            reveal=args.reveal,
+            progress=not args.quiet,
+        )
     names = class_names(args, res.num_classes)
     summary = summarize(res, 0, names)
     if args.json:
@@ -141,7 +165,8 @@ def format_summary(s: dict, label: str) -> str:
         f"probability {s['clean_prob']:.4f} (unoccluded input)",
         "top 3: " + ", ".join(f"{t['name']} {t['prob']:.4f}" for t in s["top3"]),
         f"occlusion: {s['geometry']} geometry, patch {s['patch'][0]}x{s['patch'][1]}, stride "
-        f"{s['stride'][0]}x{s['stride'][1]}, fill {s['fill']}, {s['grid'][0]}x{s['grid'][1]} = {s['windows']} "
+        f"{s['stride'][0]}x{s['stride'][1]}, fill {s['fill']}, "
+        f"{s['grid'][0]}x{s['grid'][1]} = {s['windows']} "
         f"positions; the model sees {view}",
         f"target {s['target']} ({s['target_name']}): clean probability {s['clean_target_prob']:.4f}, lowest "
         f"{s['lowest_target_prob']:.4f} with rows {s['lowest_at']['top']}-"
@@ -162,9 +187,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from occsens.train import Recipe, train
 
     out = Path(args.out or f"runs/{args.name}")
-    weights = train(out, name=args.name, arch=Architecture(width=args.width, greyscale=args.greyscale),
-                    recipe=Recipe(epochs=args.epochs, seed=args.seed), data_dir=args.data_dir,
-                    resume=args.resume, progress=not args.quiet)
+    weights = train(
+        out,
+        name=args.name,
+        arch=Architecture(width=args.width, greyscale=args.greyscale),
+        recipe=Recipe(epochs=args.epochs, seed=args.seed),
+        data_dir=args.data_dir,
+        resume=args.resume,
+        progress=not args.quiet,
+        note=args.note,
+    )
     print(f"wrote {weights} and its model card {weights.with_suffix('.json')}")
     return 0
 
@@ -182,12 +214,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(model, split, progress=bar)
     print(f"test accuracy: {result.accuracy:.4f} ({result.correct}/{result.total})")
     print("per-class accuracy:")
-    for name, acc in zip(names, result.per_class_accuracy):
+    for name, acc in zip(names, result.per_class_accuracy, strict=False):
         print(f"  {name:>12}: {acc:.3f}")
     width = max(len(n) for n in names)
     print("confusion matrix (rows: true class, columns: predicted):")
     print(" " * (width + 2) + " ".join(f"{n[:5]:>5}" for n in names))
-    for name, row in zip(names, result.confusion):
+    for name, row in zip(names, result.confusion, strict=False):
         print(f"  {name:>{width}} " + " ".join(f"{v:>5}" for v in row))
     return 0
 
@@ -196,56 +228,88 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from occsens import __version__
+    from occsens import __version__, checks, report
 
     parser = argparse.ArgumentParser(
         prog="occsens",
-        description="Occlusion sensitivity for image classifiers: what does the model look at, and can you trust it?",
+        description="Occlusion sensitivity for image classifiers: what does the model look at, "
+        "and can you trust it?",
     )
     parser.add_argument("--version", action="version", version=f"occsens {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("occlude", help="occlude one image file and print the clean prediction and class counts",
-                       description="Slide a patch over IMAGE and print what the notebook printed, computed "
-                                   "correctly: the clean prediction from the unoccluded image and how often each "
-                                   "class wins under occlusion.")
-    p.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, ...); resized to the model input")
+    p = sub.add_parser(
+        "occlude",
+        help="occlude one image file and print the clean prediction and class counts",
+        description="Slide a patch over IMAGE and print what the notebook printed, computed "
+        "correctly: the clean prediction from the unoccluded image and how often each "
+        "class wins under occlusion.",
+    )
+    p.add_argument(
+        "image", metavar="IMAGE", help="an image file (PNG, JPEG, ...); resized to the model input"
+    )
     add_model_args(p)
     p.add_argument("--patch", type=pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
     p.add_argument("--stride", type=pair_arg, default=None, help="step between windows (default: the patch)")
-    p.add_argument("--fill", type=fill_arg, default=0.5,
-                   help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey)")
+    p.add_argument(
+        "--fill",
+        type=fill_arg,
+        default=0.5,
+        help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey)",
+    )
     p.add_argument("--target", type=int, default=None, help="class to map (default: the clean prediction)")
-    p.add_argument("--reveal", action="store_true", help="show only the window, fill the rest (patch-only view)")
-    p.add_argument("--notebook", action="store_true",
-                   help="the notebook's geometry: a 5*patch square greyed around each patch cell")
-    p.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                   help="model input size (default 32 32)")
+    p.add_argument(
+        "--reveal", action="store_true", help="show only the window, fill the rest (patch-only view)"
+    )
+    p.add_argument(
+        "--notebook",
+        action="store_true",
+        help="the notebook's geometry: a 5*patch square greyed around each patch cell",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="model input size (default 32 32)",
+    )
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_occlude)
 
-    p = sub.add_parser("train", help="train a CIFAR-10 model (resumable, one checkpoint per epoch)",
-                       description="Train the ResNet-9-layout CIFAR-10 model; writes weights and a model card.")
+    p = sub.add_parser(
+        "train",
+        help="train a CIFAR-10 model (resumable, one checkpoint per epoch)",
+        description="Train the ResNet-9-layout CIFAR-10 model; writes weights and a model card.",
+    )
     p.add_argument("--name", default="default", help="model name, used for file names (default 'default')")
     p.add_argument("--width", type=int, default=24, help="channels of the first layer (default 24)")
     p.add_argument("--greyscale", action="store_true", help="the greyscale twin: luminance input")
     p.add_argument("--epochs", type=int, default=28, help="epochs (default 28)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
+    )
     p.add_argument("--out", default=None, help="output folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--note", default="", help="a remark to record in the model card (e.g. how the run went)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="test-set accuracy, per-class accuracy and confusion matrix",
-                       description="Evaluate a model on the full 10,000-image CIFAR-10 test set.")
+    p = sub.add_parser(
+        "evaluate",
+        help="test-set accuracy, per-class accuracy and confusion matrix",
+        description="Evaluate a model on the full 10,000-image CIFAR-10 test set.",
+    )
     add_model_args(p)
-    p.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
-    __import__("occsens.checks", fromlist=["add_parser"]).add_parser(sub)  # `occsens check`: occsens/checks.py
-    __import__("occsens.report", fromlist=["add_parsers"]).add_parsers(sub)  # `report`, `explain`: occsens/report.py
+    checks.add_parser(sub)  # `occsens check`
+    report.add_parsers(sub)  # `occsens report`, `occsens explain`
     return parser
 
 

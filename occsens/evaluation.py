@@ -42,7 +42,7 @@ def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500, progres
     try:
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
-                x = torch.from_numpy(images[start : start + batch_size]).float().div_(255)
+                x = torch.tensor(images[start : start + batch_size]).float().div_(255)
                 x = x.contiguous(memory_format=torch.channels_last)
                 out[start : start + len(x)] = model(x).argmax(dim=1).numpy()
                 if progress is not None:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from occsens import data
 from occsens._alloc import keep_heap_memory
 from occsens.errors import OcclusionError
-from occsens.evaluation import evaluate
+from occsens.evaluation import evaluate, predict
 from occsens.models import CIFAR10_CLASSES, LUMA_WEIGHTS, Architecture, build_model, count_flops
 from occsens.receptive import affected_share
 
@@ -86,8 +86,9 @@ def train(
     data_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    note: str = "",
 ) -> Path:
-    """Train ``arch`` with ``recipe``; write ``<name>.pt`` (state dict) and the model card into ``out_dir``."""
+    """Train ``arch`` with ``recipe``; write ``<name>.pt`` (state dict) and its model card to ``out_dir``."""
     keep_heap_memory()
     out = Path(out_dir)
     try:
@@ -107,7 +108,9 @@ def train(
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimizer = torch.optim.SGD(
         [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=0.0, momentum=recipe.momentum, nesterov=True,
+        lr=0.0,
+        momentum=recipe.momentum,
+        nesterov=True,
     )
     start_epoch, elapsed, history = 0, 0.0, []
     if resume and ckpt_path.exists():
@@ -131,8 +134,13 @@ def train(
         gen = torch.Generator().manual_seed(recipe.seed * 100_003 + epoch)
         order = torch.randperm(len(labels), generator=gen)
         model.train()
-        bar = tqdm(range(steps_per_epoch), desc=f"{name} epoch {epoch + 1}/{recipe.epochs}",
-                   unit="batch", disable=not progress, mininterval=5)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"{name} epoch {epoch + 1}/{recipe.epochs}",
+            unit="batch",
+            disable=not progress,
+            mininterval=5,
+        )
         loss_sum = 0.0
         for i in bar:
             idx = order[i * recipe.batch_size : (i + 1) * recipe.batch_size]
@@ -154,8 +162,14 @@ def train(
         history.append(entry)
         print(json.dumps(entry), flush=True)
         torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-             "elapsed_s": elapsed, "config": json.dumps(config), "history": json.dumps(history)},
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "elapsed_s": elapsed,
+                "config": json.dumps(config),
+                "history": json.dumps(history),
+            },
             ckpt_path,
         )
 
@@ -163,12 +177,21 @@ def train(
     weights = out / f"{name}.pt"
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     torch.save(state, weights)
-    write_card(out, name, model, arch, recipe, elapsed, history, data_dir)
+    write_card(out, name, model, arch, recipe, elapsed, history, data_dir, note)
     return weights
 
 
-def write_card(out: Path, name: str, model: torch.nn.Module, arch: Architecture, recipe: Recipe,
-               elapsed: float, history: list, data_dir: str | Path | None) -> dict:
+def write_card(
+    out: Path,
+    name: str,
+    model: torch.nn.Module,
+    arch: Architecture,
+    recipe: Recipe,
+    elapsed: float,
+    history: list,
+    data_dir: str | Path | None,
+    note: str = "",
+) -> dict:
     """The model card, JSON and markdown, from the trained model and a full test-set evaluation."""
     result = evaluate(model, data.load_split(False, data_dir))
     params = sum(p.numel() for p in model.parameters())
@@ -176,20 +199,20 @@ def write_card(out: Path, name: str, model: torch.nn.Module, arch: Architecture,
         "name": name,
         "architecture": asdict(arch),
         "description": f"ResNet-9 layout (Page 2018) at width {arch.width} "
-                       f"({arch.width}-{2 * arch.width}-{4 * arch.width}-{8 * arch.width} channels)"
-                       + (", luminance input" if arch.greyscale else ", RGB input"),
+        f"({arch.width}-{2 * arch.width}-{4 * arch.width}-{8 * arch.width} channels)"
+        + (", luminance input" if arch.greyscale else ", RGB input"),
         "parameters": params,
         "flops_per_forward": count_flops(model),
         "incremental_flop_share": {
             "patch 4 stride 4": round(affected_share(model, (32, 32), 4, 4), 4),
             "patch 8 stride 2": round(affected_share(model, (32, 32), 8, 2), 4),
             "meaning": "share of a full forward's FLOPs inside each window's projective field, averaged over "
-                       "windows: what an exact incremental engine must recompute (occsens.receptive)",
+            "windows: what an exact incremental engine must recompute (occsens.receptive)",
         },
         "training": {
             "command": f"occsens train --name {name} --width {arch.width}"
-                       + (" --greyscale" if arch.greyscale else "")
-                       + f" --epochs {recipe.epochs} --seed {recipe.seed}",
+            + (" --greyscale" if arch.greyscale else "")
+            + f" --epochs {recipe.epochs} --seed {recipe.seed}",
             "recipe": asdict(recipe),
             "epochs": recipe.epochs,
             "wall_time_s": round(elapsed, 1),
@@ -197,15 +220,28 @@ def write_card(out: Path, name: str, model: torch.nn.Module, arch: Architecture,
             "history": history,
         },
         "test_accuracy": result.accuracy,
+        "embedded_sample_accuracy": _embedded_accuracy(model),
         "test_correct": result.correct,
         "test_images": result.total,
-        "per_class_accuracy": {c: float(a) for c, a in zip(CIFAR10_CLASSES, result.per_class_accuracy)},
+        "per_class_accuracy": {
+            c: float(a) for c, a in zip(CIFAR10_CLASSES, result.per_class_accuracy, strict=False)
+        },
         "confusion_matrix": result.confusion.tolist(),
         "training_data_sha256": data.file_digests(data_dir),
     }
+    if note:
+        card["note"] = note
     (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
     (out / f"{name}.md").write_text(card_markdown(card))
     return card
+
+
+def _embedded_accuracy(model: torch.nn.Module) -> float:
+    """Accuracy on the 100 test images shipped in the package (a quick check that the weights load right)."""
+    from occsens.embedded import load_samples
+
+    samples = load_samples()
+    return float((predict(model, samples.images) == samples.labels).mean())
 
 
 def card_markdown(card: dict) -> str:
@@ -221,11 +257,13 @@ def card_markdown(card: dict) -> str:
         + (" and luminance conversion" if card["architecture"]["greyscale"] else "")
         + " inside the model. Output: logits over the 10 CIFAR-10 classes.",
         f"- Test accuracy (full 10,000-image CIFAR-10 test set): **{card['test_accuracy']:.4f}** "
-        f"({card['test_correct']}/{card['test_images']}).",
+        f"({card['test_correct']}/{card['test_images']}); on the 100 embedded test samples "
+        f"{card['embedded_sample_accuracy']:.2f}.",
         f"- Training: `{t['command']}`; {t['epochs']} epochs on the 50,000 training images, "
         f"{t['wall_time_s'] / 60:.1f} min wall time on {t['machine']}.",
         f"- Incremental occlusion: windows reach {share['patch 4 stride 4']:.0%} (patch 4 stride 4) and "
         f"{share['patch 8 stride 2']:.0%} (patch 8 stride 2) of a forward's FLOPs.",
+        *([f"- Note: {card['note']}"] if card.get("note") else []),
         "",
         "| class | accuracy |",
         "|---|---|",
