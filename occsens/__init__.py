@@ -1,10 +1,11 @@
 """occsens: occlusion sensitivity you can check.
 
-    import occsens
-    res = occsens.occlude(model, images, patch=4)      # the image minus a 4x4 grey window
-    res.heatmap, res.drop, res.class_map, res.class_counts, res.attribution()
+import occsens
+res = occsens.occlude(model, images, patch=4)      # the image minus a 4x4 grey window
+res.heatmap, res.drop, res.class_map, res.class_counts, res.attribution()
 """
 
+from occsens.checks import run_checks
 from occsens.core import (
     Occlusion,
     Plan,
@@ -29,6 +30,7 @@ __all__ = [
     "load_model",
     "notebook_occlude",
     "occlude",
+    "run_checks",
 ]
 
 

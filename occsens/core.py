@@ -128,7 +128,7 @@ def sliding_plan(image_size: Pair, patch: Pair, stride: Pair) -> Plan:
     """Full-size windows at 0, s, 2s, ... plus one flush with the far border where needed."""
     tops = _starts(image_size[0], patch[0], stride[0])
     lefts = _starts(image_size[1], patch[1], stride[1])
-    windows = torch.tensor([[[t, l, patch[0], patch[1]] for l in lefts] for t in tops], dtype=torch.int64)
+    windows = torch.tensor([[[t, x, patch[0], patch[1]] for x in lefts] for t in tops], dtype=torch.int64)
     return Plan(image_size, patch, stride, windows, windows, "sliding")
 
 
@@ -147,7 +147,9 @@ def notebook_plan(image_size: Pair, size: int) -> Plan:
             crow.append([top, left, min(size, h - top), min(size, w - left)])
         windows.append(wrow)
         cells.append(crow)
-    return Plan(image_size, (size, size), (size, size), torch.tensor(windows), torch.tensor(cells), "notebook")
+    return Plan(
+        image_size, (size, size), (size, size), torch.tensor(windows), torch.tensor(cells), "notebook"
+    )
 
 
 # --------------------------------------------------------------------------- the result
@@ -239,7 +241,9 @@ class Occlusion:
             )
         mask = self.plan.masks[row * c + col].view(1, 1, *self.plan.image_size)
         x = self.images[image : image + 1]
-        return _compose(x, self._fill.images(x, [image], mask), mask, self.reveal)[0]
+        return _compose(x, self._fill.images(x, [image], ~mask if self.reveal else mask), mask, self.reveal)[
+            0
+        ]
 
 
 # --------------------------------------------------------------------------- validation
@@ -250,8 +254,10 @@ def _pair(value: Any, name: str) -> Pair:
         raise OcclusionError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
     if isinstance(value, numbers.Integral):
         pair = (int(value), int(value))
-    elif isinstance(value, Sequence) and len(value) == 2 and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
+    elif (
+        isinstance(value, Sequence)
+        and len(value) == 2
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
     ):
         pair = (int(value[0]), int(value[1]))
     else:
@@ -271,7 +277,8 @@ def as_images(images: Any) -> torch.Tensor:
         tensor = images.detach()
     else:
         raise OcclusionError(
-            f"images must be a torch tensor or numpy array [N, C, H, W] or [C, H, W], got {type(images).__name__}"
+            "images must be a torch tensor or numpy array [N, C, H, W] or [C, H, W], "
+            f"got {type(images).__name__}"
             + (" (load the file first, e.g. with occsens.read_image)" if isinstance(images, str) else "")
         )
     if tensor.ndim == 3:
@@ -291,7 +298,8 @@ def as_images(images: Any) -> torch.Tensor:
     lo, hi = float(tensor.min()), float(tensor.max())
     if lo < 0 or hi > 1:
         raise OcclusionError(
-            f"images must be in [0, 1] (pixel space, before normalisation), got values in [{lo:.4g}, {hi:.4g}]"
+            "images must be in [0, 1] (pixel space, before normalisation), "
+            f"got values in [{lo:.4g}, {hi:.4g}]"
             + ("; for 0..255 data pass uint8 or divide by 255" if hi > 1.5 else "")
         )
     return tensor.contiguous()
@@ -301,17 +309,23 @@ def _targets(target: Any, clean_probs: torch.Tensor) -> torch.Tensor:
     n, k = clean_probs.shape
     if target is None:
         return clean_probs.argmax(dim=1)
+    if isinstance(target, (torch.Tensor, np.ndarray)) and target.ndim == 0:
+        target = target.item()  # a 0-dimensional tensor (e.g. labels[i]) is one number
     if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         values = torch.full((n,), int(target), dtype=torch.int64)
     else:
         try:
             values = torch.as_tensor(np.asarray(target))
         except (TypeError, ValueError):
-            raise OcclusionError(f"target must be None, an int or one int per image, got {target!r}") from None
+            raise OcclusionError(
+                f"target must be None, an int or one int per image, got {target!r}"
+            ) from None
         if values.dtype.is_floating_point or values.dtype == torch.bool or values.ndim != 1:
             raise OcclusionError(f"target must be None, an int or one int per image, got {target!r}")
         if len(values) != n:
-            raise OcclusionError(f"target has {len(values)} entries but there are {n} images; give one per image")
+            raise OcclusionError(
+                f"target has {len(values)} entries but there are {n} images; give one per image"
+            )
         values = values.to(torch.int64)
     if (values < 0).any() or (values >= k).any():
         raise OcclusionError(f"target {values.tolist()} out of range: the model has classes 0..{k - 1}")
@@ -329,13 +343,17 @@ class _Fill:
     per_image: torch.Tensor | None = None  # float32 [N, C, H, W] or [1, C, H, W]
     fn: FillFn | None = None
 
-    def images(self, x: torch.Tensor, index: Sequence[int] | torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def images(
+        self, x: torch.Tensor, index: Sequence[int] | torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """Fill values for the batch ``x`` (image numbers ``index``) where ``mask`` is True."""
         if self.fn is not None:
             out = self.fn(x, mask.expand(len(x), 1, *x.shape[2:]))
             if not isinstance(out, torch.Tensor) or out.shape != x.shape:
                 got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise OcclusionError(f"fill callable must return a tensor shaped like its images {tuple(x.shape)}, got {got}")
+                raise OcclusionError(
+                    f"fill callable must return a tensor shaped like its images {tuple(x.shape)}, got {got}"
+                )
             return out.to(x.dtype)
         assert self.per_image is not None
         if len(self.per_image) == 1:
@@ -344,16 +362,29 @@ class _Fill:
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding (radius 3 sigma, at most the image size - 1)."""
-    _, c, h, w = images.shape
-    radius = max(1, min(int(math.ceil(3 * sigma)), h - 1, w - 1))
-    xs = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (xs / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).to(images.dtype)
-    x = F.pad(images, (radius, radius, radius, radius), mode="reflect")
-    x = F.conv2d(x, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    x = F.conv2d(x, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return x.clamp_(0, 1)
+    """Separable Gaussian blur with reflect padding; radius 3 sigma, at most the axis length - 1 per axis."""
+    c = images.shape[1]
+    x = images
+    for axis in (2, 3):  # rows, then columns; an axis one pixel long is left as it is
+        radius = min(int(math.ceil(3 * sigma)), images.shape[axis] - 1)
+        if radius < 1:
+            continue
+        xs = torch.arange(-radius, radius + 1, dtype=torch.float64)
+        kernel = torch.exp(-0.5 * (xs / sigma) ** 2)
+        kernel = (kernel / kernel.sum()).to(images.dtype)
+        if axis == 2:
+            x = F.conv2d(
+                F.pad(x, (0, 0, radius, radius), mode="reflect"),
+                kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1),
+                groups=c,
+            )
+        else:
+            x = F.conv2d(
+                F.pad(x, (radius, radius, 0, 0), mode="reflect"),
+                kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1),
+                groups=c,
+            )
+    return x.clamp(0, 1)
 
 
 FILL_NAMES = ("mean", "blur", "noise")
@@ -370,27 +401,40 @@ def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
         if fill == "blur":
             return _Fill("blur", gaussian_blur(images))
         if fill == "noise":
-            gen = torch.Generator().manual_seed(NOISE_SEED)
-            return _Fill("noise", torch.rand(n, c, h, w, generator=gen))
+            gen = torch.Generator().manual_seed(NOISE_SEED)  # one noise image for all: results per image
+            return _Fill("noise", torch.rand(1, c, h, w, generator=gen))  # do not depend on batch mates
         raise OcclusionError(
             f"fill {fill!r} is unknown; use a number in [0, 1], one per channel, a baseline image, "
             f"a callable, or one of {', '.join(map(repr, FILL_NAMES))}"
         )
+    if isinstance(fill, (torch.Tensor, np.ndarray)) and fill.ndim == 0:
+        fill = float(fill)  # a 0-dimensional tensor is a number
     if isinstance(fill, bool):
         raise OcclusionError(f"fill must be a number in [0, 1], got {fill!r}")
     if isinstance(fill, numbers.Real):
         value = float(fill)
         if not 0 <= value <= 1:
-            raise OcclusionError(f"fill {fill!r} is outside [0, 1]: it is a pixel value, applied before normalisation")
+            raise OcclusionError(
+                f"fill {fill!r} is outside [0, 1]: it is a pixel value, applied before normalisation"
+            )
         return _Fill(f"{value:g}", torch.full((1, c, h, w), value))
     try:
-        tensor = torch.as_tensor(np.asarray(fill.cpu() if isinstance(fill, torch.Tensor) else fill), dtype=torch.float32)
+        tensor = torch.as_tensor(
+            np.asarray(fill.cpu() if isinstance(fill, torch.Tensor) else fill), dtype=torch.float32
+        )
     except (TypeError, ValueError):
-        raise OcclusionError(f"fill must be a number, a sequence, an image or a name, got {type(fill).__name__}") from None
+        raise OcclusionError(
+            f"fill must be a number, a sequence, an image or a name, got {type(fill).__name__}"
+        ) from None
     if tensor.ndim == 1:
         if len(tensor) != c:
-            raise OcclusionError(f"fill has {len(tensor)} values but the images have {c} channels; give one per channel")
-        fill_images, description = tensor.view(1, c, 1, 1).expand(1, c, h, w), "(" + ", ".join(f"{v:g}" for v in tensor.tolist()) + ")"
+            raise OcclusionError(
+                f"fill has {len(tensor)} values but the images have {c} channels; give one per channel"
+            )
+        fill_images, description = (
+            tensor.view(1, c, 1, 1).expand(1, c, h, w),
+            "(" + ", ".join(f"{v:g}" for v in tensor.tolist()) + ")",
+        )
     elif tuple(tensor.shape) == (c, h, w):
         fill_images, description = tensor.unsqueeze(0), "baseline image"
     elif tuple(tensor.shape) == (n, c, h, w):
@@ -428,7 +472,7 @@ def eval_mode(model: Any) -> Iterator[bool]:
         with torch.inference_mode():
             yield any(flags)
     finally:
-        for m, flag in zip(modules, flags):
+        for m, flag in zip(modules, flags, strict=False):
             m.training = flag
 
 
@@ -469,7 +513,8 @@ def _check_logits(out: Any, expected_batch: int) -> torch.Tensor:
         )
     if out.ndim != 2 or out.shape[0] != expected_batch or out.shape[1] < 2:
         raise OcclusionError(
-            f"model returned shape {tuple(out.shape)} for {expected_batch} images; expected logits [{expected_batch}, K], K >= 2"
+            f"model returned shape {tuple(out.shape)} for {expected_batch} images; "
+            f"expected logits [{expected_batch}, K], K >= 2"
         )
     if not torch.isfinite(out).all():
         raise OcclusionError("model returned NaN or infinite logits; check the model and its weights")
@@ -489,7 +534,7 @@ def _device(model: Any, device: Any) -> torch.device:
 
 
 def default_batch_size(images: torch.Tensor, device: torch.device) -> int:
-    """Occluded images per model call: the device's memory budget over an estimate of one image's footprint."""
+    """Occluded images per model call: the device's memory budget over one image's estimated footprint."""
     per_image = images[0].numel() * images.element_size() * _ACTIVATION_FACTOR
     budget = _MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"]
     return int(max(1, min(4096, budget // per_image)))
@@ -498,8 +543,16 @@ def default_batch_size(images: torch.Tensor, device: torch.device) -> int:
 # --------------------------------------------------------------------------- the engine
 
 
-def _run(model: Callable, images: torch.Tensor, plan: Plan, fill: _Fill, reveal: bool,
-         batch_size: int, device: torch.device, progress: bool) -> torch.Tensor:
+def _run(
+    model: Callable,
+    images: torch.Tensor,
+    plan: Plan,
+    fill: _Fill,
+    reveal: bool,
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+) -> torch.Tensor:
     """Softmax for every (image, window) pair: float32 [N, R*C, K], in chunks of ``batch_size``."""
     n, p = len(images), plan.positions
     masks = plan.masks.unsqueeze(1).to(device)  # [P, 1, H, W]
@@ -510,7 +563,7 @@ def _run(model: Callable, images: torch.Tensor, plan: Plan, fill: _Fill, reveal:
         pairs = torch.arange(start, min(start + batch_size, n * p))
         image_idx, window_idx = pairs // p, pairs % p
         x, mask = x_all[image_idx], masks[window_idx]
-        fill_values = fill.images(x, image_idx, mask).to(device)
+        fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
         probs = _forward(model, _compose(x, fill_values, mask, reveal), len(pairs))
         if out is None:
             out = torch.empty(n * p, probs.shape[1])
@@ -521,8 +574,15 @@ def _run(model: Callable, images: torch.Tensor, plan: Plan, fill: _Fill, reveal:
     return out.view(n, p, -1)
 
 
-def _run_incremental(model: nn.Module, images: torch.Tensor, plan: Plan, fill: _Fill, batch_size: int,
-                     device: torch.device, progress: bool) -> torch.Tensor:
+def _run_incremental(
+    model: nn.Module,
+    images: torch.Tensor,
+    plan: Plan,
+    fill: _Fill,
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+) -> torch.Tensor:
     """The same probabilities as ``_run``, computing each layer only where the window changed it."""
     from occsens.incremental import window_logits
 
@@ -581,28 +641,45 @@ def _use_incremental(engine: str, model: Any, images: torch.Tensor, plan: Plan, 
 
     if engine == "brute":
         return False
-    reason = "reveal=True changes everything outside the window" if reveal else \
-        supports(model, plan.image_size, images.shape[1])
+    reason = (
+        "reveal=True changes everything outside the window"
+        if reveal
+        else supports(model, plan.image_size, images.shape[1])
+    )
     if engine == "incremental":
         if reason:
-            raise OcclusionError(f"engine 'incremental' cannot run this model: {reason}; use engine='auto' or 'brute'")
+            raise OcclusionError(
+                f"engine 'incremental' cannot run this model: {reason}; use engine='auto' or 'brute'"
+            )
         return True
     if reason:
-        if not reveal:
-            warnings.warn(f"incremental engine not used ({reason}); running every window in full", stacklevel=4)
+        if not reveal and isinstance(model, nn.Module):
+            warnings.warn(
+                f"incremental engine not used ({reason}); running every window in full", stacklevel=4
+            )
         return False
     return True
 
 
-def _occlude_with_plan(model: Callable, images: torch.Tensor, plan: Plan, fill: Any, target: Any,
-                       reveal: bool, batch_size: int | None, device: Any, progress: bool,
-                       engine: str = "auto") -> Occlusion:
+def _occlude_with_plan(
+    model: Callable,
+    images: torch.Tensor,
+    plan: Plan,
+    fill: Any,
+    target: Any,
+    reveal: bool,
+    batch_size: int | None,
+    device: Any,
+    progress: bool,
+    engine: str = "auto",
+) -> Occlusion:
     if engine not in ENGINES:
         raise OcclusionError(f"engine {engine!r} is unknown; use one of {', '.join(map(repr, ENGINES))}")
     if not callable(model):
         raise OcclusionError(f"model must be a torch.nn.Module or a callable, got {type(model).__name__}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
-                                   or batch_size <= 0):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0
+    ):
         raise OcclusionError(f"batch_size must be a positive int or None, got {batch_size!r}")
     resolved_fill = resolve_fill(fill, images)
     dev = _device(model, device)
@@ -615,24 +692,50 @@ def _occlude_with_plan(model: Callable, images: torch.Tensor, plan: Plan, fill: 
                 "statistics) and restores its mode afterwards",
                 stacklevel=3,
             )
-        clean = torch.cat([_forward(model, images[i : i + size].to(dev), len(images[i : i + size]))
-                           for i in range(0, len(images), size)])
+        clean = torch.cat(
+            [
+                _forward(model, images[i : i + size].to(dev), len(images[i : i + size]))
+                for i in range(0, len(images), size)
+            ]
+        )
         targets = _targets(target, clean)
         if _use_incremental(engine, model, images, plan, reveal):
             probs = _run_incremental(model, images, plan, resolved_fill, size, dev, progress)
         else:
             probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress)
     if probs.shape[2] != clean.shape[1]:
-        raise OcclusionError(f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones")
+        raise OcclusionError(
+            f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
+        )
     r, c = plan.grid
-    return Occlusion(images, clean, probs.view(len(images), r, c, -1), targets, plan, reveal,
-                     resolved_fill.description, was_training, resolved_fill)
+    return Occlusion(
+        images,
+        clean,
+        probs.view(len(images), r, c, -1),
+        targets,
+        plan,
+        reveal,
+        resolved_fill.description,
+        was_training,
+        resolved_fill,
+    )
 
 
-def occlude(model: Callable, images: Any, *, patch: int | Pair, stride: int | Pair | None = None,
-            fill: Any = 0.5, target: Any = None, reveal: bool = False, batch_size: int | None = None,
-            device: Any = None, progress: bool = False, engine: str = "auto") -> Occlusion:
-    """Occlusion sensitivity of ``model`` on ``images``: slide a ``patch`` over each image and record the softmax.
+def occlude(
+    model: Callable,
+    images: Any,
+    *,
+    patch: int | Pair,
+    stride: int | Pair | None = None,
+    fill: Any = 0.5,
+    target: Any = None,
+    reveal: bool = False,
+    batch_size: int | None = None,
+    device: Any = None,
+    progress: bool = False,
+    engine: str = "auto",
+) -> Occlusion:
+    """Occlusion sensitivity of ``model`` on ``images``: slide a ``patch`` over them, record the softmax.
 
     Args:
         model: ``torch.nn.Module`` or callable taking float32 ``[B, C, H, W]`` images in [0, 1]
@@ -662,12 +765,23 @@ def occlude(model: Callable, images: Any, *, patch: int | Pair, stride: int | Pa
             "occluded; use a stride of at most the patch"
         )
     plan = sliding_plan((h, w), patch_hw, stride_hw)
-    return _occlude_with_plan(model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine)
+    return _occlude_with_plan(
+        model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine
+    )
 
 
-def notebook_occlude(model: Callable, images: Any, *, size: int, fill: Any = 0.5, target: Any = None,
-                     batch_size: int | None = None, device: Any = None, progress: bool = False,
-                     engine: str = "auto") -> Occlusion:
+def notebook_occlude(
+    model: Callable,
+    images: Any,
+    *,
+    size: int,
+    fill: Any = 0.5,
+    target: Any = None,
+    batch_size: int | None = None,
+    device: Any = None,
+    progress: bool = False,
+    engine: str = "auto",
+) -> Occlusion:
     """Reproduce the widely copied notebook: size x size cells at step size, each greying a 5*size square.
 
     The square is centred on its cell and clipped at the image border; ``windows`` holds

@@ -80,11 +80,14 @@ def _unpickle(path: Path) -> object:
     except pickle.UnpicklingError as exc:
         if str(exc).startswith("refused"):
             raise OcclusionError(
-                f"data file {str(path)!r} is not a CIFAR-10 batch: it {str(exc)}, which the format never needs"
+                f"data file {str(path)!r} is not a CIFAR-10 batch: it {str(exc)}, "
+                "which the format never needs"
             ) from None
         raise OcclusionError(f"data file {str(path)!r} is truncated or corrupt ({exc})") from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise OcclusionError(f"data file {str(path)!r} is truncated or corrupt ({type(exc).__name__})") from None
+        raise OcclusionError(
+            f"data file {str(path)!r} is truncated or corrupt ({type(exc).__name__})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,14 @@ def _read_batch(path: Path) -> Split:
             f"data file {str(path)!r}: 'data' is {data.dtype} {tuple(data.shape)}, expected uint8 (N, 3072)"
         )
     labels_arr = np.asarray(labels)
-    if labels_arr.ndim != 1 or len(labels_arr) != len(data) or not np.issubdtype(labels_arr.dtype, np.integer):
+    if (
+        labels_arr.ndim != 1
+        or len(labels_arr) != len(data)
+        or not np.issubdtype(labels_arr.dtype, np.integer)
+    ):
         raise OcclusionError(
-            f"data file {str(path)!r}: 'labels' must be {len(data)} integers, got {labels_arr.shape} {labels_arr.dtype}"
+            f"data file {str(path)!r}: 'labels' must be {len(data)} integers, "
+            f"got {labels_arr.shape} {labels_arr.dtype}"
         )
     if len(labels_arr) and (labels_arr.min() < 0 or labels_arr.max() >= NUM_CLASSES):
         raise OcclusionError(
@@ -163,7 +171,9 @@ def load_split(train: bool, data_dir: str | os.PathLike | None = None) -> Split:
             raise OcclusionError(f"data file {str(path)!r} is missing: CIFAR-10 needs {', '.join(names)}")
         part = _read_batch(path)
         if len(part) != IMAGES_PER_BATCH:
-            raise OcclusionError(f"data file {str(path)!r} has {len(part)} images, expected {IMAGES_PER_BATCH}")
+            raise OcclusionError(
+                f"data file {str(path)!r} has {len(part)} images, expected {IMAGES_PER_BATCH}"
+            )
         parts.append(part)
     split = Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
     # 5,000 per class in training, 1,000 in test; read at call time so tests can shrink IMAGES_PER_BATCH.
@@ -194,7 +204,10 @@ def file_digests(data_dir: str | os.PathLike | None = None, algorithm: str = "sh
 
 
 def provenance(data_dir: str | os.PathLike | None = None) -> str:
-    """"official copy" when every file matches the release's md5, else "unofficial copy, N images, checks passed"."""
+    """'official copy' if all files match the release's md5, else 'unofficial copy, N images, checks passed'.
+
+    Reads and checks every split first, so a damaged copy raises instead of being described.
+    """
     train, test = load_split(True, data_dir), load_split(False, data_dir)
     class_names(data_dir)
     md5 = file_digests(data_dir, "md5")

@@ -12,7 +12,7 @@ from occsens.errors import OcclusionError
 
 
 def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: int = 3) -> torch.Tensor:
-    """float32 ``[C, H, W]`` in [0, 1] from a PNG/JPEG/... file; resized to ``size`` with a warning if needed."""
+    """float32 ``[C, H, W]`` in [0, 1] from a PNG/JPEG/... file, resized to ``size`` (with a warning)."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -23,14 +23,17 @@ def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: 
             img = img.convert("RGB" if channels == 3 else "L")
             if size is not None and img.size != (size[1], size[0]):
                 warnings.warn(
-                    f"image {path.name} is {img.size[0]}x{img.size[1]} pixels; resized to {size[1]}x{size[0]}, "
+                    f"image {path.name} is {img.size[0]}x{img.size[1]} pixels; "
+                    f"resized to {size[1]}x{size[0]}, "
                     "the model's input size",
                     stacklevel=2,
                 )
                 img = img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise OcclusionError(f"image {str(path)!r} is not a readable image file ({type(exc).__name__})") from None
+        raise OcclusionError(
+            f"image {str(path)!r} is not a readable image file ({type(exc).__name__})"
+        ) from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return torch.from_numpy(arr.transpose(2, 0, 1).copy()).float().div_(255)

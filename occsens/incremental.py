@@ -61,8 +61,15 @@ def _gather(src: torch.Tensor, top: torch.Tensor, left: torch.Tensor, h: int, w:
     return src[0][:, rows, cols].permute(1, 0, 2, 3)
 
 
-def _materialize(state: _Sparse, top: torch.Tensor, left: torch.Tensor, h: int, w: int, pad: int = 0,
-                 pad_value: float = 0.0) -> torch.Tensor:
+def _materialize(
+    state: _Sparse,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    h: int,
+    w: int,
+    pad: int = 0,
+    pad_value: float = 0.0,
+) -> torch.Tensor:
     """The full activations of every window inside the box (top, left, h, w) of the map padded by ``pad``.
 
     Coordinates are in the padded map. Clean values come from ``state.clean``, changed ones
@@ -94,8 +101,9 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-def _out_box(lo: torch.Tensor, size: int, length: int, kernel: int, stride: int, pad: int, dilation: int
-             ) -> tuple[torch.Tensor, int, int]:
+def _out_box(
+    lo: torch.Tensor, size: int, length: int, kernel: int, stride: int, pad: int, dilation: int
+) -> tuple[torch.Tensor, int, int]:
     """Per-window first output index, the common output extent, and the output length along one axis."""
     reach = dilation * (kernel - 1)
     out_len = (length + 2 * pad - reach - 1) // stride + 1
@@ -112,7 +120,10 @@ def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
     if isinstance(module, nn.Conv2d):
         kernel, stride, pad, dil = module.kernel_size, module.stride, module.padding, module.dilation
     else:
-        kernel, stride = module.kernel_size, module.stride if module.stride is not None else module.kernel_size
+        kernel, stride = (
+            module.kernel_size,
+            module.stride if module.stride is not None else module.kernel_size,
+        )
         pad, dil = module.padding, getattr(module, "dilation", 1)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(pad), _pair(dil)
     if ph != pw:
@@ -170,8 +181,9 @@ def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Te
     return module(_dense(state))
 
 
-def window_logits(model: nn.Module, image: torch.Tensor, occluded_boxes: torch.Tensor, top: torch.Tensor,
-                  left: torch.Tensor) -> torch.Tensor:
+def window_logits(
+    model: nn.Module, image: torch.Tensor, occluded_boxes: torch.Tensor, top: torch.Tensor, left: torch.Tensor
+) -> torch.Tensor:
     """Logits of ``model`` for one image [1, C, H, W] with each box [B, C, h, w] pasted at (top, left)."""
     out = _run(model, _Sparse(image, occluded_boxes, top, left))
     return _dense(out) if isinstance(out, _Sparse) else out

@@ -26,8 +26,16 @@ from torch import nn
 from occsens.errors import OcclusionError
 
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
 )
 
 # ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
@@ -208,7 +216,7 @@ def load_model(name: str = "default") -> nn.Module:
 
 
 def model_from_path(spec: str, weights: str | Path | None = None) -> nn.Module:
-    """Build a user's model from ``"module:factory"`` (``factory()`` returns the model), then load ``weights``.
+    """Build a user's model from ``"module:factory"`` (``factory()`` returns it), then load ``weights``.
 
     The module is imported by name, so it must be importable (on ``sys.path``; the current
     directory is tried first). Weights are a state dict, read with ``weights_only=True``.
@@ -224,7 +232,9 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> nn.Module:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may fail in any way while importing
-        raise OcclusionError(f"model-path {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})") from None
+        raise OcclusionError(
+            f"model-path {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise OcclusionError(f"model-path {spec!r}: module {module_name!r} has no callable {attr!r}")

@@ -25,8 +25,23 @@ from torch import nn
 from occsens.core import sliding_plan
 from occsens.models import Luminance, Normalize, Residual, Scale
 
-ELEMENTWISE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.CELU, nn.ELU, nn.Identity, nn.Dropout,
-               nn.Sigmoid, nn.Tanh, nn.Hardswish, Normalize, Luminance, Scale)
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.CELU,
+    nn.ELU,
+    nn.Identity,
+    nn.Dropout,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    Normalize,
+    Luminance,
+    Scale,
+)
 
 
 class Unsupported(Exception):
@@ -52,15 +67,22 @@ class Region:
         return self.area == self.size[0] * self.size[1]
 
     def union(self, other: Region) -> Region:
-        return Region(min(self.top, other.top), min(self.left, other.left),
-                      max(self.bottom, other.bottom), max(self.right, other.right), self.size)
+        return Region(
+            min(self.top, other.top),
+            min(self.left, other.left),
+            max(self.bottom, other.bottom),
+            max(self.right, other.right),
+            self.size,
+        )
 
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-def _axis(lo: int, hi: int, length: int, kernel: int, stride: int, pad: int, dilation: int = 1) -> tuple[int, int, int]:
+def _axis(
+    lo: int, hi: int, length: int, kernel: int, stride: int, pad: int, dilation: int = 1
+) -> tuple[int, int, int]:
     """Output range [a, b) whose kernel reads any input in [lo, hi), and the output length."""
     reach = dilation * (kernel - 1)
     out_len = (length + 2 * pad - reach - 1) // stride + 1
@@ -75,12 +97,12 @@ def _sliding(region: Region, kernel, stride, pad, dilation=1) -> Region:  # noqa
     ph, pw = _pair(pad)
     dh, dw = _pair(dilation)
     t, b, oh = _axis(region.top, region.bottom, region.size[0], kh, sh, ph, dh)
-    l, r, ow = _axis(region.left, region.right, region.size[1], kw, sw, pw, dw)
-    return Region(t, l, b, r, (oh, ow))
+    lft, r, ow = _axis(region.left, region.right, region.size[1], kw, sw, pw, dw)
+    return Region(t, lft, b, r, (oh, ow))
 
 
 def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Region, int]:  # noqa: ANN001
-    """Propagate ``region`` through ``module``; call ``visit(layer, out_region, full_flops, region_flops)``."""
+    """Propagate ``region`` through ``module``, calling ``visit(layer, out, full_flops, region_flops)``."""
     if isinstance(module, nn.Sequential):
         for child in module:
             region, channels = walk(child, region, channels, visit)
@@ -94,15 +116,22 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
         if module.padding_mode != "zeros" or isinstance(module.padding, str):
             raise Unsupported(f"Conv2d with padding {module.padding!r} ({module.padding_mode})")
         out = _sliding(region, module.kernel_size, module.stride, module.padding, module.dilation)
-        per_pixel = 2 * module.out_channels * (module.in_channels // module.groups) * \
-            module.kernel_size[0] * module.kernel_size[1]
+        per_pixel = (
+            2
+            * module.out_channels
+            * (module.in_channels // module.groups)
+            * module.kernel_size[0]
+            * module.kernel_size[1]
+        )
         visit(module, out, per_pixel * out.size[0] * out.size[1], per_pixel * out.area)
         return out, module.out_channels
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         if getattr(module, "ceil_mode", False):
             raise Unsupported("pooling with ceil_mode")
         stride = module.stride if module.stride is not None else module.kernel_size
-        return _sliding(region, module.kernel_size, stride, module.padding, getattr(module, "dilation", 1)), channels
+        return _sliding(
+            region, module.kernel_size, stride, module.padding, getattr(module, "dilation", 1)
+        ), channels
     if isinstance(module, (nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)):
         if _pair(module.output_size) != (1, 1):
             raise Unsupported("adaptive pooling to more than 1x1")
@@ -120,8 +149,9 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
     raise Unsupported(f"layer {type(module).__name__}")
 
 
-def affected_share(model: nn.Module, image_size: tuple[int, int], patch: int, stride: int,
-                   channels: int = 3) -> float:
+def affected_share(
+    model: nn.Module, image_size: tuple[int, int], patch: int, stride: int, channels: int = 3
+) -> float:
     """Share of a full forward's FLOPs (convolutions and linear layers) that the windows change, averaged."""
     plan = sliding_plan(image_size, (patch, patch), (stride, stride))
     full_total, region_total = 0, 0
@@ -138,18 +168,27 @@ def affected_share(model: nn.Module, image_size: tuple[int, int], patch: int, st
     return region_total / full_total
 
 
-def check_against_model(model: nn.Module, image_size: tuple[int, int], window: tuple[int, int, int, int]) -> bool:
-    """True when every conv output outside the predicted region is unchanged by filling ``window`` (a self-test)."""
+def check_against_model(
+    model: nn.Module, image_size: tuple[int, int], window: tuple[int, int, int, int]
+) -> bool:
+    """True when filling ``window`` leaves every conv output outside the predicted region unchanged."""
     top, left, h, w = window
     x = torch.rand(1, 3, *image_size, generator=torch.Generator().manual_seed(0))
     y = x.clone()
     y[:, :, top : top + h, left : left + w] = 0.5
     outputs: dict[nn.Module, list[torch.Tensor]] = {}
-    hooks = [m.register_forward_hook(lambda m, i, o: outputs.setdefault(m, []).append(o))
-             for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: outputs.setdefault(m, []).append(o))
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
     regions: dict[nn.Module, Region] = {}
-    walk(model, Region(top, left, top + h, left + w, image_size), 3,
-         lambda layer, out, full, part: regions.__setitem__(layer, out))
+    walk(
+        model,
+        Region(top, left, top + h, left + w, image_size),
+        3,
+        lambda layer, out, full, part: regions.__setitem__(layer, out),
+    )
     with torch.inference_mode():
         model.eval()
         model(x)

@@ -1,0 +1,145 @@
+"""`occsens check`: the table, the JSON file, exit codes; and one run on the shipped default model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from occsens import cli
+
+TINY_MODELS = """
+import torch
+from torch import nn
+
+
+def linear():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+
+
+class Noisy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.base = linear()
+
+    def forward(self, x):
+        out = self.base(x)
+        return out + torch.randn_like(out)
+
+
+def noisy():
+    return Noisy()
+"""
+
+KEYS = {"name", "passed", "value", "condition", "explanation", "samples"}
+
+
+@pytest.fixture
+def tiny_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A module ``occsens_check_tiny`` in the working directory, importable by --model-path."""
+    (tmp_path / "occsens_check_tiny.py").write_text(TINY_MODELS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_prints_a_table_and_writes_json(tiny_models: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tiny_models / "checks.json"
+    code, out, _ = run(
+        [
+            "check",
+            "--model-path",
+            "occsens_check_tiny:linear",
+            "--samples",
+            "0,1",
+            "--checks",
+            "determinism,leakage",
+            "--json",
+            str(out_file),
+            "--quiet",
+        ],
+        capsys,
+    )
+    data = json.loads(out_file.read_text())
+    assert [d["name"] for d in data] == [
+        "determinism",
+        "occluder leakage: fill class",
+        "occluder leakage: sink class",
+    ]
+    for item in data:
+        assert KEYS <= set(item) and isinstance(item["passed"], bool)
+        assert item["samples"] and set(item["samples"]) <= {0, 1}
+    lines = out.splitlines()
+    assert lines[0].split() == ["check", "result", "value", "condition"]
+    assert any(line.startswith("determinism") and "PASS" in line for line in lines)
+    assert code == (0 if all(d["passed"] for d in data) else 1)
+
+
+def test_check_exits_1_on_a_failed_check_unless_no_fail(
+    tiny_models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "check",
+        "--model-path",
+        "occsens_check_tiny:noisy",
+        "--samples",
+        "0",
+        "--checks",
+        "determinism",
+        "--quiet",
+    ]
+    code, out, _ = run(argv, capsys)
+    assert code == 1 and "FAIL" in out and "FAIL determinism:" in out  # the failure is explained
+    code, out, _ = run([*argv, "--no-fail"], capsys)
+    assert code == 0 and "FAIL" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--patch", "40"], "larger than the image"),
+        (["--checks", "nonsense"], "unknown check"),
+        (["--samples", "20000"], "out of range"),
+        (["--fill", "sky"], "fill 'sky' is unknown"),
+    ],
+)
+def test_check_exits_2_on_bad_input(
+    tiny_models: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    code, _, err = run(["check", "--model-path", "occsens_check_tiny:linear", "--quiet", *extra], capsys)
+    assert code == 2
+    assert err.startswith("occsens: error:") and message in err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_check_on_the_shipped_default_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weights = Path(cli.__file__).parent / "weights" / "default.pt"
+    if not weights.exists():
+        pytest.skip(f"{weights} is absent: the default model has not been shipped yet")
+    out_file = tmp_path / "checks.json"
+    start = time.perf_counter()
+    code, out, _ = run(["check", "--json", str(out_file), "--no-fail", "--quiet"], capsys)
+    elapsed = time.perf_counter() - start
+    assert code == 0
+    data = json.loads(out_file.read_text())
+    assert [d["name"] for d in data] == [
+        "model randomisation", "background-only (important windows)", "patch-only (important windows)",
+        "faithfulness: deletion", "faithfulness: insertion", "occluder leakage: fill class",
+        "occluder leakage: sink class", "determinism",
+    ]  # fmt: skip
+    for item in data:
+        assert KEYS <= set(item) and isinstance(item["passed"], bool)
+        assert item["value"] is not None, item["explanation"]  # no check crashed
+        assert set(item["samples"]) <= {0, 1, 2, 3, 4, 6, 11, 25}
+    assert out.splitlines()[0].split() == ["check", "result", "value", "condition"]
+    assert elapsed < 180, f"occsens check took {elapsed:.0f} s; the budget is 3 minutes"

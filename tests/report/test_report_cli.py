@@ -1,0 +1,254 @@
+"""`occsens report` and `occsens explain` from the command line: the happy paths with a small user model,
+and bad input: one clear line, exit code 2, and no report (partial or whole) left behind."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from html import escape as html_escape
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from occsens import OcclusionError, cli, report
+
+from .conftest import shipped_default
+
+TINY = """
+import torch
+from torch import nn
+
+
+def build():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 5, stride=4, padding=2), nn.ReLU(), nn.Flatten())
+    return net.append(nn.Linear(8 * 8 * 8, 10))
+
+
+def wide():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 16, 5, stride=4, padding=2), nn.ReLU(), nn.Flatten())
+    return net.append(nn.Linear(16 * 8 * 8, 10))
+"""
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def user_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A module:factory spec for a small user model, importable from the current directory."""
+    name = f"occsens_tiny_{next(_names)}"
+    (tmp_path / f"{name}.py").write_text(TINY)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return f"{name}:build"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_report_with_a_user_model_writes_html_and_json(
+    tmp_path: Path, user_model: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, err = run(
+        [
+            "report",
+            "--model-path",
+            user_model,
+            "--samples",
+            "1,2",
+            "--patch",
+            "8",
+            "--out",
+            str(out),
+            "--json",
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert leftovers(out) == ["index.html", "report.json"]  # no temporary files left
+    assert f"wrote {out / 'index.html'}" in stdout
+    html = (out / "index.html").read_text()
+    assert "test #1" in html and "test #2" in html and user_model in html
+    assert "without a model card" in html
+
+
+def test_report_renders_the_same_sanity_checks_occsens_check_reports(
+    tmp_path: Path, user_model: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 5: the report carries every check result (HTML table and JSON), the same as `occsens check`."""
+    import json
+
+    out = tmp_path / "out"
+    common = ["--model-path", user_model, "--samples", "1,2", "--patch", "8", "--quiet"]
+    code, _, err = run(["report", *common, "--out", str(out), "--json"], capsys)
+    assert code == 0, err
+    code, _, err = run(["check", *common, "--json", str(tmp_path / "checks.json"), "--no-fail"], capsys)
+    assert code == 0, err
+    from_check = json.loads((tmp_path / "checks.json").read_text())
+    from_report = json.loads((out / "report.json").read_text())["checks"]
+    assert [(c["name"], c["passed"], c["value"]) for c in from_report] == [
+        (c["name"], c["passed"], c["value"]) for c in from_check
+    ]
+    html = (out / "index.html").read_text()
+    assert 'id="checks"' in html
+    for c in from_check:
+        assert html_escape(c["name"]) in html
+
+
+def test_no_checks_leaves_the_section_out(
+    tmp_path: Path, user_model: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    args = ["report", "--model-path", user_model, "--samples", "1", "--patch", "8", "--quiet", "--no-checks"]
+    code, _, err = run([*args, "--out", str(out)], capsys)
+    assert code == 0, err
+    assert 'id="checks"' not in (out / "index.html").read_text()
+
+
+def test_explain_one_image_file(tmp_path: Path, user_model: str, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "my picture.png")
+    out = tmp_path / "explained"
+    with pytest.warns(UserWarning, match="my picture.png is 48x40 pixels; resized to 32x32"):
+        code, stdout, err = run(
+            [
+                "explain",
+                "my picture.png",
+                "--model-path",
+                user_model,
+                "--label",
+                "ship",
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            capsys,
+        )
+    assert code == 0, err
+    html = (out / "index.html").read_text()
+    assert "my picture.png" in html and "<td>ship</td>" in html
+
+
+def test_explain_default_out_folder_is_named_after_the_image(
+    tmp_path: Path, user_model: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(tmp_path / "dark.png")
+    code, _, err = run(
+        ["explain", "dark.png", "--model-path", user_model, "--patch", "16", "--quiet"], capsys
+    )
+    assert code == 0, err
+    assert (tmp_path / "reports" / "explain-dark" / "index.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["report", "--samples", "10000"], "sample 10000 is out of range: CIFAR-10 test indices are 0..9999"),
+        (["report", "--samples", "-1"], "sample -1 is out of range"),
+        (["report", "--samples", "500"], "sample 500 is not embedded"),
+        (["report", "--model", "nope"], "model 'nope' is unknown; shipped models are default, greyscale"),
+        (["report", "--model-path", "no_such_module_xyz:build"], "cannot import 'no_such_module_xyz'"),
+        (
+            ["report", "--model-path", "MODEL:build", "--weights", "wide.pt"],
+            "does not match the architecture",
+        ),
+        (["report", "--model-path", "MODEL:build", "--weights", "missing.pt"], "does not exist"),
+        (["explain", "notes.png", "--model-path", "MODEL:build"], "is not a readable image file"),
+        (["explain", "absent.png", "--model-path", "MODEL:build"], "does not exist"),
+        (
+            ["explain", "good.png", "--model-path", "MODEL:build", "--label", "zebra"],
+            "--label 'zebra' is not a class",
+        ),
+        (
+            ["report", "--model-path", "MODEL:build", "--out", "blocker/sub"],
+            "--out 'blocker/sub' is not usable",
+        ),
+        (["report", "--model-path", "MODEL:build", "--fill", "plaid"], "fill 'plaid' is unknown"),
+        (
+            ["report", "--model-path", "MODEL:build", "--patch", "40"],
+            "patch (40, 40) is larger than the image",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_no_report(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    user_model: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib
+
+    monkeypatch.delenv("OCCSENS_DATA_DIR", raising=False)
+    module = user_model.split(":")[0]
+    torch.save(importlib.import_module(module).wide().state_dict(), tmp_path / "wide.pt")
+    (tmp_path / "notes.png").write_text("not an image\n")
+    (tmp_path / "blocker").write_text("a file where a folder should be\n")
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(tmp_path / "good.png")
+    before = leftovers(tmp_path)
+    args = [a.replace("MODEL", module) for a in args] + ["--quiet"]
+    code, stdout, err = run(args, capsys)
+    assert code == 2
+    assert stdout == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("occsens: error: "), err
+    assert message in lines[0]
+    assert leftovers(tmp_path) == before  # no report folder, no index.html, no temporary file
+
+
+def test_an_interrupted_write_leaves_the_old_report_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "index.html").write_text("the previous report")
+    done = report.Report("<!DOCTYPE html><html></html>", {"a": 1})
+    real_write = Path.write_bytes
+
+    def failing(self: Path, data: bytes) -> int:
+        real_write(self, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", failing)
+    with pytest.raises(OcclusionError, match="cannot write the report .No space left on device"):
+        report.write_report(done, tmp_path, write_json=True)
+    monkeypatch.undo()
+    assert (tmp_path / "index.html").read_text() == "the previous report"
+    assert leftovers(tmp_path) == ["index.html"]
+
+
+def test_write_is_complete_and_replaces_the_old_report(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("the previous report")
+    path = report.write_report(report.Report("<p>new</p>", {"x": [1.5]}), tmp_path / ".", write_json=True)
+    assert path.read_text() == "<p>new</p>"
+    assert (tmp_path / "report.json").read_text() == '{\n  "x": [\n    1.5\n  ]\n}\n'
+    assert leftovers(tmp_path) == ["index.html", "report.json"]
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_default_report_from_the_shipped_model_in_under_two_minutes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if shipped_default() is None:
+        pytest.skip("the shipped default model (occsens/weights/default.pt and .json) is not there yet")
+    start = time.perf_counter()
+    code, stdout, err = run(["report", "--out", str(tmp_path), "--quiet"], capsys)
+    elapsed = time.perf_counter() - start
+    assert code == 0, err
+    html = (tmp_path / "index.html").read_text()
+    for index in (0, 1, 2, 3, 4, 6, 11, 25):  # embedded.DEFAULT_SAMPLES, ships (1, 2) included
+        assert f"test #{index}" in html
+    assert elapsed < 120, f"occsens report took {elapsed:.0f} s"
