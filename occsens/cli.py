@@ -186,6 +186,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from occsens.models import Architecture
     from occsens.train import Recipe, train
 
+    if args.download:
+        from occsens import data
+
+        data.download(args.data_dir or ".")
     out = Path(args.out or f"runs/{args.name}")
     weights = train(
         out,
@@ -208,6 +212,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from occsens.evaluation import evaluate
 
     model = model_from_args(args)
+    if args.download:
+        data.download(args.data_dir or ".")
     split = data.load_split(False, args.data_dir)
     names = class_names(args, 10)
     with tqdm(total=len(split), unit="image", desc="evaluating", disable=args.quiet, leave=False) as bar:
@@ -291,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
     )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="first fetch CIFAR-10 into --data-dir with torchvision's downloader (needs the internet)",
+    )
     p.add_argument("--out", default=None, help="output folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--note", default="", help="a remark to record in the model card (e.g. how the run went)")
@@ -305,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     p.add_argument(
         "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="first fetch CIFAR-10 into --data-dir with torchvision's downloader (needs the internet)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)

@@ -44,7 +44,7 @@ import numbers
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -700,7 +700,7 @@ def _occlude_with_plan(
         )
         targets = _targets(target, clean)
         if _use_incremental(engine, model, images, plan, reveal):
-            probs = _run_incremental(model, images, plan, resolved_fill, size, dev, progress)
+            probs = _run_incremental(cast(nn.Module, model), images, plan, resolved_fill, size, dev, progress)
         else:
             probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress)
     if probs.shape[2] != clean.shape[1]:

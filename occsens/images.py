@@ -19,8 +19,8 @@ def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: 
     if not path.is_file():
         raise OcclusionError(f"image {str(path)!r} does not exist")
     try:
-        with Image.open(path) as img:
-            img = img.convert("RGB" if channels == 3 else "L")
+        with Image.open(path) as opened:
+            img = opened.convert("RGB" if channels == 3 else "L")
             if size is not None and img.size != (size[1], size[0]):
                 warnings.warn(
                     f"image {path.name} is {img.size[0]}x{img.size[1]} pixels; "

@@ -20,13 +20,14 @@ whether a model qualifies, and ``occlude`` falls back to brute force when it doe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from occsens.models import Residual
-from occsens.receptive import ELEMENTWISE, Region, Unsupported, walk
+from occsens.receptive import ELEMENTWISE, Region, Unsupported, as_pair, walk
 
 
 @dataclass
@@ -97,10 +98,6 @@ def _dense(state: _Sparse | torch.Tensor) -> torch.Tensor:
     return _materialize(state, zeros, zeros, *state.size)
 
 
-def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
 def _out_box(
     lo: torch.Tensor, size: int, length: int, kernel: int, stride: int, pad: int, dilation: int
 ) -> tuple[torch.Tensor, int, int]:
@@ -117,6 +114,10 @@ def _out_box(
 
 def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
     """A convolution or pooling layer evaluated only on each window's changed outputs."""
+    kernel: Any
+    stride: Any
+    pad: Any
+    dil: Any
     if isinstance(module, nn.Conv2d):
         kernel, stride, pad, dil = module.kernel_size, module.stride, module.padding, module.dilation
     else:
@@ -125,7 +126,7 @@ def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
             module.stride if module.stride is not None else module.kernel_size,
         )
         pad, dil = module.padding, getattr(module, "dilation", 1)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(pad), _pair(dil)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = as_pair(kernel), as_pair(stride), as_pair(pad), as_pair(dil)
     if ph != pw:
         raise Unsupported("unequal padding")  # _materialize pads all sides alike
     H, W = state.size

@@ -54,6 +54,9 @@ class Architecture:
 class Normalize(nn.Module):
     """Subtract a per-channel mean and divide by a per-channel std (buffers, saved with the weights)."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
@@ -65,6 +68,8 @@ class Normalize(nn.Module):
 
 class Luminance(nn.Module):
     """RGB to one luminance channel, so the greyscale twin takes the same input as the colour model."""
+
+    weights: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

@@ -18,6 +18,7 @@ else raises ``Unsupported``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -76,7 +77,8 @@ class Region:
         )
 
 
-def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+def as_pair(v: Any) -> tuple[int, int]:
+    """An int or a pair of ints (a layer's kernel, stride, padding...) as a pair."""
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
@@ -92,10 +94,10 @@ def _axis(
 
 
 def _sliding(region: Region, kernel, stride, pad, dilation=1) -> Region:  # noqa: ANN001
-    kh, kw = _pair(kernel)
-    sh, sw = _pair(stride)
-    ph, pw = _pair(pad)
-    dh, dw = _pair(dilation)
+    kh, kw = as_pair(kernel)
+    sh, sw = as_pair(stride)
+    ph, pw = as_pair(pad)
+    dh, dw = as_pair(dilation)
     t, b, oh = _axis(region.top, region.bottom, region.size[0], kh, sh, ph, dh)
     lft, r, ow = _axis(region.left, region.right, region.size[1], kw, sw, pw, dw)
     return Region(t, lft, b, r, (oh, ow))
@@ -133,7 +135,7 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
             region, module.kernel_size, stride, module.padding, getattr(module, "dilation", 1)
         ), channels
     if isinstance(module, (nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)):
-        if _pair(module.output_size) != (1, 1):
+        if as_pair(module.output_size) != (1, 1):
             raise Unsupported("adaptive pooling to more than 1x1")
         return Region(0, 0, 1, 1, (1, 1)), channels
     if isinstance(module, nn.BatchNorm2d) or isinstance(module, ELEMENTWISE):

@@ -25,7 +25,7 @@ from occsens import data
 from occsens._alloc import keep_heap_memory
 from occsens.errors import OcclusionError
 from occsens.evaluation import evaluate, predict
-from occsens.models import CIFAR10_CLASSES, LUMA_WEIGHTS, Architecture, build_model, count_flops
+from occsens.models import CIFAR10_CLASSES, LUMA_WEIGHTS, Architecture, Normalize, build_model, count_flops
 from occsens.receptive import affected_share
 
 
@@ -73,7 +73,7 @@ def _set_normalisation(model: torch.nn.Module, train_images: np.ndarray, greysca
         x = (x * torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)).sum(1, keepdim=True)
     mean = x.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
     std = x.std(dim=(0, 2, 3)).view(1, -1, 1, 1)
-    norm = next(m for m in model.modules() if type(m).__name__ == "Normalize")
+    norm = next(m for m in model.modules() if isinstance(m, Normalize))
     norm.mean.copy_(mean)
     norm.std.copy_(std)
 

@@ -447,3 +447,17 @@ def test_real_class_names_are_the_ten_official_ones(cifar_dir):
 def test_real_copy_is_an_unofficial_copy_that_passes_the_checks(cifar_dir):
     # The shared copy was rebuilt without the official 'filenames' key, so its md5s differ from the release's.
     assert data.provenance(cifar_dir) == "unofficial copy, 60000 images, checks passed"
+
+
+def test_a_failed_download_says_what_to_do_instead(tmp_path, monkeypatch):
+    """Without internet torchvision's downloader raises; the user gets one line naming the folder and the fix."""
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    with pytest.raises(
+        OcclusionError, match=r"download to '.*' failed .*copy cifar-10-batches-py/ there by hand"
+    ):
+        data.download(tmp_path)
