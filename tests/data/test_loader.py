@@ -450,7 +450,7 @@ def test_real_copy_is_an_unofficial_copy_that_passes_the_checks(cifar_dir):
 
 
 def test_a_failed_download_says_what_to_do_instead(tmp_path, monkeypatch):
-    """Without internet torchvision's downloader raises; the user gets one line naming the folder and the fix."""
+    """Offline, torchvision raises; the user gets one line naming the folder and the fix."""
     import torchvision.datasets
 
     def offline(*args, **kwargs):
