@@ -1187,7 +1187,7 @@ def _samples_arg(text: str) -> list[int]:
 
 def add_parser(sub: Any) -> None:
     """Add ``occsens check`` to the CLI's subparsers."""
-    from occsens.cli import add_model_args, fill_arg, pair_arg
+    from occsens.cli import add_model_args, add_occlusion_args
 
     p = sub.add_parser(
         "check",
@@ -1206,14 +1206,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--data-dir", default=None, help="folder holding cifar-10-batches-py/, for samples not embedded"
     )
-    p.add_argument("--patch", type=pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
-    p.add_argument("--stride", type=pair_arg, default=None, help="step between windows (default: the patch)")
-    p.add_argument(
-        "--fill",
-        type=fill_arg,
-        default=0.5,
-        help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey)",
-    )
+    add_occlusion_args(p)
     p.add_argument("--checks", default=None, metavar="NAME,...", help=f"run only these ({', '.join(CHECKS)})")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE as JSON")

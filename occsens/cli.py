@@ -45,6 +45,30 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_occlusion_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--patch, --stride and --fill, the same for every command that occludes."""
+    p.add_argument("--patch", type=pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
+    p.add_argument("--stride", type=pair_arg, default=None, help="step between windows (default: the patch)")
+    p.add_argument(
+        "--fill",
+        type=fill_arg,
+        default=0.5,
+        help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey, as in the notebook)",
+    )
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """--data-dir and --download, for commands that read the CIFAR-10 test or training set."""
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="first fetch CIFAR-10 into --data-dir with torchvision's downloader (needs the internet)",
+    )
+
+
 def model_from_args(args: argparse.Namespace):  # noqa: ANN202
     from occsens import models
 
@@ -255,14 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image", metavar="IMAGE", help="an image file (PNG, JPEG, ...); resized to the model input"
     )
     add_model_args(p)
-    p.add_argument("--patch", type=pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
-    p.add_argument("--stride", type=pair_arg, default=None, help="step between windows (default: the patch)")
-    p.add_argument(
-        "--fill",
-        type=fill_arg,
-        default=0.5,
-        help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey)",
-    )
+    add_occlusion_args(p)
     p.add_argument("--target", type=int, default=None, help="class to map (default: the clean prediction)")
     p.add_argument(
         "--reveal", action="store_true", help="show only the window, fill the rest (patch-only view)"
@@ -294,14 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--greyscale", action="store_true", help="the greyscale twin: luminance input")
     p.add_argument("--epochs", type=int, default=28, help="epochs (default 28)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument(
-        "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
-    )
-    p.add_argument(
-        "--download",
-        action="store_true",
-        help="first fetch CIFAR-10 into --data-dir with torchvision's downloader (needs the internet)",
-    )
+    add_data_args(p)
     p.add_argument("--out", default=None, help="output folder (default runs/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--note", default="", help="a remark to record in the model card (e.g. how the run went)")
@@ -314,14 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a model on the full 10,000-image CIFAR-10 test set.",
     )
     add_model_args(p)
-    p.add_argument(
-        "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
-    )
-    p.add_argument(
-        "--download",
-        action="store_true",
-        help="first fetch CIFAR-10 into --data-dir with torchvision's downloader (needs the internet)",
-    )
+    add_data_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
     checks.add_parser(sub)  # `occsens check`

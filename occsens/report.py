@@ -1098,18 +1098,10 @@ def samples_arg(text: str) -> list[int]:
 
 
 def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
-    from occsens.cli import add_model_args, fill_arg, pair_arg
+    from occsens.cli import add_model_args, add_occlusion_args
 
     add_model_args(p)
-    g = p.add_argument_group("occlusion")
-    g.add_argument("--patch", type=pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
-    g.add_argument("--stride", type=pair_arg, default=None, help="step between windows (default: the patch)")
-    g.add_argument(
-        "--fill",
-        type=fill_arg,
-        default=0.5,
-        help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey, as in the notebook)",
-    )
+    add_occlusion_args(p.add_argument_group("occlusion"))
     g = p.add_argument_group("output")
     g.add_argument(
         "--out", default=None, metavar="DIR", help=f"output folder for index.html (default {default_out})"
