@@ -151,18 +151,19 @@ def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
 
 def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
     body = _run(module.body, state)
-    if isinstance(body, torch.Tensor):
-        return _dense(state) + body
-    H, W = state.size
-    h_in, w_in = state.patch.shape[2:]
+    short = state if module.shortcut is None else _run(module.shortcut, state)
+    if isinstance(body, torch.Tensor) or isinstance(short, torch.Tensor):
+        return _dense(short) + _dense(body)
+    H, W = short.size
+    h_s, w_s = short.patch.shape[2:]
     h_b, w_b = body.patch.shape[2:]
-    top = torch.minimum(state.top, body.top)
-    left = torch.minimum(state.left, body.left)
-    h = int((torch.maximum(state.top + h_in, body.top + h_b) - top).max())
-    w = int((torch.maximum(state.left + w_in, body.left + w_b) - left).max())
+    top = torch.minimum(short.top, body.top)
+    left = torch.minimum(short.left, body.left)
+    h = int((torch.maximum(short.top + h_s, body.top + h_b) - top).max())
+    w = int((torch.maximum(short.left + w_s, body.left + w_b) - left).max())
     top, left = torch.clamp(top, max=H - h), torch.clamp(left, max=W - w)
-    patch = _materialize(state, top, left, h, w) + _materialize(body, top, left, h, w)
-    return _Sparse(state.clean + body.clean, patch, top, left)
+    patch = _materialize(short, top, left, h, w) + _materialize(body, top, left, h, w)
+    return _Sparse(short.clean + body.clean, patch, top, left)
 
 
 def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Tensor:

@@ -80,14 +80,15 @@ class Luminance(nn.Module):
 
 
 class Residual(nn.Module):
-    """``x + body(x)``."""
+    """``shortcut(x) + body(x)``; the shortcut is the identity unless given (e.g. a strided 1x1 conv)."""
 
-    def __init__(self, body: nn.Module) -> None:
+    def __init__(self, body: nn.Module, shortcut: nn.Module | None = None) -> None:
         super().__init__()
         self.body = body
+        self.shortcut = shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        return (x if self.shortcut is None else self.shortcut(x)) + self.body(x)
 
 
 class Scale(nn.Module):
@@ -131,6 +132,39 @@ def build_model(arch: Architecture = Architecture()) -> nn.Sequential:
         nn.Linear(8 * w, arch.num_classes, bias=False),
         Scale(0.125),
     )
+
+
+def resnet20(num_classes: int = 10) -> nn.Sequential:
+    """He et al. (2016)'s CIFAR ResNet-20 shape: 16-32-64 channels, 3 basic blocks per stage.
+
+    Strided blocks use a 1x1 convolution shortcut ("option B"); untrained. The benchmark uses it as the
+    deep, late-pooling counterpart of the shipped model (its projective fields cover the image early).
+    """
+
+    def block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+        body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        shortcut = None
+        if stride != 1 or c_in != c_out:
+            shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        return nn.Sequential(Residual(body, shortcut), nn.ReLU(inplace=True))
+
+    layers: list[nn.Module] = [
+        nn.Conv2d(3, 16, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(inplace=True),
+    ]
+    c = 16
+    for width, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            layers.append(block(c, width, stride if i == 0 else 1))
+            c = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
 
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32)) -> int:

@@ -111,9 +111,12 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
         return region, channels
     if isinstance(module, Residual):
         body_region, body_channels = walk(module.body, region, channels, visit)
-        if body_region.size != region.size or body_channels != channels:
-            raise Unsupported("a residual branch that changes the shape")
-        return region.union(body_region), channels
+        short_region, short_channels = (
+            (region, channels) if module.shortcut is None else walk(module.shortcut, region, channels, visit)
+        )
+        if body_region.size != short_region.size or body_channels != short_channels:
+            raise Unsupported("a residual whose branches differ in shape")
+        return short_region.union(body_region), short_channels
     if isinstance(module, nn.Conv2d):
         if module.padding_mode != "zeros" or isinstance(module.padding, str):
             raise Unsupported(f"Conv2d with padding {module.padding!r} ({module.padding_mode})")

@@ -33,7 +33,7 @@ def networks(draw: st.DrawFn, *, channels: int, size: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     c, s = channels, size
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["conv", "conv", "pool", "residual"]))
+        kind = draw(st.sampled_from(["conv", "conv", "pool", "residual", "downsample"]))
         if kind == "conv":
             k = draw(st.integers(1, min(5, s)))
             stride = draw(st.integers(1, 2))
@@ -54,6 +54,16 @@ def networks(draw: st.DrawFn, *, channels: int, size: int) -> nn.Sequential:
             k = draw(st.sampled_from([1, 3]))
             body = nn.Sequential(nn.Conv2d(c, c, k, padding=k // 2), nn.BatchNorm2d(c), nn.GELU())
             layers.append(Residual(body))
+        elif kind == "downsample" and s >= 2:  # ResNet's strided block with a 1x1 conv shortcut
+            c_out = draw(st.integers(1, 6))
+            body = nn.Sequential(
+                nn.Conv2d(c, c_out, 3, 2, 1),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+                nn.Conv2d(c_out, c_out, 3, 1, 1),
+            )
+            layers += [Residual(body, shortcut=nn.Conv2d(c, c_out, 1, 2)), nn.ReLU()]
+            c, s = c_out, (s - 1) // 2 + 1
     pool = draw(st.sampled_from([nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d]))
     net = nn.Sequential(*layers, pool(1), nn.Flatten(), nn.Linear(c, 3))
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
