@@ -258,7 +258,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from occsens import __version__, checks, report
+    from occsens import __version__, bench, checks, report
 
     parser = argparse.ArgumentParser(
         prog="occsens",
@@ -329,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
     checks.add_parser(sub)  # `occsens check`
     report.add_parsers(sub)  # `occsens report`, `occsens explain`
+    bench.add_parser(sub)  # `occsens bench`
     return parser
 
 

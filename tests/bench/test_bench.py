@@ -1,0 +1,27 @@
+"""`occsens bench` checks that every engine agrees before it times anything, and writes its table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from occsens import OcclusionError
+from occsens.bench import run_bench
+
+
+def test_a_small_bench_agrees_across_engines_and_writes_markdown_and_json(tmp_path) -> None:
+    rows = run_bench(["default"], ["p4s4"], [1], reps=1, out=tmp_path, command="test", progress=False)
+    (row,) = rows
+    # the issue's exactness bar: 1e-5 between engines wherever they define the same windows
+    assert row.agreement and all(diff <= 1e-5 for diff in row.agreement.values())
+    assert {"occsens brute", "occsens incremental", "per-position loop"} <= set(row.ms_per_image)
+    table = (tmp_path / "bench.md").read_text()
+    assert "| default | p4s4 | 1 | 64 |" in table
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["rows"][0]["windows"] == 64 and saved["ceilings"]["flops"]["default"] > 0
+
+
+def test_unknown_settings_are_named(tmp_path) -> None:
+    with pytest.raises(OcclusionError, match="--settings: 'p3s3' is unknown; use p4s4, p8s2, p4s1"):
+        run_bench(["default"], ["p3s3"], [1], reps=1, out=tmp_path, command="test", progress=False)
