@@ -171,6 +171,7 @@ class Occlusion:
     fill: str  # a description of the fill, e.g. "0.5" or "blur"
     model_was_training: bool
     _fill: _Fill = field(repr=False)
+    engine: str = "brute"  # which engine computed probs: "brute" or "incremental"
 
     @property
     def windows(self) -> torch.Tensor:
@@ -658,7 +659,25 @@ def _use_incremental(engine: str, model: Any, images: torch.Tensor, plan: Plan, 
                 f"incremental engine not used ({reason}); running every window in full", stacklevel=4
             )
         return False
-    return True
+    return _incremental_pays(model, images, plan)
+
+
+# When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays for gathering
+# and pasting boxes per layer and per chunk. Measured on the shipped model, one thread, 4 images
+# (development machine, 2026-11-26; incremental / brute time): share 0.38 -> 0.66, 0.42 -> 0.80,
+# 0.50 -> 0.82, 0.70 -> 1.37, and 16 windows at share 0.46 -> 1.11. So: a share up to 0.55 and at
+# least 32 windows per image. `occsens bench` measures the engines side by side.
+_INCREMENTAL_MAX_SHARE = 0.55
+_INCREMENTAL_MIN_WINDOWS = 32
+
+
+def _incremental_pays(model: Any, images: torch.Tensor, plan: Plan) -> bool:
+    from occsens.receptive import window_share
+
+    if plan.positions < _INCREMENTAL_MIN_WINDOWS:
+        return False
+    windows = plan.windows.reshape(-1, 4).tolist()
+    return window_share(model, plan.image_size, windows, images.shape[1]) <= _INCREMENTAL_MAX_SHARE
 
 
 def _occlude_with_plan(
@@ -699,7 +718,8 @@ def _occlude_with_plan(
             ]
         )
         targets = _targets(target, clean)
-        if _use_incremental(engine, model, images, plan, reveal):
+        used = "incremental" if _use_incremental(engine, model, images, plan, reveal) else "brute"
+        if used == "incremental":
             probs = _run_incremental(cast(nn.Module, model), images, plan, resolved_fill, size, dev, progress)
         else:
             probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress)
@@ -718,6 +738,7 @@ def _occlude_with_plan(
         resolved_fill.description,
         was_training,
         resolved_fill,
+        used,
     )
 
 

@@ -159,8 +159,15 @@ def affected_share(
 ) -> float:
     """Share of a full forward's FLOPs (convolutions and linear layers) that the windows change, averaged."""
     plan = sliding_plan(image_size, (patch, patch), (stride, stride))
+    return window_share(model, image_size, plan.windows.reshape(-1, 4).tolist(), channels)
+
+
+def window_share(
+    model: nn.Module, image_size: tuple[int, int], windows: list[list[int]], channels: int = 3
+) -> float:
+    """``affected_share`` for any list of (top, left, height, width) windows."""
     full_total, region_total = 0, 0
-    for top, left, h, w in plan.windows.reshape(-1, 4).tolist():
+    for top, left, h, w in windows:
         sums = [0, 0]
 
         def visit(layer, out, full, part, sums=sums):  # noqa: ANN001
