@@ -663,11 +663,12 @@ def _use_incremental(engine: str, model: Any, images: torch.Tensor, plan: Plan, 
 
 
 # When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays for gathering
-# and pasting boxes per layer and per chunk. Measured on the shipped model, one thread, 4 images
-# (development machine, 2026-11-26; incremental / brute time): share 0.38 -> 0.66, 0.42 -> 0.80,
-# 0.50 -> 0.82, 0.70 -> 1.37, and 16 windows at share 0.46 -> 1.11. So: a share up to 0.55 and at
-# least 32 windows per image. `occsens bench` measures the engines side by side.
-_INCREMENTAL_MAX_SHARE = 0.55
+# and pasting boxes per layer and per chunk. Measured with `occsens bench --images 1 --reps 5` on the
+# development machine (2 threads, quiet, 2026-11-26; incremental / brute time): shipped model share
+# 0.38 -> 0.73, 0.42 -> 0.77, 0.50 -> 0.88; ResNet-20 share 0.53 -> 1.51, 0.63 -> 1.59, 0.53 (p4s1)
+# -> 1.81; and, one thread, 16 windows at share 0.46 -> 1.11, share 0.70 -> 1.37. So: a share up to
+# 0.45 and at least 32 windows per image.
+_INCREMENTAL_MAX_SHARE = 0.45
 _INCREMENTAL_MIN_WINDOWS = 32
 
 
