@@ -1092,7 +1092,7 @@ def run_checks(
             stacklevel=2,
         )
     results: list[CheckResult] = []
-    bar = _bar(len(names), progress)
+    bar = core.progress_bar(len(names), progress, unit="check", desc="checks")
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="model was in training mode")  # reported once, above
@@ -1110,32 +1110,7 @@ def run_checks(
 
 
 def _validate_geometry(x: torch.Tensor, patch: Any, stride: Any) -> None:
-    h, w = x.shape[2:]
-    patch_hw = core._pair(patch, "patch")
-    stride_hw = patch_hw if stride is None else core._pair(stride, "stride")
-    if patch_hw[0] > h or patch_hw[1] > w:
-        raise OcclusionError(f"patch {patch_hw} is larger than the image ({h}, {w})")
-    if stride_hw[0] > patch_hw[0] or stride_hw[1] > patch_hw[1]:
-        raise OcclusionError(f"stride {stride_hw} is larger than the patch {patch_hw}; use at most the patch")
-
-
-class _NoBar:
-    def set_description(self, text: str) -> None:
-        pass
-
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="check", leave=False)
+    core.plan_for((x.shape[2], x.shape[3]), patch, stride)
 
 
 # --------------------------------------------------------------------------- presentation

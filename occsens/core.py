@@ -123,6 +123,21 @@ def _starts(length: int, size: int, step: int) -> list[int]:
     return starts
 
 
+def plan_for(image_size: Pair, patch: Any, stride: Any = None) -> Plan:
+    """Validate ``patch`` and ``stride`` (default: the patch) against the image and return their plan."""
+    h, w = image_size
+    patch_hw = _pair(patch, "patch")
+    stride_hw = patch_hw if stride is None else _pair(stride, "stride")
+    if patch_hw[0] > h or patch_hw[1] > w:
+        raise OcclusionError(f"patch {patch_hw} is larger than the image ({h}, {w})")
+    if stride_hw[0] > patch_hw[0] or stride_hw[1] > patch_hw[1]:
+        raise OcclusionError(
+            f"stride {stride_hw} is larger than the patch {patch_hw}: pixels between windows would never be "
+            "occluded; use a stride of at most the patch"
+        )
+    return sliding_plan((h, w), patch_hw, stride_hw)
+
+
 @functools.lru_cache(maxsize=64)
 def sliding_plan(image_size: Pair, patch: Pair, stride: Pair) -> Plan:
     """Full-size windows at 0, s, 2s, ... plus one flush with the far border where needed."""
@@ -559,7 +574,7 @@ def _run(
     masks = plan.masks.unsqueeze(1).to(device)  # [P, 1, H, W]
     x_all = images.to(device)
     out: torch.Tensor | None = None
-    bar = _progress(n * p, progress)
+    bar = progress_bar(n * p, progress)
     for start in range(0, n * p, batch_size):
         pairs = torch.arange(start, min(start + batch_size, n * p))
         image_idx, window_idx = pairs // p, pairs % p
@@ -594,7 +609,7 @@ def _run_incremental(
     h, w = plan.image_size
     tops, lefts = win[:, 0].clamp(max=h - box_h), win[:, 1].clamp(max=w - box_w)
     out: torch.Tensor | None = None
-    bar = _progress(n * p, progress)
+    bar = progress_bar(n * p, progress)
     for i in range(n):
         image = images[i : i + 1].to(device)
         for start in range(0, p, batch_size):
@@ -618,6 +633,9 @@ def _run_incremental(
 
 
 class _NoBar:
+    def set_description(self, text: str) -> None:
+        pass
+
     def update(self, n: int) -> None:
         pass
 
@@ -625,12 +643,13 @@ class _NoBar:
         pass
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def progress_bar(total: int, enabled: bool, unit: str = "window", desc: str = "occluding") -> Any:
+    """A tqdm bar on stderr, or a silent stand-in with the same methods."""
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="window", desc="occluding", leave=False)
+    return tqdm(total=total, unit=unit, desc=desc, leave=False)
 
 
 ENGINES = ("auto", "brute", "incremental")
@@ -777,16 +796,7 @@ def occlude(
     """
     x = as_images(images)
     h, w = x.shape[2:]
-    patch_hw = _pair(patch, "patch")
-    stride_hw = patch_hw if stride is None else _pair(stride, "stride")
-    if patch_hw[0] > h or patch_hw[1] > w:
-        raise OcclusionError(f"patch {patch_hw} is larger than the image ({h}, {w})")
-    if stride_hw[0] > patch_hw[0] or stride_hw[1] > patch_hw[1]:
-        raise OcclusionError(
-            f"stride {stride_hw} is larger than the patch {patch_hw}: pixels between windows would never be "
-            "occluded; use a stride of at most the patch"
-        )
-    plan = sliding_plan((h, w), patch_hw, stride_hw)
+    plan = plan_for((h, w), patch, stride)
     return _occlude_with_plan(
         model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine
     )
