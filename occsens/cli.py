@@ -57,6 +57,18 @@ def add_occlusion_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     )
 
 
+def add_input_size_arg(p: argparse.ArgumentParser) -> None:
+    """--input-size, for commands that read a user's image file and resize it to the model's input."""
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="model input size (default 32 32)",
+    )
+
+
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """--data-dir and --download, for commands that read the CIFAR-10 test or training set."""
     p.add_argument(
@@ -289,14 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the notebook's geometry: a 5*patch square greyed around each patch cell",
     )
-    p.add_argument(
-        "--input-size",
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=("H", "W"),
-        help="model input size (default 32 32)",
-    )
+    add_input_size_arg(p)
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_occlude)

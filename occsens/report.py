@@ -1122,6 +1122,8 @@ def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
 
 def add_parsers(sub: Any) -> None:
     """Add ``report`` and ``explain`` to the CLI's subparsers."""
+    from occsens.cli import add_input_size_arg
+
     p = sub.add_parser(
         "report",
         help="write the self-contained HTML report for CIFAR-10 test images (default: embedded samples)",
@@ -1153,14 +1155,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, ...)")
     p.add_argument("--label", default=None, metavar="CLASS", help="the image's true class, by name or number")
-    p.add_argument(
-        "--input-size",
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=("H", "W"),
-        help="model input size (default 32 32)",
-    )
+    add_input_size_arg(p)
     _add_common(p, f"{DEFAULT_OUT}/explain-IMAGE")
     p.set_defaults(func=_cmd_explain)
 
