@@ -568,8 +568,14 @@ def _run(
     batch_size: int,
     device: torch.device,
     progress: bool,
+    channels_last: bool = False,
 ) -> torch.Tensor:
-    """Softmax for every (image, window) pair: float32 [N, R*C, K], in chunks of ``batch_size``."""
+    """Softmax for every (image, window) pair: float32 [N, R*C, K], in chunks of ``batch_size``.
+
+    ``channels_last`` hands the model channels-last inputs (only for models whose every layer
+    ``occsens.receptive`` knows: a model that calls ``view`` on its maps would break); convolution
+    and pooling run up to 1.4x faster that way on CPU, with the same values.
+    """
     n, p = len(images), plan.positions
     masks = plan.masks.unsqueeze(1).to(device)  # [P, 1, H, W]
     x_all = images.to(device)
@@ -580,7 +586,10 @@ def _run(
         image_idx, window_idx = pairs // p, pairs % p
         x, mask = x_all[image_idx], masks[window_idx]
         fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
-        probs = _forward(model, _compose(x, fill_values, mask, reveal), len(pairs))
+        occluded = _compose(x, fill_values, mask, reveal)
+        if channels_last:
+            occluded = occluded.contiguous(memory_format=torch.channels_last)
+        probs = _forward(model, occluded, len(pairs))
         if out is None:
             out = torch.empty(n * p, probs.shape[1])
         out[start : start + len(pairs)] = probs
@@ -599,8 +608,12 @@ def _run_incremental(
     device: torch.device,
     progress: bool,
 ) -> torch.Tensor:
-    """The same probabilities as ``_run``, computing each layer only where the window changed it."""
-    from occsens.incremental import window_logits
+    """The same probabilities as ``_run``, computing each layer only where the window changed it.
+
+    Images go in groups whose clean activations are kept (``_clean_group``); the (image, window)
+    pairs of a group run in chunks of ``batch_size`` windows.
+    """
+    from occsens.incremental import CleanActivations, window_logits
 
     n, p = len(images), plan.positions
     masks = plan.masks.unsqueeze(1).to(device)
@@ -608,28 +621,45 @@ def _run_incremental(
     box_h, box_w = int(win[:, 2].max()), int(win[:, 3].max())  # one box size: the largest window
     h, w = plan.image_size
     tops, lefts = win[:, 0].clamp(max=h - box_h), win[:, 1].clamp(max=w - box_w)
+    rows = tops.view(-1, 1, 1) + torch.arange(box_h, device=device).view(1, -1, 1)  # [P, box_h, 1]
+    cols = lefts.view(-1, 1, 1) + torch.arange(box_w, device=device).view(1, 1, -1)  # [P, 1, box_w]
+    group = _clean_group(images, device)
     out: torch.Tensor | None = None
     bar = progress_bar(n * p, progress)
-    for i in range(n):
-        image = images[i : i + 1].to(device)
-        for start in range(0, p, batch_size):
-            idx = torch.arange(start, min(start + batch_size, p), device=device)
-            x, mask = image.expand(len(idx), -1, -1, -1), masks[idx]
-            occluded = _compose(x, fill.images(x, [i] * len(idx), mask).to(device), mask, False)
-            rows = (tops[idx].view(-1, 1) + torch.arange(box_h, device=device)).view(-1, 1, box_h, 1)
-            cols = (lefts[idx].view(-1, 1) + torch.arange(box_w, device=device)).view(-1, 1, 1, box_w)
-            batch = torch.arange(len(idx), device=device).view(-1, 1, 1, 1)
+    for first in range(0, n, group):
+        members = images[first : first + group].to(device)
+        clean = CleanActivations(members)
+        pairs = len(members) * p
+        for start in range(0, pairs, batch_size):
+            pair = torch.arange(start, min(start + batch_size, pairs), device=device)
+            member, idx = pair // p, pair % p
+            x, mask = members[member], masks[idx]
+            occluded = _compose(x, fill.images(x, (first + member).cpu(), mask).to(device), mask, False)
+            batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
             chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
-            boxes = occluded[batch, chan, rows, cols]
-            logits = window_logits(model, image, boxes, tops[idx], lefts[idx])
-            probs = _check_logits(logits, len(idx))
+            boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
+            logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
+            probs = _check_logits(logits, len(pair))
             if out is None:
-                out = torch.empty(n, p, probs.shape[1])
-            out[i, start : start + len(idx)] = probs
-            bar.update(len(idx))
+                out = torch.empty(n * p, probs.shape[1])
+            out[first * p + start : first * p + start + len(pair)] = probs
+            bar.update(len(pair))
     bar.close()
     assert out is not None
-    return out
+    return out.view(n, p, -1)
+
+
+# The incremental engine keeps every layer's clean activation for a group of images: measured 1.84 MB per
+# 32x32 RGB image for the shipped model and 2.50 MB for ResNet-20 (150x and 203x the input's 12 KB, where
+# a plain forward holds at most 0.39 MB at once). Groups are sized at 256x the input against the same
+# memory budget as a chunk of windows.
+_KEPT_FACTOR = 256
+
+
+def _clean_group(images: torch.Tensor, device: torch.device) -> int:
+    """Images whose clean activations the incremental engine keeps at once."""
+    kept = images[0].numel() * images.element_size() * _KEPT_FACTOR
+    return int(max(1, _MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"] // kept))
 
 
 class _NoBar:
@@ -655,17 +685,16 @@ def progress_bar(total: int, enabled: bool, unit: str = "window", desc: str = "o
 ENGINES = ("auto", "brute", "incremental")
 
 
-def _use_incremental(engine: str, model: Any, images: torch.Tensor, plan: Plan, reveal: bool) -> bool:
-    """Whether to run the incremental engine: asked for, or "auto" and it applies and saves work."""
-    from occsens.incremental import supports
+def _use_incremental(
+    engine: str, model: Any, images: torch.Tensor, plan: Plan, reveal: bool, unsupported: str | None
+) -> bool:
+    """Whether to run the incremental engine: asked for, or "auto" and it applies and saves work.
 
+    ``unsupported`` is ``occsens.incremental.supports``'s answer for this model.
+    """
     if engine == "brute":
         return False
-    reason = (
-        "reveal=True changes everything outside the window"
-        if reveal
-        else supports(model, plan.image_size, images.shape[1])
-    )
+    reason = "reveal=True changes everything outside the window" if reveal else unsupported
     if engine == "incremental":
         if reason:
             raise OcclusionError(
@@ -723,6 +752,10 @@ def _occlude_with_plan(
     resolved_fill = resolve_fill(fill, images)
     dev = _device(model, device)
     size = int(batch_size) if batch_size is not None else default_batch_size(images, dev)
+    from occsens.incremental import supports  # occsens.incremental builds on this module
+
+    unsupported = supports(model, plan.image_size, images.shape[1])
+    layout = torch.channels_last if unsupported is None else torch.contiguous_format
     keep_heap_memory()
     with eval_mode(model) as was_training:
         if was_training:
@@ -733,16 +766,17 @@ def _occlude_with_plan(
             )
         clean = torch.cat(
             [
-                _forward(model, images[i : i + size].to(dev), len(images[i : i + size]))
+                _forward(model, images[i : i + size].to(dev, memory_format=layout), len(images[i : i + size]))
                 for i in range(0, len(images), size)
             ]
         )
         targets = _targets(target, clean)
-        used = "incremental" if _use_incremental(engine, model, images, plan, reveal) else "brute"
-        if used == "incremental":
+        incremental = _use_incremental(engine, model, images, plan, reveal, unsupported)
+        if incremental:
             probs = _run_incremental(cast(nn.Module, model), images, plan, resolved_fill, size, dev, progress)
         else:
-            probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress)
+            fast_layout = unsupported is None
+            probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout)
     if probs.shape[2] != clean.shape[1]:
         raise OcclusionError(
             f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
@@ -758,7 +792,7 @@ def _occlude_with_plan(
         resolved_fill.description,
         was_training,
         resolved_fill,
-        used,
+        "incremental" if incremental else "brute",
     )
 
 

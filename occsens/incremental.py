@@ -2,16 +2,23 @@
 
 An occluded image is the clean image except inside one window, and a convolution's
 output changes only inside that window's projective field (``occsens.receptive``). So
-instead of running the whole network on every occluded copy, this engine carries,
-for a batch of windows of one image, the clean activation of the current layer
-(``[1, C, H, W]``, computed once per batch) and, per window, only a box of changed
-values (``[B, C, h, w]`` at per-window positions). Each layer is evaluated on the box
-grown by its kernel, read from the clean activation with the window's changed values
-pasted in: the same arithmetic as the full layer on the same inputs, so the
+instead of running the whole network on every occluded copy, this engine keeps every
+layer's clean activation for a group of images (``CleanActivations``: computed by the
+first batch of windows, reused by the rest) and carries, per window, only a box of
+changed values (``[B, C, h, w]`` at per-window positions). Each layer is evaluated on
+the box grown by its kernel, read from the clean activation with the window's changed
+values pasted in: the same arithmetic as the full layer on the same inputs, so the
 probabilities agree with brute force to float32 rounding (the tests hold it to 1e-5).
-Once a box covers the whole map (after global pooling at the latest) the batch is
-dense and the remaining layers run as usual. This follows the idea of Krypton
-(Nakandala, Kumar & Papakonstantinou, SIGMOD 2019); the code is our own.
+Once a box covers the whole map (after global pooling at the latest) the batch is dense
+and the remaining layers run as usual. This follows the idea of Krypton (Nakandala,
+Kumar & Papakonstantinou, SIGMOD 2019); the code is our own.
+
+Layout matters as much as FLOPs. Every map is kept channels-last, so a box is a set of
+pixel rows of ``C`` contiguous floats: reading every window's box from the clean map is
+one ``index_select`` of whole rows (padding reads a zero or -inf row kept after the
+pixels), and pasting the changed values is one ``index_copy_``. Pooling and convolution
+also run faster on channels-last maps on CPU (development machine, 2 threads: max
+pooling 10-30x, a 3x3 convolution on a batch of 10x10 crops up to 1.4x).
 
 The walk supports the layers ``occsens.receptive`` lists; ``supports(model)`` says
 whether a model qualifies, and ``occlude`` falls back to brute force when it does not.
@@ -19,8 +26,9 @@ whether a model qualifies, and ``occlude`` falls back to brute force when it doe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -29,19 +37,7 @@ from torch import nn
 from occsens.models import Residual
 from occsens.receptive import ELEMENTWISE, Region, Unsupported, as_pair, walk
 
-
-@dataclass
-class _Sparse:
-    """Full activation of window b = ``clean`` with ``patch[b]`` pasted at (``top[b]``, ``left[b]``)."""
-
-    clean: torch.Tensor  # [1, C, H, W]
-    patch: torch.Tensor  # [B, C, h, w]
-    top: torch.Tensor  # int64 [B]
-    left: torch.Tensor  # int64 [B]
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return (self.clean.shape[2], self.clean.shape[3])
+_CL = torch.channels_last
 
 
 def supports(model: object, image_size: tuple[int, int], channels: int) -> str | None:
@@ -55,40 +51,110 @@ def supports(model: object, image_size: tuple[int, int], channels: int) -> str |
     return None
 
 
-def _gather(src: torch.Tensor, top: torch.Tensor, left: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """``src[0, :, top_b : top_b + h, left_b : left_b + w]`` for every b: [B, C, h, w]."""
-    rows = (top.view(-1, 1) + torch.arange(h, device=src.device)).view(-1, h, 1)
-    cols = (left.view(-1, 1) + torch.arange(w, device=src.device)).view(-1, 1, w)
-    return src[0][:, rows, cols].permute(1, 0, 2, 3)
+def _pixel_rows(maps: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] as [N*H*W, C] (a view when the maps are channels-last)."""
+    n, c, h, w = maps.shape
+    return maps.permute(0, 2, 3, 1).reshape(n * h * w, c)
+
+
+@dataclass(frozen=True)
+class _Clean:
+    """Clean maps [N, C, H, W] stored as pixel rows, followed by the rows that padding reads."""
+
+    rows: torch.Tensor  # [N*H*W + 2, C]: pixels in (n, y, x) order, then a zero row, then a -inf row
+    shape: tuple[int, int, int, int]
+
+    @staticmethod
+    def of(maps: torch.Tensor) -> _Clean:
+        n, c, h, w = maps.shape
+        rows = maps.new_empty(n * h * w + 2, c)
+        rows[: n * h * w] = _pixel_rows(maps)
+        rows[n * h * w] = 0.0
+        rows[n * h * w + 1] = float("-inf")
+        return _Clean(rows, (n, c, h, w))
+
+    @property
+    def maps(self) -> torch.Tensor:
+        n, c, h, w = self.shape
+        return self.rows[: n * h * w].view(n, h, w, c).permute(0, 3, 1, 2)
+
+    def pad_row(self, value: float) -> int:
+        n, _, h, w = self.shape
+        return n * h * w + (1 if value == float("-inf") else 0)
+
+
+class CleanActivations:
+    """Every layer's output on the clean images of one group, computed once and reused by each batch.
+
+    Keyed by (layer, how often this pass has asked that layer so far), so a layer used twice in a
+    network has two entries; a pass that turns dense early asks for fewer entries, never other ones.
+    """
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.input = _Clean.of(images)
+        self._values: dict[tuple[int, int], _Clean] = {}
+        self._asked: dict[int, int] = {}
+
+    def start_pass(self) -> None:
+        self._asked.clear()
+
+    def get(self, layer: nn.Module, compute: Callable[[], torch.Tensor]) -> _Clean:
+        n = self._asked.get(id(layer), 0)
+        self._asked[id(layer)] = n + 1
+        key = (id(layer), n)
+        if key not in self._values:
+            self._values[key] = _Clean.of(compute())
+        return self._values[key]
+
+
+@dataclass
+class _Sparse:
+    """Window b's full activation: clean map ``image[b]`` with ``patch[b]`` pasted at (top[b], left[b])."""
+
+    clean: _Clean
+    patch: torch.Tensor  # [B, C, h, w]
+    image: torch.Tensor  # int64 [B]
+    top: torch.Tensor  # int64 [B]
+    left: torch.Tensor  # int64 [B]
+    cache: CleanActivations
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.clean.shape[2], self.clean.shape[3])
+
+    def then(self, clean: _Clean, patch: torch.Tensor, top: torch.Tensor, left: torch.Tensor) -> _Sparse:
+        return _Sparse(clean, patch, self.image, top, left, self.cache)
 
 
 def _materialize(
-    state: _Sparse,
-    top: torch.Tensor,
-    left: torch.Tensor,
-    h: int,
-    w: int,
-    pad: int = 0,
-    pad_value: float = 0.0,
+    state: _Sparse, top: torch.Tensor, left: torch.Tensor, h: int, w: int, pad_value: float = 0.0
 ) -> torch.Tensor:
-    """The full activations of every window inside the box (top, left, h, w) of the map padded by ``pad``.
+    """Every window's full activation inside rows [top, top + h) and columns [left, left + w): [B, C, h, w].
 
-    Coordinates are in the padded map. Clean values come from ``state.clean``, changed ones
-    from ``state.patch`` where the patch overlaps the box.
+    The box may reach past the map's edge (a layer's padding); those pixels read ``pad_value``.
+    The result is channels-last.
     """
-    clean = state.clean
-    if pad:
-        clean = F.pad(clean, (pad, pad, pad, pad), value=pad_value)
-    out = _gather(clean, top, left, h, w).contiguous()
-    b, c, ph, pw = state.patch.shape
-    # where each patch pixel lands inside the box; pixels outside it go to a spare slot
-    dy = (state.top + pad - top).view(b, 1, 1) + torch.arange(ph, device=out.device).view(1, ph, 1)
-    dx = (state.left + pad - left).view(b, 1, 1) + torch.arange(pw, device=out.device).view(1, 1, pw)
+    _, c, H, W = state.clean.shape
+    b, _, ph, pw = state.patch.shape
+    dev = state.patch.device
+    y = top.view(b, 1, 1) + torch.arange(h, device=dev).view(1, h, 1)
+    x = left.view(b, 1, 1) + torch.arange(w, device=dev).view(1, 1, w)
+    in_map = (y >= 0) & (y < H) & (x >= 0) & (x < W)
+    pixel = (state.image.view(b, 1, 1) * H + y.clamp(0, H - 1)) * W + x.clamp(0, W - 1)
+    index = torch.where(in_map, pixel, state.clean.pad_row(pad_value))
+    out = state.clean.rows.index_select(0, index.view(-1))  # [B*h*w, C]
+    # paste: patch pixel (i, j) of window b lands at box row y - top, column x - left
+    dy = (state.top - top).view(b, 1, 1) + torch.arange(ph, device=dev).view(1, ph, 1)
+    dx = (state.left - left).view(b, 1, 1) + torch.arange(pw, device=dev).view(1, 1, pw)
+    dest = (torch.arange(b, device=dev).view(b, 1, 1) * h + dy) * w + dx
+    rows = _pixel_rows(state.patch)
     inside = (dy >= 0) & (dy < h) & (dx >= 0) & (dx < w)
-    flat = torch.where(inside, dy * w + dx, torch.full_like(dy, h * w)).view(b, 1, ph * pw)
-    canvas = torch.cat([out.view(b, c, h * w), out.new_zeros(b, c, 1)], dim=2)
-    canvas.scatter_(2, flat.expand(b, c, ph * pw), state.patch.reshape(b, c, ph * pw))
-    return canvas[:, :, : h * w].view(b, c, h, w)
+    if bool(inside.all()):
+        out.index_copy_(0, dest.view(-1), rows)
+    else:  # a strided layer that never reads some changed pixels (e.g. a 1x1 conv at stride 2)
+        keep = inside.view(-1)
+        out.index_copy_(0, dest.view(-1)[keep], rows[keep])
+    return out.view(b, h, w, c).permute(0, 3, 1, 2)
 
 
 def _dense(state: _Sparse | torch.Tensor) -> torch.Tensor:
@@ -96,6 +162,11 @@ def _dense(state: _Sparse | torch.Tensor) -> torch.Tensor:
         return state
     zeros = torch.zeros_like(state.top)
     return _materialize(state, zeros, zeros, *state.size)
+
+
+def _fresh(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x``, copied when ``module`` would overwrite it (in-place activations must not touch shared maps)."""
+    return x.clone() if getattr(module, "inplace", False) else x
 
 
 def _out_box(
@@ -106,8 +177,8 @@ def _out_box(
     out_len = (length + 2 * pad - reach - 1) // stride + 1
     first = torch.clamp(torch.div(lo + pad - reach + stride - 1, stride, rounding_mode="floor"), min=0)
     last = torch.clamp(torch.div(lo + size - 1 + pad, stride, rounding_mode="floor"), max=out_len - 1)
-    extent = int((last - first).max()) + 1
-    extent = min(extent, out_len)
+    # at least 1: a strided layer may read none of a window's changed pixels (the box then holds clean values)
+    extent = min(max(int((last - first).max()) + 1, 1), out_len)
     first = torch.clamp(first, max=out_len - extent)
     return first, extent, out_len
 
@@ -127,8 +198,6 @@ def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
         )
         pad, dil = module.padding, getattr(module, "dilation", 1)
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = as_pair(kernel), as_pair(stride), as_pair(pad), as_pair(dil)
-    if ph != pw:
-        raise Unsupported("unequal padding")  # _materialize pads all sides alike
     H, W = state.size
     _, _, h, w = state.patch.shape
     top, oh, out_h = _out_box(state.top, h, H, kh, sh, ph, dh)
@@ -137,16 +206,18 @@ def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
         return module(_dense(state))
     in_h, in_w = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
     pad_value = float("-inf") if isinstance(module, nn.MaxPool2d) else 0.0
-    crop = _materialize(state, top * sh, left * sw, in_h, in_w, pad=ph, pad_value=pad_value)
+    crop = _materialize(state, top * sh - ph, left * sw - pw, in_h, in_w, pad_value)
     if isinstance(module, nn.Conv2d):
         patch = F.conv2d(crop, module.weight, module.bias, (sh, sw), 0, (dh, dw), module.groups)
     elif isinstance(module, nn.MaxPool2d):
         patch = F.max_pool2d(crop, (kh, kw), (sh, sw), 0, (dh, dw))
     else:
-        if ph and not module.count_include_pad:
+        if (ph or pw) and not module.count_include_pad:
             raise Unsupported("AvgPool2d with count_include_pad=False and padding")
-        patch = F.avg_pool2d(crop, (kh, kw), (sh, sw), 0)
-    return _Sparse(module(state.clean), patch, top, left)
+        divisor = cast(int | None, module.divisor_override)
+        patch = F.avg_pool2d(crop, (kh, kw), (sh, sw), 0, divisor_override=divisor)
+    clean = state.cache.get(module, lambda: module(state.clean.maps))
+    return state.then(clean, patch, top, left)
 
 
 def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
@@ -163,7 +234,8 @@ def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
     w = int((torch.maximum(short.left + w_s, body.left + w_b) - left).max())
     top, left = torch.clamp(top, max=H - h), torch.clamp(left, max=W - w)
     patch = _materialize(short, top, left, h, w) + _materialize(body, top, left, h, w)
-    return _Sparse(short.clean + body.clean, patch, top, left)
+    clean = state.cache.get(module, lambda: short.clean.maps + body.clean.maps)
+    return state.then(clean, patch, top, left)
 
 
 def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Tensor:
@@ -178,14 +250,25 @@ def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Te
     if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         return _sliding(state, module)
     if isinstance(module, nn.BatchNorm2d) or isinstance(module, ELEMENTWISE):
-        return _Sparse(module(state.clean), module(state.patch), state.top, state.left)
+        sparse = state
+        clean = state.cache.get(module, lambda: module(_fresh(module, sparse.clean.maps)))
+        return state.then(clean, module(_fresh(module, state.patch)), state.top, state.left)
     # global pooling and whatever follows it: dense from here on
     return module(_dense(state))
 
 
 def window_logits(
-    model: nn.Module, image: torch.Tensor, occluded_boxes: torch.Tensor, top: torch.Tensor, left: torch.Tensor
+    model: nn.Module,
+    clean: CleanActivations,
+    image: torch.Tensor,
+    boxes: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
 ) -> torch.Tensor:
-    """Logits of ``model`` for one image [1, C, H, W] with each box [B, C, h, w] pasted at (top, left)."""
-    out = _run(model, _Sparse(image, occluded_boxes, top, left))
-    return _dense(out) if isinstance(out, _Sparse) else out
+    """Logits of ``model`` for clean image ``image[b]`` with box ``boxes[b]`` [C, h, w] pasted at (top, left).
+
+    ``clean`` holds the group of images that ``image`` indexes (and, once computed, their activations).
+    """
+    clean.start_pass()
+    state = _Sparse(clean.input, boxes.contiguous(memory_format=_CL), image, top, left, clean)
+    return _dense(_run(model, state))

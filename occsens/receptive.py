@@ -141,6 +141,8 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
         if as_pair(module.output_size) != (1, 1):
             raise Unsupported("adaptive pooling to more than 1x1")
         return Region(0, 0, 1, 1, (1, 1)), channels
+    if isinstance(module, nn.BatchNorm2d) and module.running_mean is None:
+        raise Unsupported("BatchNorm2d without running statistics (it normalises by the batch's own)")
     if isinstance(module, nn.BatchNorm2d) or isinstance(module, ELEMENTWISE):
         return region, channels
     if isinstance(module, nn.Flatten):
@@ -166,18 +168,57 @@ def window_share(
     model: nn.Module, image_size: tuple[int, int], windows: list[list[int]], channels: int = 3
 ) -> float:
     """``affected_share`` for any list of (top, left, height, width) windows."""
-    full_total, region_total = 0, 0
-    for top, left, h, w in windows:
-        sums = [0, 0]
+    layers = layer_extents(model, image_size, windows, channels)
+    changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
+    return changed / (sum(layer.full for layer in layers) * len(windows))
 
-        def visit(layer, out, full, part, sums=sums):  # noqa: ANN001
-            sums[0] += full
-            sums[1] += part
 
-        walk(model, Region(top, left, top + h, left + w, image_size), channels, visit)
-        full_total += sums[0]
-        region_total += sums[1]
-    return region_total / full_total
+@dataclass(frozen=True)
+class Extent:
+    """A FLOP-counting layer: FLOPs for the whole map and per output pixel, and each window's changed box."""
+
+    full: int
+    per_pixel: int
+    rows: torch.Tensor  # int64 [windows]: changed output rows
+    cols: torch.Tensor  # int64 [windows]: changed output columns
+
+
+def layer_extents(
+    model: nn.Module, image_size: tuple[int, int], windows: list[list[int]], channels: int = 3
+) -> list[Extent]:
+    """Each FLOP-counting layer (convolution, linear) and the box every (top, left, h, w) window changes.
+
+    Rows and columns travel through a network independently (each rule above acts on one axis
+    at a time), so one walk per distinct (top, height) and one per distinct (left, width)
+    answer for a whole grid of windows: 2 x 29 walks instead of 841 for a 4x4 patch at stride 1.
+    """
+    t0, l0, h0, w0 = windows[0]
+
+    def boxes(region: Region) -> list[tuple[int, int, int, int]]:
+        """(full, per_pixel, rows, cols) per layer for one window."""
+        found: list[tuple[int, int, int, int]] = []
+
+        def visit(layer, out, full, part):  # noqa: ANN001
+            rows, cols = max(0, out.bottom - out.top), max(0, out.right - out.left)
+            found.append((full, full // (out.size[0] * out.size[1]), rows, cols))
+
+        walk(model, region, channels, visit)
+        return found
+
+    row_spans = {(t, h) for t, _, h, _ in windows}
+    col_spans = {(lft, w) for _, lft, _, w in windows}
+    by_row = {(t, h): boxes(Region(t, l0, t + h, l0 + w0, image_size)) for t, h in row_spans}
+    by_col = {(lft, w): boxes(Region(t0, lft, t0 + h0, lft + w, image_size)) for lft, w in col_spans}
+    first = by_row[(t0, h0)]
+    return [
+        Extent(
+            full,
+            per_pixel,
+            torch.tensor([by_row[(t, h)][i][2] for t, _, h, _ in windows]),
+            torch.tensor([by_col[(lft, w)][i][3] for _, lft, _, w in windows]),
+        )
+        for i, (full, per_pixel, _, _) in enumerate(first)
+    ]
 
 
 def check_against_model(

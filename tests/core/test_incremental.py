@@ -23,6 +23,7 @@ from torch import nn
 import occsens
 from occsens.incremental import supports
 from occsens.models import Residual
+from occsens.receptive import Region, check_against_model, walk, window_share
 
 TOL = 1e-5
 
@@ -125,6 +126,7 @@ def test_the_shipped_model_runs_incrementally_by_default() -> None:
         (nn.Upsample(scale_factor=2), "Upsample"),
         (nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect"), "reflect"),
         (nn.MaxPool2d(2, ceil_mode=True), "ceil_mode"),
+        (nn.BatchNorm2d(3, track_running_stats=False), "running statistics"),
     ],
 )
 def test_layers_it_cannot_prove_exact_fall_back_to_brute_force_with_a_notice(layer, reason) -> None:
@@ -152,3 +154,40 @@ def test_layers_it_cannot_prove_exact_fall_back_to_brute_force_with_a_notice(lay
 def test_auto_takes_the_incremental_engine_only_where_it_was_measured_faster(patch, stride, expected) -> None:
     res = occsens.occlude(occsens.load_model("default"), torch.rand(1, 3, 32, 32), patch=patch, stride=stride)
     assert res.engine == expected
+
+
+@st.composite
+def windows(draw: st.DrawFn, size: int) -> list[list[int]]:
+    """A few (top, left, height, width) windows inside a size x size image, at any position."""
+    out = []
+    for _ in range(draw(st.integers(1, 6))):
+        h, w = draw(st.integers(1, size)), draw(st.integers(1, size))
+        out.append([draw(st.integers(0, size - h)), draw(st.integers(0, size - w)), h, w])
+    return out
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_every_output_a_window_changes_lies_inside_its_predicted_region(data) -> None:
+    """The projective-field walk is sound: filling a window changes no conv output outside its region."""
+    size = data.draw(st.integers(4, 16))
+    net = data.draw(networks(channels=3, size=size))
+    for window in data.draw(windows(size)):
+        assert check_against_model(net, (size, size), tuple(window))
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_the_flop_share_walks_rows_and_columns_apart_and_agrees_with_walking_every_window(data) -> None:
+    size = data.draw(st.integers(4, 16))
+    net = data.draw(networks(channels=2, size=size))
+    wins = data.draw(windows(size))
+    full, part = 0, 0
+    for t, left, h, w in wins:  # the definition: walk each window, sum the FLOPs inside its regions
+
+        def visit(layer, out, f, p) -> None:  # noqa: ANN001
+            nonlocal full, part
+            full, part = full + f, part + p
+
+        walk(net, Region(t, left, t + h, left + w, (size, size)), 2, visit)
+    assert window_share(net, (size, size), wins, 2) == pytest.approx(part / full, rel=1e-12)
