@@ -1,18 +1,24 @@
 """``occsens bench``: occsens against Captum, MONAI and a per-position loop, timed in one run.
 
-For each model, setting (patch, stride) and image count, every engine first computes its answer and
-the answers are compared (max abs difference, printed before any time): occsens brute force,
-occsens incremental and the per-position loop on probabilities, Captum's ``Occlusion`` and MONAI's
-``OcclusionSensitivity`` on the per-pixel map (``clean - MONAI's map`` equals occsens'
-``attribution()`` where the windows agree). Then the engines are timed interleaved (A B C A B C, so
-the machine's drifting speed hits all alike), ``--reps`` times after one warm-up, and the median is
-reported in ms per image and as a ratio to Captum's best ``perturbations_per_eval``. Achieved
-GFLOP/s (windows x images x model FLOPs / time) is set against the model's own large-batch forward
-throughput (the practical ceiling) and a float32 matmul's; peak memory is the largest rise in the
-process's resident memory during one run of each engine.
+For each model, setting (patch, stride) and image count, every engine first computes its answer once
+(the warm-up) and the answers are compared (max abs difference, printed before any time): occsens brute
+force, occsens incremental and the per-position loop on probabilities, Captum's ``Occlusion`` and
+MONAI's ``OcclusionSensitivity`` on the per-pixel map (``clean - MONAI's map`` equals occsens'
+``attribution()`` where the windows agree). Then the engines are timed interleaved (A B C A B C, so the
+machine's drifting speed hits all alike), ``--reps`` times, and the median is reported in ms per image
+and as a ratio to Captum's best configuration. On one image every Captum ``perturbations_per_eval`` and
+MONAI ``n_batch`` is timed; on more images each peer's configuration that was fastest in the warm-up
+is timed (the others would add minutes per case and never win the warm-up by the noise margin).
 
-Captum and MONAI are optional (``pip install occsens[bench]``); an engine that is missing or
-cannot express a setting is reported as such, never silently dropped.
+Also reported: achieved GFLOP/s (windows x images x model FLOPs / time) against the model's own
+large-batch forward throughput (the practical ceiling, best of NCHW and channels-last) and a float32
+matmul's; where the FLOPs are (the share of every layer that a window changes: the floor for exact
+incremental inference); which engine ``engine="auto"`` picks; and peak memory, measured for one image
+in a fresh process per engine (the rise of the resident set's high-water mark during one run),
+against a forward pass of one chunk of occluded images.
+
+Captum and MONAI are optional (``pip install occsens[bench]``); an engine that is missing or cannot
+express a setting is reported as such, never silently dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import functools
 import json
 import os
 import statistics
-import threading
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -34,27 +41,44 @@ import torch
 from torch import nn
 
 from occsens._alloc import keep_heap_memory
-from occsens.core import occlude, sliding_plan
+from occsens.core import default_batch_size, occlude, sliding_plan
 from occsens.errors import OcclusionError
 from occsens.models import count_flops, load_model, resnet20
+from occsens.receptive import layer_extents
 
 SETTINGS = {"p4s4": (4, 4), "p8s2": (8, 2), "p4s1": (4, 1)}
 CAPTUM_PPE = (16, 64, 256)
 MONAI_BATCH = (16, 64, 256)
 FILL = 0.5
+MODELS: dict[str, Callable[[], nn.Module]] = {
+    "default": lambda: load_model("default"),
+    "resnet20": lambda: _seeded_resnet20(),
+}
+
+# The issue's targets (issue 6), checked on the shipped model: best occsens time / Captum's best time.
+TARGETS = {"p4s4": 0.5, "p8s2": 0.5, "p4s1": 0.7}
+BRUTE_OF_CEILING = 0.8  # brute force within 20% of the model's own large-batch throughput
+MEMORY_OF_CHUNK = 2.0  # peak memory for 841 windows at most 2x one chunk's forward pass
+
+
+def _seeded_resnet20() -> nn.Module:
+    torch.manual_seed(0)  # untrained, but the same weights in every process (the memory probes rebuild it)
+    return resnet20().eval()
 
 
 @dataclass
 class Row:
-    """One (model, setting, images) case: agreement, then the median time of every engine."""
+    """One (model, setting, images) case: agreement, then the median time of every timed engine."""
 
     model: str
     setting: str
     images: int
     windows: int
     agreement: dict[str, float] = field(default_factory=dict)
+    warmup_ms_per_image: dict[str, float] = field(default_factory=dict)
     ms_per_image: dict[str, float] = field(default_factory=dict)
-    peak_mb: dict[str, float] = field(default_factory=dict)
+    auto_engine: str = ""
+    peak_mb: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -85,7 +109,7 @@ def per_position_loop(model: nn.Module, images: torch.Tensor, patch: int, stride
 
 def captum_map(
     model: nn.Module, images: torch.Tensor, targets: torch.Tensor, patch: int, stride: int, ppe: int
-):
+) -> torch.Tensor:
     from captum.attr import Occlusion
 
     c = images.shape[1]
@@ -109,7 +133,7 @@ def monai_map(
     patch: int,
     stride: int,
     n_batch: int,
-):
+) -> torch.Tensor:
     """``clean - MONAI's per-pixel probability`` of the target: occsens' attribution, where windows agree."""
     from monai.visualize import OcclusionSensitivity
 
@@ -139,60 +163,124 @@ def _have(module: str) -> bool:
     return True
 
 
+def engines_for(
+    model: nn.Module, images: torch.Tensor, setting: str, loop: bool
+) -> tuple[dict[str, Callable[[], Any]], list[str]]:
+    """Every engine for one case, as zero-argument callables, and notes on those that cannot run."""
+    patch, stride = SETTINGS[setting]
+    fns: dict[str, Callable[[], Any]] = {
+        "occsens brute": lambda: occlude(
+            model, images, patch=patch, stride=stride, fill=FILL, engine="brute"
+        ),
+        "occsens incremental": lambda: occlude(
+            model, images, patch=patch, stride=stride, fill=FILL, engine="incremental"
+        ),
+    }
+    notes = []
+    if loop:
+        fns["per-position loop"] = lambda: per_position_loop(model, images, patch, stride)
+    else:
+        windows = sliding_plan((32, 32), (patch, patch), (stride, stride)).positions
+        notes.append(
+            f"per-position loop not run on {len(images)} images ({len(images) * windows} calls of batch 1)"
+        )
+    with torch.inference_mode():
+        clean = torch.softmax(model(images), dim=1)
+    targets = clean.argmax(dim=1)
+    if _have("captum"):
+        for ppe in CAPTUM_PPE:
+            fns[f"captum ppe {ppe}"] = functools.partial(
+                captum_map, model, images, targets, patch, stride, ppe
+            )
+    else:
+        notes.append("Captum is not installed (pip install captum)")
+    if _have("monai"):
+        for nb in MONAI_BATCH:
+            fns[f"monai n_batch {nb}"] = functools.partial(
+                monai_map, model, images, targets, clean, patch, stride, nb
+            )
+    else:
+        notes.append("MONAI is not installed (pip install monai)")
+    return fns, notes
+
+
 # --------------------------------------------------------------------------- measuring
 
 
-class _PeakRSS:
-    """Largest rise in resident memory (MB) while the block runs, sampled every 2 ms."""
-
-    def __enter__(self) -> _PeakRSS:
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._rss())
-
-    @staticmethod
-    def _rss() -> int:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:  # not Linux: no memory figure
-            return 0
-
-    @property
-    def rise_mb(self) -> float:
-        return (self.peak - self.base) / 2**20
-
-
-def _timed(fn: Callable[[], object]) -> float:
+def _timed(fn: Callable[[], object]) -> tuple[float, Any]:
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def matmul_gflops(size: int = 2048, reps: int = 5) -> float:
     a, b = torch.rand(size, size), torch.rand(size, size)
     torch.mm(a, b)
-    return 2 * size**3 / statistics.median(_timed(lambda: torch.mm(a, b)) for _ in range(reps)) / 1e9
+    return 2 * size**3 / statistics.median(_timed(lambda: torch.mm(a, b))[0] for _ in range(reps)) / 1e9
 
 
 def forward_gflops(model: nn.Module, flops: int, batch: int = 64, reps: int = 5) -> float:
-    """The model's own forward throughput at a large batch: the ceiling for any occlusion engine."""
-    x = torch.rand(batch, 3, 32, 32)
-    with torch.inference_mode():
-        model(x)
-        seconds = statistics.median(_timed(lambda: model(x)) for _ in range(reps))
-    return flops * batch / seconds / 1e9
+    """The model's own forward throughput at a large batch, best of NCHW and channels-last inputs."""
+    best = 0.0
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.rand(batch, 3, 32, 32).contiguous(memory_format=layout)
+        with torch.inference_mode():
+            model(x)
+            seconds = statistics.median(_timed(lambda: model(x))[0] for _ in range(reps))  # noqa: B023
+        best = max(best, flops * batch / seconds / 1e9)
+    return best
+
+
+def _samples(n: int) -> torch.Tensor:
+    from occsens.embedded import load_samples
+
+    return torch.from_numpy(load_samples().images[:n].copy()).float() / 255
+
+
+def _memory_in_child(model: str, setting: str, engine: str, threads: int) -> float | None:
+    """Peak resident-memory rise (MB) of one run of ``engine`` on one image, in a fresh process."""
+    spec = json.dumps({"model": model, "setting": setting, "engine": engine, "threads": threads})
+    code = "import sys; from occsens.bench import _memory_probe; print(_memory_probe(sys.argv[1]))"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, spec], capture_output=True, text=True, timeout=600, check=True
+        )
+        return round(float(done.stdout.strip().splitlines()[-1]), 1)
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _status_kb(field_name: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field_name} not in /proc/self/status")
+
+
+def _memory_probe(spec_json: str) -> float:
+    """Child side of ``_memory_in_child``: set up, reset the high-water mark, run once, report the rise."""
+    spec = json.loads(spec_json)
+    torch.set_num_threads(spec["threads"])
+    keep_heap_memory()
+    model = MODELS[spec["model"]]()
+    images = _samples(1)
+    patch, stride = SETTINGS[spec["setting"]]
+    if spec["engine"] == "one chunk forward":  # the reference: one chunk of occluded images, one forward
+        x = images.expand(default_batch_size(images, torch.device("cpu")), -1, -1, -1).clone()
+
+        def run() -> object:
+            with torch.inference_mode():
+                return model(x)
+
+    else:
+        fns, _ = engines_for(model, images, spec["setting"], loop=False)
+        run = fns[spec["engine"]]
+    with open("/proc/self/clear_refs", "w") as f:  # Linux: resets VmHWM to the current resident set
+        f.write("5")
+    base = _status_kb("VmRSS")
+    run()
+    return (_status_kb("VmHWM") - base) / 1024
 
 
 # --------------------------------------------------------------------------- one case
@@ -204,104 +292,196 @@ def run_case(
     images: torch.Tensor,
     setting: str,
     reps: int,
-    loop: bool,
+    memory: bool,
     progress: Callable[[str], None],
 ) -> Row:
     patch, stride = SETTINGS[setting]
     n = len(images)
     windows = sliding_plan((32, 32), (patch, patch), (stride, stride)).positions
     row = Row(name, setting, n, windows)
-    engines: dict[str, Callable[[], Any]] = {
-        "occsens brute": lambda: occlude(
-            model, images, patch=patch, stride=stride, fill=FILL, engine="brute"
-        ),
-        "occsens incremental": lambda: occlude(
-            model, images, patch=patch, stride=stride, fill=FILL, engine="incremental"
-        ),
-    }
-    brute = engines["occsens brute"]()
-    inc = engines["occsens incremental"]()
-    row.agreement["incremental vs brute (probs)"] = float((inc.probs - brute.probs).abs().max())
-    if loop:
-        engines["per-position loop"] = lambda: per_position_loop(model, images, patch, stride)
-        ref = engines["per-position loop"]()
+    fns, row.notes = engines_for(model, images, setting, loop=n == 1)
+    answers = {}
+    for engine, fn in fns.items():  # warm-up: every engine once, its answer kept for the comparison
+        seconds, answers[engine] = _timed(fn)
+        row.warmup_ms_per_image[engine] = 1000 * seconds / n
+    brute = answers["occsens brute"]
+    row.agreement["incremental vs brute (probs)"] = float(
+        (answers["occsens incremental"].probs - brute.probs).abs().max()
+    )
+    if "per-position loop" in answers:
+        ref = answers["per-position loop"]
         row.agreement["loop vs brute (probs)"] = float((ref.view_as(brute.probs) - brute.probs).abs().max())
-    else:
-        row.notes.append(f"per-position loop not run on {n} images ({n * windows} model calls of batch 1)")
     attribution = brute.attribution()
-    if _have("captum"):
-        for ppe in CAPTUM_PPE:
-            engines[f"captum ppe {ppe}"] = functools.partial(
-                captum_map, model, images, brute.target, patch, stride, ppe
+    for peer in ("captum", "monai"):
+        found = [e for e in answers if e.startswith(peer)]
+        if found:
+            row.agreement[f"{peer} vs occsens (attribution)"] = max(
+                float((answers[e] - attribution).abs().max()) for e in found
             )
-        got = engines[f"captum ppe {CAPTUM_PPE[0]}"]()
-        row.agreement["captum vs occsens (attribution)"] = float((got - attribution).abs().max())
-    else:
-        row.notes.append("Captum is not installed (pip install captum)")
-    if _have("monai"):
-        for nb in MONAI_BATCH:
-            engines[f"monai n_batch {nb}"] = functools.partial(
-                monai_map, model, images, brute.target, brute.clean_probs, patch, stride, nb
-            )
-        got = engines[f"monai n_batch {MONAI_BATCH[0]}"]()
-        row.agreement["monai vs occsens (attribution)"] = float((got - attribution).abs().max())
-    else:
-        row.notes.append("MONAI is not installed (pip install monai)")
-    for engine, fn in engines.items():  # warm-up and memory, one run each
-        with _PeakRSS() as peak:
-            fn()
-        row.peak_mb[engine] = round(peak.rise_mb, 1)
-    times: dict[str, list[float]] = {e: [] for e in engines}
+    row.auto_engine = occlude(model, images[:1], patch=patch, stride=stride, fill=FILL).engine
+    timed = list(fns)
+    if n > 1:  # each peer's fastest warm-up configuration only
+        timed = [e for e in fns if not e.startswith(("captum", "monai"))]
+        for peer in ("captum", "monai"):
+            found = [e for e in fns if e.startswith(peer)]
+            if found:
+                timed.append(min(found, key=lambda e: row.warmup_ms_per_image[e]))
+    times: dict[str, list[float]] = {e: [] for e in timed}
     for rep in range(reps):
-        for engine, fn in engines.items():
-            times[engine].append(_timed(fn))
+        for engine in timed:
+            times[engine].append(_timed(fns[engine])[0])
         progress(f"{name} {setting} x{n}: repetition {rep + 1}/{reps}")
     row.ms_per_image = {e: 1000 * statistics.median(t) / n for e, t in times.items()}
+    if memory and n == 1 and sys.platform.startswith("linux"):
+        probe = ["one chunk forward", "occsens brute", "occsens incremental"]
+        probe += [b for b in (_best(row, "captum"), _best(row, "monai")) if b]
+        threads = torch.get_num_threads()
+        row.peak_mb = {e: _memory_in_child(name, setting, e, threads) for e in probe}
     return row
 
 
 # --------------------------------------------------------------------------- report
 
 
-def _best(row: Row, prefix: str) -> tuple[str, float] | None:
-    found = [(e, t) for e, t in row.ms_per_image.items() if e.startswith(prefix)]
-    return min(found, key=lambda et: et[1]) if found else None
+def _best(row: Row, prefix: str) -> str | None:
+    found = [e for e in row.ms_per_image if e.startswith(prefix)]
+    return min(found, key=lambda e: row.ms_per_image[e]) if found else None
 
 
-def markdown(rows: Sequence[Row], ceilings: dict[str, Any], command: str) -> str:
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def flop_floor(model: nn.Module, setting: str) -> dict[str, Any]:
+    """Where a forward's FLOPs are and which share of each layer a window changes (averaged over windows)."""
+    patch, stride = SETTINGS[setting]
+    plan = sliding_plan((32, 32), (patch, patch), (stride, stride))
+    layers = layer_extents(model, (32, 32), plan.windows.reshape(-1, 4).tolist())
+    names = [
+        f"{type(m).__name__}({m.in_channels}->{m.out_channels})"
+        if isinstance(m, nn.Conv2d)
+        else f"{type(m).__name__}({m.in_features}->{m.out_features})"
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    total = sum(layer.full for layer in layers)
+    rows: list[dict[str, Any]] = []
+    changed_total = 0.0
+    for label, layer in zip(names, layers, strict=True):
+        changed = float((layer.per_pixel * layer.rows * layer.cols).float().mean())
+        changed_total += changed
+        rows.append({"layer": label, "mflop": layer.full / 1e6, "changed_share": changed / layer.full})
+    return {"share": changed_total / total, "layers": rows}
+
+
+def verdicts(rows: Sequence[Row], ceilings: dict[str, Any]) -> list[str]:
+    """The issue's targets, each with the measured number and PASS or MISS."""
+    out = []
+    for r in rows:
+        cap = _best(r, "captum")
+        best = min(r.ms_per_image["occsens brute"], r.ms_per_image["occsens incremental"])
+        if r.model == "default" and r.setting in TARGETS and cap:
+            ratio = best / r.ms_per_image[cap]
+            limit = TARGETS[r.setting]
+            out.append(
+                f"- {'PASS' if ratio <= limit else 'MISS'} default {r.setting} x{r.images}: best occsens / "
+                f"Captum best = {ratio:.2f} (target <= {limit})"
+            )
+        faster = min(("occsens brute", "occsens incremental"), key=lambda e: r.ms_per_image[e])
+        slower = "occsens incremental" if faster == "occsens brute" else "occsens brute"
+        margin = r.ms_per_image[slower] / r.ms_per_image[faster]
+        picked = f"occsens {r.auto_engine}"
+        ok = picked == faster or margin < 1.1  # within noise: 10% is the low end of this machine's spread
+        out.append(
+            f"- {'PASS' if ok else 'MISS'} {r.model} {r.setting} x{r.images}: engine='auto' picks "
+            f"{r.auto_engine}; measured faster: {faster[8:]} ({margin:.2f}x)"
+        )
+        gf = r.windows * ceilings["flops"][r.model] / (r.ms_per_image["occsens brute"] / 1000) / 1e9
+        of = gf / ceilings["forward_gflops"][r.model]
+        out.append(
+            f"- {'PASS' if of >= BRUTE_OF_CEILING else 'MISS'} {r.model} {r.setting} x{r.images}: brute "
+            f"force at {gf:.0f} GFLOP/s = {of:.2f} of its forward ceiling (target >= {BRUTE_OF_CEILING})"
+        )
+        chunk = r.peak_mb.get("one chunk forward")
+        if r.setting == "p4s1" and chunk:
+            for engine in ("occsens brute", "occsens incremental"):
+                peak = r.peak_mb.get(engine)
+                if peak is not None:
+                    x = peak / chunk
+                    out.append(
+                        f"- {'PASS' if x <= MEMORY_OF_CHUNK else 'MISS'} {r.model} p4s1 x1 {engine}: peak "
+                        f"{peak:.1f} MB = {x:.2f}x one chunk's forward ({chunk:.1f} MB; target <= 2)"
+                    )
+    return out
+
+
+def markdown(
+    rows: Sequence[Row], ceilings: dict[str, Any], floors: dict[str, dict[str, Any]], command: str
+) -> str:
     lines = [
         "# occsens benchmark",
         "",
         f"Command: `{command}`. Machine: {ceilings['machine']}. Median of {ceilings['reps']} interleaved "
-        "repetitions after a warm-up; ms per image; ratio = time / Captum's best time (lower is faster).",
-        f"float32 matmul (2048): {ceilings['matmul_gflops']:.0f} GFLOP/s.",
+        "repetitions after a warm-up; ms per image; ratios are time / Captum's best time (lower is faster).",
+        f"float32 matmul (2048): {ceilings['matmul_gflops']:.0f} GFLOP/s. Model forward at batch 64 (best "
+        "layout): " + ", ".join(f"{m} {g:.0f} GFLOP/s" for m, g in ceilings["forward_gflops"].items()) + ".",
         "",
-        "| model | setting | images | windows | loop | occsens brute | occsens incremental | Captum best "
-        "| MONAI best | best occsens / Captum | brute GFLOP/s (ceiling) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | setting | images | windows | loop | brute | incremental | Captum best | MONAI best "
+        "| brute / Captum | incremental / Captum | best / Captum | auto picks | brute GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cap, mon = _best(r, "captum"), _best(r, "monai")
-        brute, inc = r.ms_per_image["occsens brute"], r.ms_per_image["occsens incremental"]
-        loop = r.ms_per_image.get("per-position loop")
-        ratio = f"{min(brute, inc) / cap[1]:.2f}" if cap else "n/a"
-        flops = ceilings["flops"][r.model]
-        gf = r.windows * flops / (brute / 1000) / 1e9
+        ms = r.ms_per_image
+        brute, inc = ms["occsens brute"], ms["occsens incremental"]
+        c = ms[cap] if cap else None
+        gf = r.windows * ceilings["flops"][r.model] / (brute / 1000) / 1e9
         lines.append(
-            f"| {r.model} | {r.setting} | {r.images} | {r.windows} | "
-            f"{f'{loop:.1f}' if loop else '-'} | {brute:.1f} | {inc:.1f} | "
-            f"{f'{cap[1]:.1f} ({cap[0][7:]})' if cap else 'n/a'} | "
-            f"{f'{mon[1]:.1f} ({mon[0][6:]})' if mon else 'n/a'} | {ratio} | "
-            f"{gf:.0f} ({ceilings['forward_gflops'][r.model]:.0f}) |"
+            f"| {r.model} | {r.setting} | {r.images} | {r.windows} | {_fmt(ms.get('per-position loop'))} | "
+            f"{brute:.1f} | {inc:.1f} | {f'{c:.1f} ({cap[7:]})' if cap and c else 'n/a'} | "
+            f"{f'{ms[mon]:.1f} ({mon[6:]})' if mon else 'n/a'} | "
+            f"{_fmt(brute / c if c else None, '.2f')} | {_fmt(inc / c if c else None, '.2f')} | "
+            f"{_fmt(min(brute, inc) / c if c else None, '.2f')} | {r.auto_engine} | {gf:.0f} |"
         )
+    lines += ["", "## Targets (issue 6)", "", *verdicts(rows, ceilings)]
     lines += ["", "## Agreement (max abs difference, computed before timing)", ""]
     for r in rows:
         agree = ", ".join(f"{k} {v:.1e}" for k, v in r.agreement.items())
         lines.append(f"- {r.model} {r.setting} x{r.images}: {agree}")
-    lines += ["", "## Peak memory (MB above the process's resident set before the run)", ""]
+    lines += [
+        "",
+        "## Peak memory (MB: rise of the resident set's high-water mark, one run on one image, new process)",
+        "",
+    ]
+    for r in rows:
+        if r.peak_mb:
+            lines.append(
+                f"- {r.model} {r.setting} x{r.images}: "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in r.peak_mb.items())
+            )
+    lines += [
+        "",
+        "## Where the FLOPs are: the floor for exact incremental inference",
+        "",
+        "Share of each layer's FLOPs inside a window's changed region, averaged over windows. An exact "
+        "engine must recompute at least this; the incremental engine computes each chunk of windows on "
+        "its largest box, a little more. Layers near 1.00 run in full for every window.",
+        "",
+    ]
+    for key, floor in floors.items():
+        layers = ", ".join(
+            f"{x['layer']} {x['mflop']:.1f} MFLOP {x['changed_share']:.2f}" for x in floor["layers"]
+        )
+        lines.append(f"- {key}: share {floor['share']:.3f}; {layers}")
+    lines += [
+        "",
+        "## Warm-up (one run each, ms per image; picks the peers' configurations on more images)",
+        "",
+    ]
     for r in rows:
         lines.append(
-            f"- {r.model} {r.setting} x{r.images}: " + ", ".join(f"{k} {v}" for k, v in r.peak_mb.items())
+            f"- {r.model} {r.setting} x{r.images}: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r.warmup_ms_per_image.items())
         )
     notes = [f"- {r.model} {r.setting} x{r.images}: {n}" for r in rows for n in r.notes]
     if notes:
@@ -317,23 +497,27 @@ def run_bench(
     out: Path,
     command: str,
     progress: bool = True,
+    memory: bool = True,
 ) -> list[Row]:
     from tqdm import tqdm
 
-    from occsens.embedded import load_samples
-
     keep_heap_memory()
-    available = {"default": lambda: load_model("default"), "resnet20": lambda: resnet20().eval()}
     for m in models:
-        if m not in available:
-            raise OcclusionError(f"--models: {m!r} is unknown; use {', '.join(available)}")
+        if m not in MODELS:
+            raise OcclusionError(f"--models: {m!r} is unknown; use {', '.join(MODELS)}")
     for s in settings:
         if s not in SETTINGS:
             raise OcclusionError(f"--settings: {s!r} is unknown; use {', '.join(SETTINGS)}")
     if reps < 1 or any(c < 1 or c > 100 for c in counts):
         raise OcclusionError("--reps must be >= 1 and --images counts in 1..100 (the embedded samples)")
-    out.mkdir(parents=True, exist_ok=True)
-    samples = torch.from_numpy(load_samples().images.copy()).float() / 255
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise OcclusionError(f"--out {str(out)!r} is not a writable folder ({exc.strerror})") from None
+    samples = _samples(max(counts))
     bar = tqdm(total=len(models) * len(settings) * len(counts) * reps, disable=not progress, unit="rep")
     ceilings: dict[str, Any] = {
         "matmul_gflops": matmul_gflops(),
@@ -342,23 +526,24 @@ def run_bench(
         "reps": reps,
         "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads",
     }
-    rows = []
+    rows, floors = [], {}
     for name in models:
-        model = available[name]()
+        model = MODELS[name]()
         ceilings["flops"][name] = count_flops(model)
         ceilings["forward_gflops"][name] = forward_gflops(model, ceilings["flops"][name])
         for setting in settings:
+            floors[f"{name} {setting}"] = flop_floor(model, setting)
             for n in counts:
 
                 def step(msg: str) -> None:
                     bar.set_postfix_str(msg)
                     bar.update(1)
 
-                rows.append(run_case(name, model, samples[:n], setting, reps, loop=n == 1, progress=step))
+                rows.append(run_case(name, model, samples[:n], setting, reps, memory, progress=step))
     bar.close()
-    (out / "bench.md").write_text(markdown(rows, ceilings, command))
+    (out / "bench.md").write_text(markdown(rows, ceilings, floors, command))
     (out / "bench.json").write_text(
-        json.dumps({"ceilings": ceilings, "rows": [asdict(r) for r in rows]}, indent=2)
+        json.dumps({"ceilings": ceilings, "floors": floors, "rows": [asdict(r) for r in rows]}, indent=2)
     )
     return rows
 
@@ -367,13 +552,15 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "bench",
         help="time occsens against Captum, MONAI and a per-position loop",
-        description="Benchmark occlusion engines side by side in one run; writes bench.md and bench.json.",
+        description="Benchmark occlusion engines side by side in one run; writes bench.md and bench.json. "
+        "The full run (both models, all settings, 1 and 32 images) takes about 30-40 minutes on 2 cores.",
     )
     p.add_argument("--models", default="default,resnet20", help="default, resnet20 (default: both)")
     p.add_argument("--settings", default="p4s4,p8s2,p4s1", help="p4s4, p8s2, p4s1 (default: all)")
     p.add_argument("--images", default="1,32", help="image counts, comma-separated (default 1,32)")
     p.add_argument("--reps", type=int, default=5, help="timed repetitions after a warm-up (default 5)")
     p.add_argument("--out", default="reports/bench", help="output folder (default reports/bench)")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-engine memory probes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench)
 
@@ -400,6 +587,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         Path(args.out),
         command,
         progress=not args.quiet,
+        memory=not args.no_memory,
     )
     print((Path(args.out) / "bench.md").read_text())
     return 0 if rows else 1

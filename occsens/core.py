@@ -607,15 +607,19 @@ def _run_incremental(
     batch_size: int,
     device: torch.device,
     progress: bool,
+    first_group: Any,
 ) -> torch.Tensor:
     """The same probabilities as ``_run``, computing each layer only where the window changed it.
 
     Images go in groups whose clean activations are kept (``_clean_group``); the (image, window)
-    pairs of a group run in chunks of ``batch_size`` windows.
+    pairs of a group run in chunks of ``batch_size``, ordered so that windows whose changed boxes
+    have the same shape share a chunk (a chunk computes every window on its largest box).
+    ``first_group`` holds the first group's activations, kept from the clean forward pass.
     """
     from occsens.incremental import CleanActivations, window_logits
 
     n, p = len(images), plan.positions
+    order = _window_order(model, plan, images.shape[1]).to(device)
     masks = plan.masks.unsqueeze(1).to(device)
     win = plan.windows.reshape(-1, 4).to(device)
     box_h, box_w = int(win[:, 2].max()), int(win[:, 3].max())  # one box size: the largest window
@@ -628,11 +632,11 @@ def _run_incremental(
     bar = progress_bar(n * p, progress)
     for first in range(0, n, group):
         members = images[first : first + group].to(device)
-        clean = CleanActivations(members)
+        clean = first_group if first == 0 else CleanActivations(model, members)
         pairs = len(members) * p
         for start in range(0, pairs, batch_size):
             pair = torch.arange(start, min(start + batch_size, pairs), device=device)
-            member, idx = pair // p, pair % p
+            member, idx = pair % len(members), order[pair // len(members)]
             x, mask = members[member], masks[idx]
             occluded = _compose(x, fill.images(x, (first + member).cpu(), mask).to(device), mask, False)
             batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
@@ -642,7 +646,7 @@ def _run_incremental(
             probs = _check_logits(logits, len(pair))
             if out is None:
                 out = torch.empty(n * p, probs.shape[1])
-            out[first * p + start : first * p + start + len(pair)] = probs
+            out[((first + member) * p + idx).cpu()] = probs
             bar.update(len(pair))
     bar.close()
     assert out is not None
@@ -721,12 +725,38 @@ _INCREMENTAL_MIN_WINDOWS = 32
 
 
 def _incremental_pays(model: Any, images: torch.Tensor, plan: Plan) -> bool:
-    from occsens.receptive import window_share
-
     if plan.positions < _INCREMENTAL_MIN_WINDOWS:
         return False
-    windows = plan.windows.reshape(-1, 4).tolist()
-    return window_share(model, plan.image_size, windows, images.shape[1]) <= _INCREMENTAL_MAX_SHARE
+    layers = _layer_extents(model, plan, images.shape[1])
+    changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
+    return changed / (sum(layer.full for layer in layers) * plan.positions) <= _INCREMENTAL_MAX_SHARE
+
+
+_EXTENTS: dict[tuple, list] = {}
+
+
+def _layer_extents(model: nn.Module, plan: Plan, channels: int) -> list:
+    """``occsens.receptive.layer_extents`` for the plan's windows, remembered per model layout and plan.
+
+    The key is the model's ``repr`` (every layer with its kernel, stride, padding...), which fixes
+    the walk; weights do not enter it. Stale entries could only change which engine runs or the
+    order of windows, never a result.
+    """
+    from occsens.receptive import layer_extents
+
+    key = (repr(model), plan.image_size, plan.windows.numpy().tobytes(), channels)
+    if key not in _EXTENTS:
+        if len(_EXTENTS) >= 64:
+            _EXTENTS.clear()
+        _EXTENTS[key] = layer_extents(model, plan.image_size, plan.windows.reshape(-1, 4).tolist(), channels)
+    return _EXTENTS[key]
+
+
+def _window_order(model: nn.Module, plan: Plan, channels: int) -> torch.Tensor:
+    """Windows sorted by the shape of their changed box at every layer, so alike windows share a chunk."""
+    layers = _layer_extents(model, plan, channels)
+    keys = torch.stack([t for layer in layers for t in (layer.rows, layer.cols)], dim=1).tolist()
+    return torch.tensor(sorted(range(plan.positions), key=lambda i: keys[i]), dtype=torch.long)
 
 
 def _occlude_with_plan(
@@ -764,16 +794,28 @@ def _occlude_with_plan(
                 "statistics) and restores its mode afterwards",
                 stacklevel=3,
             )
+        incremental = _use_incremental(engine, model, images, plan, reveal, unsupported)
+        first_group = None
+        if incremental:  # its clean forward keeps the first group's activations and gives their logits
+            from occsens.incremental import CleanActivations
+
+            group = _clean_group(images, dev)
+            first_group = CleanActivations(cast(nn.Module, model), images[:group].to(dev))
+            done = [_check_logits(first_group.logits, len(images[:group]))]
+        else:
+            group, done = 0, []
         clean = torch.cat(
-            [
+            done
+            + [
                 _forward(model, images[i : i + size].to(dev, memory_format=layout), len(images[i : i + size]))
-                for i in range(0, len(images), size)
+                for i in range(group, len(images), size)
             ]
         )
         targets = _targets(target, clean)
-        incremental = _use_incremental(engine, model, images, plan, reveal, unsupported)
-        if incremental:
-            probs = _run_incremental(cast(nn.Module, model), images, plan, resolved_fill, size, dev, progress)
+        if first_group is not None:
+            probs = _run_incremental(
+                cast(nn.Module, model), images, plan, resolved_fill, size, dev, progress, first_group
+            )
         else:
             fast_layout = unsupported is None
             probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout)

@@ -3,8 +3,8 @@
 An occluded image is the clean image except inside one window, and a convolution's
 output changes only inside that window's projective field (``occsens.receptive``). So
 instead of running the whole network on every occluded copy, this engine keeps every
-layer's clean activation for a group of images (``CleanActivations``: computed by the
-first batch of windows, reused by the rest) and carries, per window, only a box of
+layer's clean activation for a group of images (``CleanActivations``: one forward
+pass with hooks, which also gives the clean logits) and carries, per window, only a box of
 changed values (``[B, C, h, w]`` at per-window positions). Each layer is evaluated on
 the box grown by its kernel, read from the clean activation with the window's changed
 values pasted in: the same arithmetic as the full layer on the same inputs, so the
@@ -84,16 +84,34 @@ class _Clean:
 
 
 class CleanActivations:
-    """Every layer's output on the clean images of one group, computed once and reused by each batch.
+    """Every layer's output on the clean images of one group, from one forward pass, reused by each batch.
 
-    Keyed by (layer, how often this pass has asked that layer so far), so a layer used twice in a
-    network has two entries; a pass that turns dense early asks for fewer entries, never other ones.
+    The forward pass runs the model itself with hooks on the layers the engine walks, so it also
+    gives the clean logits. Entries are keyed by (layer, how often it has run), so a layer used twice
+    in a network has two; a sparse pass asks for them in the same order (``get``), and one that turns
+    dense early asks for fewer entries, never other ones.
     """
 
-    def __init__(self, images: torch.Tensor) -> None:
+    def __init__(self, model: nn.Module, images: torch.Tensor) -> None:
+        images = images.contiguous(memory_format=_CL)
         self.input = _Clean.of(images)
         self._values: dict[tuple[int, int], _Clean] = {}
         self._asked: dict[int, int] = {}
+        runs: dict[int, int] = {}
+
+        def keep(layer: nn.Module, args: object, output: torch.Tensor) -> None:
+            n = runs.get(id(layer), 0)
+            runs[id(layer)] = n + 1
+            if output.ndim == 4:  # copied now: a later in-place activation may overwrite the output
+                self._values[(id(layer), n)] = _Clean.of(output)
+
+        kept = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm2d, Residual, *ELEMENTWISE)
+        hooks = [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, kept)]
+        try:
+            self.logits = model(images)
+        finally:
+            for hook in hooks:
+                hook.remove()
 
     def start_pass(self) -> None:
         self._asked.clear()
@@ -102,7 +120,7 @@ class CleanActivations:
         n = self._asked.get(id(layer), 0)
         self._asked[id(layer)] = n + 1
         key = (id(layer), n)
-        if key not in self._values:
+        if key not in self._values:  # not reached by the forward pass (a layer used in an unusual way)
             self._values[key] = _Clean.of(compute())
         return self._values[key]
 
@@ -183,8 +201,25 @@ def _out_box(
     return first, extent, out_len
 
 
-def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
-    """A convolution or pooling layer evaluated only on each window's changed outputs."""
+def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of ``bn(conv(x))`` as one convolution (eval-mode batch norm is affine per channel)."""
+    assert bn.running_mean is not None and bn.running_var is not None  # walk() refuses batch statistics
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    bias = shift if conv.bias is None else conv.bias * scale + shift
+    return conv.weight * scale.view(-1, 1, 1, 1), bias
+
+
+def _sliding(state: _Sparse, module: nn.Module, bn: nn.BatchNorm2d | None = None) -> _Sparse | torch.Tensor:
+    """A convolution or pooling layer evaluated only on each window's changed outputs.
+
+    ``bn``: the batch norm right after a convolution, folded into it for the changed boxes (one pass
+    over the data instead of two; equal to applying it after, up to float32 rounding).
+    """
     kernel: Any
     stride: Any
     pad: Any
@@ -203,12 +238,14 @@ def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
     top, oh, out_h = _out_box(state.top, h, H, kh, sh, ph, dh)
     left, ow, out_w = _out_box(state.left, w, W, kw, sw, pw, dw)
     if oh == out_h and ow == out_w:  # the change reaches everywhere: run the layer on dense maps
-        return module(_dense(state))
+        dense = module(_dense(state))
+        return dense if bn is None else bn(dense)
     in_h, in_w = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
     pad_value = float("-inf") if isinstance(module, nn.MaxPool2d) else 0.0
     crop = _materialize(state, top * sh - ph, left * sw - pw, in_h, in_w, pad_value)
     if isinstance(module, nn.Conv2d):
-        patch = F.conv2d(crop, module.weight, module.bias, (sh, sw), 0, (dh, dw), module.groups)
+        weight, bias = (module.weight, module.bias) if bn is None else _folded(module, bn)
+        patch = F.conv2d(crop, weight, bias, (sh, sw), 0, (dh, dw), module.groups)
     elif isinstance(module, nn.MaxPool2d):
         patch = F.max_pool2d(crop, (kh, kw), (sh, sw), 0, (dh, dw))
     else:
@@ -217,6 +254,8 @@ def _sliding(state: _Sparse, module: nn.Module) -> _Sparse | torch.Tensor:
         divisor = cast(int | None, module.divisor_override)
         patch = F.avg_pool2d(crop, (kh, kw), (sh, sw), 0, divisor_override=divisor)
     clean = state.cache.get(module, lambda: module(state.clean.maps))
+    if bn is not None:
+        clean = state.cache.get(bn, lambda: bn(clean.maps))
     return state.then(clean, patch, top, left)
 
 
@@ -242,8 +281,19 @@ def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Te
     if isinstance(state, torch.Tensor):
         return module(state)
     if isinstance(module, nn.Sequential):
-        for child in module:
-            state = _run(child, state)
+        children, i = list(module), 0
+        while i < len(children):
+            child, after = children[i], children[i + 1] if i + 1 < len(children) else None
+            if (
+                isinstance(state, _Sparse)
+                and isinstance(child, nn.Conv2d)
+                and isinstance(after, nn.BatchNorm2d)
+            ):
+                state = _sliding(state, child, after)
+                i += 2
+            else:
+                state = _run(child, state)
+                i += 1
         return state
     if isinstance(module, Residual):
         return _residual(state, module)
