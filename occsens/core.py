@@ -619,7 +619,7 @@ def _run_incremental(
     from occsens.incremental import CleanActivations, window_logits
 
     n, p = len(images), plan.positions
-    order = _window_order(model, plan, images.shape[1]).to(device)
+    order = _walked(model, plan, images.shape[1]).order.to(device)
     masks = plan.masks.unsqueeze(1).to(device)
     win = plan.windows.reshape(-1, 4).to(device)
     box_h, box_w = int(win[:, 2].max()), int(win[:, 3].max())  # one box size: the largest window
@@ -714,49 +714,53 @@ def _use_incremental(
     return _incremental_pays(model, images, plan)
 
 
-# When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays for gathering
-# and pasting boxes per layer and per chunk. Measured with `occsens bench --images 1 --reps 5` on the
-# development machine (2 threads, quiet, 2026-11-26; incremental / brute time): shipped model share
-# 0.38 -> 0.73, 0.42 -> 0.77, 0.50 -> 0.88; ResNet-20 share 0.53 -> 1.51, 0.63 -> 1.59, 0.53 (p4s1)
-# -> 1.81; and, one thread, 16 windows at share 0.46 -> 1.11, share 0.70 -> 1.37. So: a share up to
-# 0.45 and at least 32 windows per image.
-_INCREMENTAL_MAX_SHARE = 0.45
+# When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays per layer for
+# reading and pasting boxes. Measured on the development machine (2 threads, 2026-11-26, one image,
+# median of 7 interleaved runs; incremental / brute time at FLOP share): shipped model 0.355 -> 0.59,
+# 0.377 -> 0.66, 0.399 -> 0.65, 0.498 -> 0.73, and with 16 windows 0.457 -> 1.08, 25 windows 0.701 ->
+# 1.10; ResNet-20 (19 convolutions, so more per-layer work) 0.500 -> 0.99, 0.531 -> 1.16, 0.542 -> 1.07,
+# 0.629 -> 1.19. So: a share up to 0.5 and at least 32 windows per image.
+_INCREMENTAL_MAX_SHARE = 0.5
 _INCREMENTAL_MIN_WINDOWS = 32
 
 
 def _incremental_pays(model: Any, images: torch.Tensor, plan: Plan) -> bool:
     if plan.positions < _INCREMENTAL_MIN_WINDOWS:
         return False
-    layers = _layer_extents(model, plan, images.shape[1])
-    changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
-    return changed / (sum(layer.full for layer in layers) * plan.positions) <= _INCREMENTAL_MAX_SHARE
+    return _walked(model, plan, images.shape[1]).share <= _INCREMENTAL_MAX_SHARE
 
 
-_EXTENTS: dict[tuple, list] = {}
+@dataclass(frozen=True)
+class _Walked:
+    """What the projective-field walk says about a model and a plan (``occsens.receptive``)."""
+
+    share: float  # of a full forward's FLOPs that the windows change, averaged
+    order: torch.Tensor  # the windows sorted by the shape of their changed box at every layer
 
 
-def _layer_extents(model: nn.Module, plan: Plan, channels: int) -> list:
-    """``occsens.receptive.layer_extents`` for the plan's windows, remembered per model layout and plan.
+_WALKED: dict[tuple, _Walked] = {}
+
+
+def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
+    """The walk for the plan's windows, remembered per model layout and plan.
 
     The key is the model's ``repr`` (every layer with its kernel, stride, padding...), which fixes
-    the walk; weights do not enter it. Stale entries could only change which engine runs or the
+    the walk; weights do not enter it. A stale entry could only change which engine runs or the
     order of windows, never a result.
     """
     from occsens.receptive import layer_extents
 
     key = (repr(model), plan.image_size, plan.windows.numpy().tobytes(), channels)
-    if key not in _EXTENTS:
-        if len(_EXTENTS) >= 64:
-            _EXTENTS.clear()
-        _EXTENTS[key] = layer_extents(model, plan.image_size, plan.windows.reshape(-1, 4).tolist(), channels)
-    return _EXTENTS[key]
-
-
-def _window_order(model: nn.Module, plan: Plan, channels: int) -> torch.Tensor:
-    """Windows sorted by the shape of their changed box at every layer, so alike windows share a chunk."""
-    layers = _layer_extents(model, plan, channels)
-    keys = torch.stack([t for layer in layers for t in (layer.rows, layer.cols)], dim=1).tolist()
-    return torch.tensor(sorted(range(plan.positions), key=lambda i: keys[i]), dtype=torch.long)
+    if key not in _WALKED:
+        layers = layer_extents(model, plan.image_size, plan.windows.reshape(-1, 4).tolist(), channels)
+        changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
+        share = changed / (sum(layer.full for layer in layers) * plan.positions)
+        keys = torch.stack([t for layer in layers for t in (layer.rows, layer.cols)], dim=1).tolist()
+        order = torch.tensor(sorted(range(plan.positions), key=lambda i: keys[i]), dtype=torch.long)
+        if len(_WALKED) >= 64:
+            _WALKED.clear()
+        _WALKED[key] = _Walked(share, order)
+    return _WALKED[key]
 
 
 def _occlude_with_plan(
