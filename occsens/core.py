@@ -372,9 +372,17 @@ class _Fill:
                 )
             return out.to(x.dtype)
         assert self.per_image is not None
+        if self.per_image.device != x.device:  # callers move it once with ``on``; this is the fallback
+            return self.on(x.device).images(x, index, mask)
         if len(self.per_image) == 1:
             return self.per_image.expand(len(x), -1, -1, -1)
         return self.per_image[torch.as_tensor(index)]
+
+    def on(self, device: torch.device) -> _Fill:
+        """The same fill with its images on ``device`` (so chunks do not copy them there one by one)."""
+        if self.per_image is None or self.per_image.device == device:
+            return self
+        return _Fill(self.description, self.per_image.to(device), self.fn)
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
@@ -471,6 +479,22 @@ def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bo
 
 
 # --------------------------------------------------------------------------- models
+
+
+@contextlib.contextmanager
+def full_float32() -> Iterator[None]:
+    """No TensorFloat-32 for the duration (restored afterwards).
+
+    PyTorch lets cuDNN convolutions on Ampere and later GPUs round their inputs to TF32 (10-bit
+    mantissa) by default. On an H200 that moved the shipped model's occlusion probabilities by up
+    to 2e-3 between two exact engines and against Captum; an explanation must not depend on it.
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @contextlib.contextmanager
@@ -579,6 +603,7 @@ def _run(
     n, p = len(images), plan.positions
     masks = plan.masks.unsqueeze(1).to(device)  # [P, 1, H, W]
     x_all = images.to(device)
+    fill = fill.on(device)
     out: torch.Tensor | None = None
     bar = progress_bar(n * p, progress)
     for start in range(0, n * p, batch_size):
@@ -590,13 +615,13 @@ def _run(
         if channels_last:
             occluded = occluded.contiguous(memory_format=torch.channels_last)
         probs = _forward(model, occluded, len(pairs))
-        if out is None:
-            out = torch.empty(n * p, probs.shape[1])
+        if out is None:  # kept on the device until the end: one copy back instead of one per chunk
+            out = probs.new_empty(n * p, probs.shape[1])
         out[start : start + len(pairs)] = probs
         bar.update(len(pairs))
     bar.close()
     assert out is not None
-    return out.view(n, p, -1)
+    return out.view(n, p, -1).cpu()
 
 
 def _run_incremental(
@@ -620,6 +645,7 @@ def _run_incremental(
 
     n, p = len(images), plan.positions
     order = _walked(model, plan, images.shape[1]).order.to(device)
+    fill = fill.on(device)
     masks = plan.masks.unsqueeze(1).to(device)
     win = plan.windows.reshape(-1, 4).to(device)
     box_h, box_w = int(win[:, 2].max()), int(win[:, 3].max())  # one box size: the largest window
@@ -638,19 +664,19 @@ def _run_incremental(
             pair = torch.arange(start, min(start + batch_size, pairs), device=device)
             member, idx = pair % len(members), order[pair // len(members)]
             x, mask = members[member], masks[idx]
-            occluded = _compose(x, fill.images(x, (first + member).cpu(), mask).to(device), mask, False)
+            occluded = _compose(x, fill.images(x, first + member, mask).to(device), mask, False)
             batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
             chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
             boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
             logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
             probs = _check_logits(logits, len(pair))
             if out is None:
-                out = torch.empty(n * p, probs.shape[1])
-            out[((first + member) * p + idx).cpu()] = probs
+                out = probs.new_empty(n * p, probs.shape[1])
+            out[(first + member) * p + idx] = probs
             bar.update(len(pair))
     bar.close()
     assert out is not None
-    return out.view(n, p, -1)
+    return out.view(n, p, -1).cpu()
 
 
 # The incremental engine keeps every layer's clean activation for a group of images: measured 1.84 MB per
@@ -690,11 +716,19 @@ ENGINES = ("auto", "brute", "incremental")
 
 
 def _use_incremental(
-    engine: str, model: Any, images: torch.Tensor, plan: Plan, reveal: bool, unsupported: str | None
+    engine: str,
+    model: Any,
+    images: torch.Tensor,
+    plan: Plan,
+    reveal: bool,
+    unsupported: str | None,
+    device: torch.device,
 ) -> bool:
     """Whether to run the incremental engine: asked for, or "auto" and it applies and saves work.
 
-    ``unsupported`` is ``occsens.incremental.supports``'s answer for this model.
+    ``unsupported`` is ``occsens.incremental.supports``'s answer for this model. "auto" keeps GPUs
+    on brute force: there the engine's many small kernels cost more than the FLOPs it saves (H200,
+    shipped model, one image: 17-20 ms against brute force's 4-8 ms; 32 images: 3x slower).
     """
     if engine == "brute":
         return False
@@ -711,7 +745,7 @@ def _use_incremental(
                 f"incremental engine not used ({reason}); running every window in full", stacklevel=4
             )
         return False
-    return _incremental_pays(model, images, plan)
+    return device.type == "cpu" and _incremental_pays(model, images, plan)
 
 
 # When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays per layer for
@@ -789,16 +823,18 @@ def _occlude_with_plan(
     from occsens.incremental import supports  # occsens.incremental builds on this module
 
     unsupported = supports(model, plan.image_size, images.shape[1])
-    layout = torch.channels_last if unsupported is None else torch.contiguous_format
+    # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 4-5x slower
+    fast_layout = unsupported is None and dev.type == "cpu"
+    layout = torch.channels_last if fast_layout else torch.contiguous_format
     keep_heap_memory()
-    with eval_mode(model) as was_training:
+    with eval_mode(model) as was_training, full_float32():
         if was_training:
             warnings.warn(
                 "model was in training mode; occsens runs it in eval mode (dropout off, batch-norm running "
                 "statistics) and restores its mode afterwards",
                 stacklevel=3,
             )
-        incremental = _use_incremental(engine, model, images, plan, reveal, unsupported)
+        incremental = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
         first_group = None
         if incremental:  # its clean forward keeps the first group's activations and gives their logits
             from occsens.incremental import CleanActivations
@@ -821,7 +857,6 @@ def _occlude_with_plan(
                 cast(nn.Module, model), images, plan, resolved_fill, size, dev, progress, first_group
             )
         else:
-            fast_layout = unsupported is None
             probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout)
     if probs.shape[2] != clean.shape[1]:
         raise OcclusionError(
@@ -871,8 +906,8 @@ def occlude(
         batch_size: occluded images per model call; None = ``default_batch_size``.
         device: where the model runs; None = where its parameters are.
         progress: show a progress bar.
-        engine: "auto" (incremental where it applies, see ``occsens.incremental``), "brute"
-            (every occluded copy through the whole model) or "incremental" (error if it cannot).
+        engine: "auto" (incremental on CPU where it applies and saves time, see ``occsens.incremental``),
+            "brute" (every occluded copy through the whole model) or "incremental" (error if it cannot).
     """
     x = as_images(images)
     h, w = x.shape[2:]
