@@ -422,26 +422,32 @@ def markdown(
         "# occsens benchmark",
         "",
         f"Command: `{command}`. Machine: {ceilings['machine']}. Median of {ceilings['reps']} interleaved "
-        "repetitions after a warm-up; ms per image; ratios are time / Captum's best time (lower is faster).",
+        "repetitions after a warm-up; ms per image; C = Captum's best time, ratios are time / C (lower is "
+        "faster).",
         f"float32 matmul (2048): {ceilings['matmul_gflops']:.0f} GFLOP/s. Model forward at batch 64 (best "
         "layout): " + ", ".join(f"{m} {g:.0f} GFLOP/s" for m, g in ceilings["forward_gflops"].items()) + ".",
         "",
         "| model | setting | images | windows | loop | brute | incremental | Captum best | MONAI best "
-        "| brute / Captum | incremental / Captum | best / Captum | auto picks | brute GFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| loop / C | brute / C | incremental / C | MONAI / C | best occsens / C | auto picks "
+        "| brute GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cap, mon = _best(r, "captum"), _best(r, "monai")
         ms = r.ms_per_image
-        brute, inc = ms["occsens brute"], ms["occsens incremental"]
+        brute, inc, loop = ms["occsens brute"], ms["occsens incremental"], ms.get("per-position loop")
         c = ms[cap] if cap else None
+
+        def ratio(t: float | None, c: float | None = c) -> str:
+            return _fmt(t / c if t is not None and c else None, ".2f")
+
         gf = r.windows * ceilings["flops"][r.model] / (brute / 1000) / 1e9
         lines.append(
-            f"| {r.model} | {r.setting} | {r.images} | {r.windows} | {_fmt(ms.get('per-position loop'))} | "
+            f"| {r.model} | {r.setting} | {r.images} | {r.windows} | {_fmt(loop)} | "
             f"{brute:.1f} | {inc:.1f} | {f'{c:.1f} ({cap[7:]})' if cap and c else 'n/a'} | "
-            f"{f'{ms[mon]:.1f} ({mon[6:]})' if mon else 'n/a'} | "
-            f"{_fmt(brute / c if c else None, '.2f')} | {_fmt(inc / c if c else None, '.2f')} | "
-            f"{_fmt(min(brute, inc) / c if c else None, '.2f')} | {r.auto_engine} | {gf:.0f} |"
+            f"{f'{ms[mon]:.1f} ({mon[6:]})' if mon else 'n/a'} | {ratio(loop)} | {ratio(brute)} | "
+            f"{ratio(inc)} | {ratio(ms[mon] if mon else None)} | {ratio(min(brute, inc))} | "
+            f"{r.auto_engine} | {gf:.0f} |"
         )
     lines += ["", "## Targets (issue 6)", "", *verdicts(rows, ceilings)]
     lines += ["", "## Agreement (max abs difference, computed before timing)", ""]
