@@ -7,8 +7,9 @@ layer's clean activation for a group of images (``CleanActivations``: one forwar
 pass with hooks, which also gives the clean logits) and carries, per window, only a box of
 changed values (``[B, C, h, w]`` at per-window positions). Each layer is evaluated on
 the box grown by its kernel, read from the clean activation with the window's changed
-values pasted in: the same arithmetic as the full layer on the same inputs, so the
-probabilities agree with brute force to float32 rounding (the tests hold it to 1e-5).
+values pasted in: the same arithmetic as the full layer on the same inputs (a batch norm
+right after a convolution is folded into it), so the probabilities agree with brute force
+to float32 rounding (the tests hold it to 1e-5).
 Once a box covers the whole map (after global pooling at the latest) the batch is dense
 and the remaining layers run as usual. This follows the idea of Krypton (Nakandala,
 Kumar & Papakonstantinou, SIGMOD 2019); the code is our own.
@@ -22,6 +23,8 @@ pooling 10-30x, a 3x3 convolution on a batch of 10x10 crops up to 1.4x).
 
 The walk supports the layers ``occsens.receptive`` lists; ``supports(model)`` says
 whether a model qualifies, and ``occlude`` falls back to brute force when it does not.
+It is exact on GPUs too, but slower there than brute force (many small kernels), so
+``engine="auto"`` uses it on CPU only.
 """
 
 from __future__ import annotations
