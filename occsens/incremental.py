@@ -186,7 +186,7 @@ def _dense(state: _Sparse | torch.Tensor) -> torch.Tensor:
 
 
 def _fresh(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``x``, copied when ``module`` would overwrite it (in-place activations must not touch shared maps)."""
+    """``x``, copied when ``module`` would overwrite it (kept clean maps are shared by every pass)."""
     return x.clone() if getattr(module, "inplace", False) else x
 
 
@@ -305,7 +305,9 @@ def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Te
     if isinstance(module, nn.BatchNorm2d) or isinstance(module, ELEMENTWISE):
         sparse = state
         clean = state.cache.get(module, lambda: module(_fresh(module, sparse.clean.maps)))
-        return state.then(clean, module(_fresh(module, state.patch)), state.top, state.left)
+        # an in-place layer may overwrite the patch: no other state holds it (walk() refuses residual
+        # branches that start in place, the one way two states could share it)
+        return state.then(clean, module(state.patch), state.top, state.left)
     # global pooling and whatever follows it: dense from here on
     return module(_dense(state))
 

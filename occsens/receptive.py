@@ -103,6 +103,17 @@ def _sliding(region: Region, kernel, stride, pad, dilation=1) -> Region:  # noqa
     return Region(t, lft, b, r, (oh, ow))
 
 
+def _starts_in_place(module: nn.Module) -> bool:
+    """Whether the first layer ``module`` runs on its input writes into that input."""
+    if isinstance(module, nn.Sequential):
+        return len(module) > 0 and _starts_in_place(module[0])
+    if isinstance(module, Residual):
+        return _starts_in_place(module.body) or (
+            module.shortcut is not None and _starts_in_place(module.shortcut)
+        )
+    return bool(getattr(module, "inplace", False))
+
+
 def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Region, int]:  # noqa: ANN001
     """Propagate ``region`` through ``module``, calling ``visit(layer, out, full_flops, region_flops)``."""
     if isinstance(module, nn.Sequential):
@@ -110,6 +121,12 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
             region, channels = walk(child, region, channels, visit)
         return region, channels
     if isinstance(module, Residual):
+        if _starts_in_place(module.body) or (
+            module.shortcut is not None and _starts_in_place(module.shortcut)
+        ):
+            # Residual.forward would overwrite the input both branches read: the model's own answer
+            # then depends on which branch runs first, and no per-layer rule describes it
+            raise Unsupported("a residual branch that starts with an in-place layer (it overwrites x)")
         body_region, body_channels = walk(module.body, region, channels, visit)
         short_region, short_channels = (
             (region, channels) if module.shortcut is None else walk(module.shortcut, region, channels, visit)

@@ -468,3 +468,22 @@ def test_cuda_results_equal_cpu_results() -> None:
     gpu = occsens.occlude(conv_net(case).cuda(), case.images, patch=4, stride=2, fill="blur")
     torch.testing.assert_close(gpu.probs, cpu.probs, rtol=0, atol=1e-5)
     torch.testing.assert_close(gpu.attribution(), cpu.attribution(), rtol=0, atol=1e-5)
+
+
+def test_occlusion_runs_without_tf32_and_restores_the_callers_settings() -> None:
+    """TF32 convolutions moved the shipped model's probabilities by up to 2e-3 on an H200 (device check)."""
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+            return x.mean(dim=(2, 3))[:, :2]
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        occsens.occlude(Spy().eval(), torch.rand(1, 3, 4, 4), patch=2)
+        assert seen and all(flags == (False, False) for flags in seen)
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -194,3 +194,59 @@ def test_the_flop_share_walks_rows_and_columns_apart_and_agrees_with_walking_eve
 
         walk(net, Region(t, left, t + h, left + w, (size, size)), 2, visit)
     assert window_share(net, (size, size), wins, 2) == pytest.approx(part / full, rel=1e-12)
+
+
+def test_a_layer_used_twice_and_an_in_place_activation_on_a_shared_input_stay_exact() -> None:
+    """The kept clean activations are keyed per call, and in-place layers never overwrite shared maps.
+
+    The same in-place ReLU instance runs at two depths (two different clean inputs), and a
+    pre-activation residual's body starts with it, so an in-place write would corrupt the shortcut.
+    """
+    torch.manual_seed(0)
+    relu = nn.ReLU(inplace=True)
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        relu,
+        Residual(nn.Sequential(nn.BatchNorm2d(4), relu, nn.Conv2d(4, 4, 3, padding=1))),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1),
+        relu,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
+    ).eval()
+    bn = net[2].body[0]
+    with torch.no_grad():  # far from identity, so mixing up the ReLU's three outputs shows
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.2, 3), bn.weight.uniform_(0.5, 2)
+    images = torch.rand(2, 3, 24, 24)
+    assert supports(net, (24, 24), 3) is None
+    brute = occsens.occlude(net, images, patch=3, stride=2, engine="brute")
+    fast = occsens.occlude(net, images, patch=3, stride=2, engine="incremental")
+    torch.testing.assert_close(fast.probs, brute.probs, rtol=0, atol=TOL)
+
+
+def test_a_residual_branch_that_overwrites_its_input_in_place_runs_in_full() -> None:
+    """Pre-activation with ReLU(inplace=True): the model's own shortcut then sees relu(x), not x.
+
+    No per-layer rule reproduces that (the incremental answer differed by 3e-3), so the engine refuses.
+    """
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        Residual(nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(4, 4, 3, padding=1))),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
+    ).eval()
+    assert "in-place" in (supports(net, (24, 24), 3) or "")
+    with pytest.warns(UserWarning, match="incremental engine not used"):
+        assert occsens.occlude(net, torch.rand(1, 3, 24, 24), patch=3, stride=2).engine == "brute"
+
+
+def test_engine_auto_keeps_gpus_on_brute_force() -> None:
+    """Measured on an H200: the incremental engine's small kernels cost 2.5-5x brute force's time there."""
+    from occsens.core import _use_incremental, plan_for
+
+    model, images = occsens.load_model("default"), torch.rand(1, 3, 32, 32)
+    plan = plan_for((32, 32), 4, 4)
+    assert _use_incremental("auto", model, images, plan, False, None, torch.device("cpu"))
+    assert not _use_incremental("auto", model, images, plan, False, None, torch.device("cuda"))
