@@ -728,7 +728,7 @@ def _use_incremental(
 
     ``unsupported`` is ``occsens.incremental.supports``'s answer for this model. "auto" keeps GPUs
     on brute force: there the engine's many small kernels cost more than the FLOPs it saves (H200,
-    shipped model, one image: 17-20 ms against brute force's 4-8 ms; 32 images: 3x slower).
+    shipped model in full float32: 13-18 ms against 3-9 ms on one image, 1.4-2.3x as long on 32).
     """
     if engine == "brute":
         return False
@@ -823,7 +823,7 @@ def _occlude_with_plan(
     from occsens.incremental import supports  # occsens.incremental builds on this module
 
     unsupported = supports(model, plan.image_size, images.shape[1])
-    # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 4-5x slower
+    # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
     fast_layout = unsupported is None and dev.type == "cpu"
     layout = torch.channels_last if fast_layout else torch.contiguous_format
     keep_heap_memory()
