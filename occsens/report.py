@@ -19,7 +19,6 @@ import base64
 import contextlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 
 from occsens import analysis as an
 from occsens.errors import OcclusionError
+from occsens.output import check_out_dir, write_files
 
 TEMPLATE = "report.html.j2"
 DEFAULT_OUT = "reports"
@@ -1034,52 +1034,12 @@ def make_report(
 # --------------------------------------------------------------------------- writing
 
 
-def check_out_dir(out: str | os.PathLike) -> Path:
-    """Fail early, before any work, when ``out`` cannot become a writable folder; nothing is created."""
-    path = Path(out)
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise OcclusionError(f"--out {str(out)!r} is not usable: {str(probe)!r} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise OcclusionError(f"--out {str(out)!r} is not writable: no permission to write in {str(probe)!r}")
-    return path
-
-
-@contextlib.contextmanager
-def _temp_in(folder: Path, suffix: str) -> Iterator[Path]:
-    fd, name = tempfile.mkstemp(prefix=".occsens-", suffix=suffix, dir=folder)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_report(report: Report, out: str | os.PathLike, write_json: bool = False) -> Path:
     """Write ``index.html`` (and ``report.json``) into ``out`` atomically; return the HTML's path."""
-    folder = check_out_dir(out)
     payload = {HTML_NAME: report.html.encode("utf-8")}
     if write_json:
         payload[JSON_NAME] = (json.dumps(report.numbers, indent=2, allow_nan=False) + "\n").encode("utf-8")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.ExitStack() as stack:
-            temps = {}
-            for name, content in payload.items():
-                tmp = stack.enter_context(_temp_in(folder, ".tmp"))
-                tmp.write_bytes(content)
-                os.chmod(tmp, 0o644)
-                temps[name] = tmp
-            for name, tmp in temps.items():
-                os.replace(tmp, folder / name)
-    except OSError as exc:
-        raise OcclusionError(f"--out {str(out)!r}: cannot write the report ({exc.strerror or exc})") from None
-    return folder / HTML_NAME
+    return write_files(out, payload, "the report")[0]
 
 
 # --------------------------------------------------------------------------- the commands

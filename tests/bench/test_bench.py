@@ -34,3 +34,11 @@ def test_peak_memory_is_measured_in_a_fresh_process_per_engine() -> None:
     chunk = _memory_in_child("default", "p4s4", "one chunk forward", threads=1)
     # 64 images x (24 + 48 channels at 32x32, float32) is 18.9 MB for the first two layers' outputs alone
     assert chunk is not None and chunk > 18
+
+
+def test_an_unusable_out_folder_is_named_before_any_timing(tmp_path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(OcclusionError, match="--out .* is not usable: .* is a file, not a folder"):
+        run_bench(["default"], ["p4s4"], [1], reps=1, out=blocker / "bench", command="test", progress=False)
+    assert list(tmp_path.iterdir()) == [blocker]
