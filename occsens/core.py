@@ -693,8 +693,15 @@ _KEPT_FACTOR = 256
 # shipped model, 1 image (development machine, 2 threads; `occsens bench`'s memory probe): chunks of 64,
 # 192, 256 windows took 69, 65, 63 ms for patch 8 stride 2 (169 windows) and 330, 290, 280 ms for patch 4
 # stride 1 (841), with peak memory for the 841 windows of 35, 64, 87 MB against 49 MB for one 64-image
-# forward pass. 3x keeps that peak within the bench's 2x target with room for the allocator's noise.
-_INCREMENTAL_CHUNK_FACTOR = 3
+# forward pass. A window there carries at most 0.20-0.28 of an image's largest map (``_Walked.footprint``).
+# ResNet-20's windows carry 0.5 of it (its maps turn dense at 16x16): at 3x its peak read 64 MB against
+# 31 MB for its 64-image forward. So: 1 / footprint times brute force's chunk, at most 3x.
+_INCREMENTAL_MAX_CHUNK_FACTOR = 3.0
+
+
+def _incremental_chunk(batch_size: int, footprint: float) -> int:
+    """Windows per incremental chunk: brute force's ``batch_size`` scaled by what a window carries."""
+    return int(batch_size * min(_INCREMENTAL_MAX_CHUNK_FACTOR, 1 / max(footprint, 1e-9)))
 
 
 def _clean_group(images: torch.Tensor, device: torch.device) -> int:
@@ -781,6 +788,10 @@ class _Walked:
 
     share: float  # of a full forward's FLOPs that the windows change, averaged
     order: torch.Tensor  # the windows sorted by the shape of their changed box at every layer
+    # the largest box of values a window carries through the incremental engine (a layer's largest
+    # changed box times its channels), over the largest map a whole image has: what a window costs
+    # in memory there, against the one image that sizes brute force's chunks
+    footprint: float
 
 
 _WALKED: dict[tuple, _Walked] = {}
@@ -802,9 +813,11 @@ def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
         share = changed / (sum(layer.full for layer in layers) * plan.positions)
         keys = torch.stack([t for layer in layers for t in (layer.rows, layer.cols)], dim=1).tolist()
         order = torch.tensor(sorted(range(plan.positions), key=lambda i: keys[i]), dtype=torch.long)
+        carried = max(int(layer.rows.max()) * int(layer.cols.max()) * layer.channels for layer in layers)
+        largest = max(layer.size[0] * layer.size[1] * layer.channels for layer in layers)
         if len(_WALKED) >= 64:
             _WALKED.clear()
-        _WALKED[key] = _Walked(share, order)
+        _WALKED[key] = _Walked(share, order, carried / largest)
     return _WALKED[key]
 
 
@@ -864,7 +877,8 @@ def _occlude_with_plan(
         )
         targets = _targets(target, clean)
         if first_group is not None:
-            windows = size * _INCREMENTAL_CHUNK_FACTOR if batch_size is None else size
+            footprint = _walked(cast(nn.Module, model), plan, images.shape[1]).footprint
+            windows = _incremental_chunk(size, footprint) if batch_size is None else size
             probs = _run_incremental(
                 cast(nn.Module, model), images, plan, resolved_fill, windows, dev, progress, first_group
             )
@@ -915,8 +929,8 @@ def occlude(
             sequence, baseline image, "mean", "blur", "noise" or callable(images, mask).
         target: class whose probability the heatmap shows; None = each image's clean prediction.
         reveal: False shows the image minus the window; True shows only the window.
-        batch_size: occluded images per model call; None = ``default_batch_size`` (3x that many
-            windows per call for the incremental engine, whose windows carry only their changed boxes).
+        batch_size: occluded images per model call; None = ``default_batch_size`` (up to 3x that
+            many windows per call for the incremental engine, whose windows carry only changed boxes).
         device: where the model runs; None = where its parameters are.
         progress: show a progress bar.
         engine: "auto" (incremental on CPU where it applies and saves time, see ``occsens.incremental``),

@@ -198,6 +198,8 @@ class Extent:
     per_pixel: int
     rows: torch.Tensor  # int64 [windows]: changed output rows
     cols: torch.Tensor  # int64 [windows]: changed output columns
+    channels: int  # output channels (features, for a linear layer)
+    size: tuple[int, int]  # output map (1, 1 for a linear layer)
 
 
 def layer_extents(
@@ -211,13 +213,14 @@ def layer_extents(
     """
     t0, l0, h0, w0 = windows[0]
 
-    def boxes(region: Region) -> list[tuple[int, int, int, int]]:
-        """(full, per_pixel, rows, cols) per layer for one window."""
-        found: list[tuple[int, int, int, int]] = []
+    def boxes(region: Region) -> list[tuple[int, int, int, int, int, tuple[int, int]]]:
+        """(full, per_pixel, rows, cols, channels, size) per layer for one window."""
+        found: list[tuple[int, int, int, int, int, tuple[int, int]]] = []
 
         def visit(layer, out, full, part):  # noqa: ANN001
             rows, cols = max(0, out.bottom - out.top), max(0, out.right - out.left)
-            found.append((full, full // (out.size[0] * out.size[1]), rows, cols))
+            channels = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
+            found.append((full, full // (out.size[0] * out.size[1]), rows, cols, channels, out.size))
 
         walk(model, region, channels, visit)
         return found
@@ -233,8 +236,10 @@ def layer_extents(
             per_pixel,
             torch.tensor([by_row[(t, h)][i][2] for t, _, h, _ in windows]),
             torch.tensor([by_col[(lft, w)][i][3] for _, lft, _, w in windows]),
+            channels,
+            size,
         )
-        for i, (full, per_pixel, _, _) in enumerate(first)
+        for i, (full, per_pixel, _, _, channels, size) in enumerate(first)
     ]
 
 

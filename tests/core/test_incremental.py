@@ -250,3 +250,16 @@ def test_engine_auto_keeps_gpus_on_brute_force() -> None:
     plan = plan_for((32, 32), 4, 4)
     assert _use_incremental("auto", model, images, plan, False, None, torch.device("cpu"))
     assert not _use_incremental("auto", model, images, plan, False, None, torch.device("cuda"))
+
+
+def test_incremental_chunks_grow_as_far_as_a_windows_boxes_shrink_against_a_whole_map() -> None:
+    """A 3x3 conv (padding 1) on 8x8 images: a 2x2 window at stride 2 changes at most a 4x4 box of its
+    8x8 output, so a window carries 4*4*C of the 8*8*C values a whole image does (footprint 1/4), and
+    its chunk may hold 3x brute force's windows (the cap), where a window carrying half a map gets 2x and
+    one carrying the whole map 1x (the same memory per chunk)."""
+    from occsens.core import _incremental_chunk, _walked, plan_for
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    assert _walked(net, plan_for((8, 8), 2, 2), 3).footprint == pytest.approx(16 / 64)
+    assert _walked(net, plan_for((8, 8), 8, 8), 3).footprint == pytest.approx(1.0)  # one window, all of it
+    assert [_incremental_chunk(64, f) for f in (1.0, 0.5, 0.25, 0.1)] == [64, 128, 192, 192]
