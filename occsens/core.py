@@ -636,18 +636,23 @@ def _run_incremental(
     device: torch.device,
     progress: bool,
     first_group: Any,
+    chunk_given: bool = False,
 ) -> torch.Tensor:
     """The same probabilities as ``_run``, computing each layer only where the window changed it.
 
     Images go in groups whose clean activations are kept (``_clean_group``); the (image, window)
-    pairs of a group run in chunks of ``batch_size``, ordered so that windows whose changed boxes
-    have the same shape share a chunk (a chunk computes every window on its largest box).
+    pairs of a group run in chunks of ``batch_size`` windows (``_incremental_chunk`` times that
+    unless ``chunk_given``), ordered so that windows whose changed boxes have the same shape share
+    a chunk (a chunk computes every window on its largest box).
     ``first_group`` holds the first group's activations, kept from the clean forward pass.
     """
     from occsens.incremental import CleanActivations, window_logits
 
     n, p = len(images), plan.positions
-    order = _walked(model, plan, images.shape[1]).order.to(device)
+    walked = _walked(model, plan, images.shape[1])
+    order = walked.order.to(device)
+    if not chunk_given:  # brute force's chunk, grown as far as a window's boxes are smaller than an image
+        batch_size = _incremental_chunk(batch_size, walked.footprint)
     fill = fill.on(device)
     masks = plan.masks.unsqueeze(1).to(device)
     win = plan.windows.reshape(-1, 4).to(device)
@@ -877,10 +882,16 @@ def _occlude_with_plan(
         )
         targets = _targets(target, clean)
         if first_group is not None:
-            footprint = _walked(cast(nn.Module, model), plan, images.shape[1]).footprint
-            windows = _incremental_chunk(size, footprint) if batch_size is None else size
             probs = _run_incremental(
-                cast(nn.Module, model), images, plan, resolved_fill, windows, dev, progress, first_group
+                cast(nn.Module, model),
+                images,
+                plan,
+                resolved_fill,
+                size,
+                dev,
+                progress,
+                first_group,
+                chunk_given=batch_size is not None,
             )
         else:
             probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout)
