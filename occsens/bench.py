@@ -560,7 +560,7 @@ def add_parser(sub: Any) -> None:
         "bench",
         help="time occsens against Captum, MONAI and a per-position loop",
         description="Benchmark occlusion engines side by side in one run; writes bench.md and bench.json. "
-        "The full run (both models, all settings, 1 and 32 images) took 25 minutes on 2 CPU cores.",
+        "The full run (both models, all settings, 1 and 32 images) took 24-25 minutes on 2 CPU cores.",
     )
     p.add_argument("--models", default="default,resnet20", help="default, resnet20 (default: both)")
     p.add_argument("--settings", default="p4s4,p8s2,p4s1", help="p4s4, p8s2, p4s1 (default: all)")
