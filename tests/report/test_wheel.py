@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +34,8 @@ def sh(*cmd: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subpro
     return done
 
 
-@pytest.mark.slow
-def test_installed_wheel_builds_a_report_outside_the_checkout(tmp_path: Path) -> None:
-    pytest.importorskip("setuptools", reason="building the wheel without isolation needs setuptools here")
-    # Build from a copy of the sources, so setuptools' build/ and *.egg-info stay out of the checkout.
+def build_wheel(tmp_path: Path) -> Path:
+    """The wheel of the checkout, built from a copy so setuptools' build/ and *.egg-info stay out of it."""
     source = tmp_path / "source"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
     for name in ("occsens", "templates"):
@@ -44,29 +43,40 @@ def test_installed_wheel_builds_a_report_outside_the_checkout(tmp_path: Path) ->
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
-    sh(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "--quiet",
-        ".",
-        "-w",
-        wheels,
-        cwd=source,
-    )
+    pip_wheel = ["pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", ".", "-w", wheels]
+    sh(sys.executable, "-m", *pip_wheel, cwd=source)
     (wheel,) = wheels.glob("occsens-*.whl")
+    return wheel
+
+
+def install_beside_this_environment(wheel: Path, venv: Path, env: dict[str, str]) -> None:
+    """Install `wheel` into a new venv at `venv` that also imports what this test environment has installed.
+
+    `venv --system-site-packages` would not do: when the tests run in a venv (nox's .nox/torch), it exposes
+    the base interpreter's site-packages, which on a fresh machine have no torch. So the new venv gets a .pth
+    file that lists this interpreter's own site-packages instead. It is written after the install, so pip
+    sees an empty environment and installs the wheel even when this one already holds occsens 0.1.0.
+    """
+    sh(sys.executable, "-m", "venv", venv, cwd=venv.parent, env=env)
+    python = venv / "bin" / "python"
+    sh(python, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", wheel, cwd=venv.parent, env=env)
+    purelib = sh(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=venv, env=env)
+    pth = Path(purelib.stdout.strip()) / "test_environment.pth"
+    pth.write_text("".join(f"{path}\n" for path in site.getsitepackages()))
+
+
+@pytest.mark.slow
+def test_installed_wheel_builds_a_report_outside_the_checkout(tmp_path: Path) -> None:
+    pytest.importorskip("setuptools", reason="building the wheel without isolation needs setuptools here")
+    wheel = build_wheel(tmp_path)
     venv = tmp_path / "venv"
-    sh(sys.executable, "-m", "venv", "--system-site-packages", venv, cwd=tmp_path)
     bindir = venv / "bin"
-    sh(bindir / "python", "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", wheel, cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+    install_beside_this_environment(wheel, venv, env)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
     where = sh(
         bindir / "python",
         "-c",
