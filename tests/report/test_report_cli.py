@@ -4,7 +4,6 @@ and bad input: one clear line, exit code 2, and no report (partial or whole) lef
 from __future__ import annotations
 
 import itertools
-import time
 from html import escape as html_escape
 from pathlib import Path
 
@@ -239,16 +238,14 @@ def test_write_is_complete_and_replaces_the_old_report(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_default_report_from_the_shipped_model_in_under_two_minutes(
+def test_default_report_from_the_shipped_model_shows_the_default_samples(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # How long this takes is the benchmark's business (`occsens bench`), not a unit test's.
     if shipped_default() is None:
         pytest.skip("the shipped default model (occsens/weights/default.pt and .json) is not there yet")
-    start = time.perf_counter()
     code, stdout, err = run(["report", "--out", str(tmp_path), "--quiet"], capsys)
-    elapsed = time.perf_counter() - start
     assert code == 0, err
     html = (tmp_path / "index.html").read_text()
     for index in (0, 1, 2, 3, 4, 6, 11, 25):  # embedded.DEFAULT_SAMPLES, ships (1, 2) included
         assert f"test #{index}" in html
-    assert elapsed < 120, f"occsens report took {elapsed:.0f} s"
