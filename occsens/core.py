@@ -33,6 +33,28 @@ What occsens computes, stated once (every sentence here has a test in ``tests/co
 * **Model.** Run in eval mode under ``torch.inference_mode()``; each module's training
   flag is put back afterwards. A model handed over in training mode is reported with a
   warning (dropout and batch statistics would make the map random).
+* **Engines.** ``engine="brute"`` runs every occluded copy through the model. The
+  incremental engine (``occsens.incremental``) recomputes each layer only where the window
+  changed it, and agrees with brute force within ``ENGINE_TOLERANCE`` (1e-5 in probability).
+  ``"auto"`` uses it only where that is proved and checked, on every call: (1) every layer the
+  model calls must be one whose arithmetic the walk states (``occsens.receptive.refusal``:
+  known classes or subclasses adding only ``__init__``, unpatched, no hooks of any kind on the
+  layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
+  clean pass must reproduce the model's own clean forward; (3) two windows per call, the
+  top-left one of the first image (borders) and the centre one of the last, are also run by
+  brute force and must agree. On any failure the whole call runs by brute force, one warning
+  names the layer or the check, and ``res.engine`` reads ``"brute (fallback: ...)"``.
+  What the guard cannot see: a change the static check misses (for example a patched
+  ``torch.nn.functional`` function, or a weight tensor that changes between layers' calls)
+  and that leaves the clean output and both checked windows within the tolerance while moving
+  other windows: possible in principle for code that treats particular positions specially.
+  The checks cost about three image forwards per call (the model's own clean forward and the
+  two windows).
+* **Threads.** Several threads may call ``occlude`` on one model at once: no hooks are put on
+  the model, and mode and TF32 changes are reference-counted (``eval_mode``, ``full_float32``),
+  so each call sees eval mode throughout and the caller's flags come back when the last call
+  ends. Not safe: training or changing the model in another thread meanwhile; the TF32 flags
+  are process-wide, so other threads' CUDA work also runs without TF32 while occsens runs.
 """
 
 from __future__ import annotations
@@ -42,7 +64,9 @@ import functools
 import itertools
 import math
 import numbers
+import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -256,11 +280,7 @@ class Occlusion:
                 f"position (image={image}, row={row}, col={col}) is outside the result: "
                 f"images 0..{len(self.images) - 1}, rows 0..{r - 1}, cols 0..{c - 1}"
             )
-        mask = self.plan.masks[row * c + col].view(1, 1, *self.plan.image_size)
-        x = self.images[image : image + 1]
-        return _compose(x, self._fill.images(x, [image], ~mask if self.reveal else mask), mask, self.reveal)[
-            0
-        ]
+        return _occluded(self.images, self.plan, self._fill, image, row * c + col, self.reveal)[0]
 
 
 # --------------------------------------------------------------------------- validation
@@ -479,43 +499,77 @@ def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bo
     return torch.where(mask, x, fill) if reveal else torch.where(mask, fill, x)
 
 
+def _occluded(
+    images: torch.Tensor, plan: Plan, fill: _Fill, image: int, window: int, reveal: bool = False
+) -> torch.Tensor:
+    """[1, C, H, W]: what the model sees for image number ``image`` at window number ``window``."""
+    mask = plan.masks[window].view(1, 1, *plan.image_size)
+    x = images[image : image + 1]
+    return _compose(x, fill.images(x, [image], ~mask if reveal else mask), mask, reveal)
+
+
 # --------------------------------------------------------------------------- models
+
+
+# Two threads may run occsens on one model at once. Mode and TF32 changes are counted under one lock:
+# the first caller to enter changes a flag, the last to leave puts it back, so no call sees a flag
+# that another call restored under it, and the caller's own values come back once all are done.
+_STATE_LOCK = threading.Lock()
+_TF32_USERS: list[Any] = [0, None]  # [callers inside full_float32, the saved (cudnn, matmul) flags]
+_EVAL_USERS: dict[nn.Module, int] = {}  # modules switched to eval by occsens -> callers relying on it
 
 
 @contextlib.contextmanager
 def full_float32() -> Iterator[None]:
-    """No TensorFloat-32 for the duration (restored afterwards).
+    """No TensorFloat-32 for the duration (restored when the last concurrent caller leaves).
 
     PyTorch lets cuDNN convolutions on Ampere and later GPUs round their inputs to TF32 (10-bit
     mantissa) by default. On an H200 that moved the shipped model's occlusion probabilities by up
     to 2e-3 between two exact engines and against Captum; an explanation must not depend on it.
+    The flags are process-wide: another thread's own CUDA work also runs without TF32 meanwhile.
     """
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    with _STATE_LOCK:
+        if _TF32_USERS[0] == 0:
+            _TF32_USERS[1] = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        _TF32_USERS[0] += 1
     try:
         yield
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        with _STATE_LOCK:
+            _TF32_USERS[0] -= 1
+            if _TF32_USERS[0] == 0:
+                torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = _TF32_USERS[1]
 
 
 @contextlib.contextmanager
 def eval_mode(model: Any) -> Iterator[bool]:
     """Eval mode and no autograd for the duration; yields whether any module was in training mode.
 
-    Each module's own training flag is restored afterwards, so a model with mixed flags is
-    left exactly as found.
+    Each module's own training flag is restored afterwards, so a model with mixed flags is left
+    exactly as found. Safe when several threads run occsens on one model (or on models sharing
+    modules): a module occsens switched to eval goes back to training only when the last of them
+    is done. Not safe against the caller's own code changing modes or training the model meanwhile.
     """
     # only the modules in training mode are touched: setting a flag goes through Module.__setattr__,
     # which cost 0.4 ms per occlude call on the shipped model's 45 modules
-    training = [m for m in model.modules() if m.training] if isinstance(model, nn.Module) else []
-    try:
-        for m in training:
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    with _STATE_LOCK:
+        mine = [m for m in modules if m.training or m in _EVAL_USERS]
+        was_training = any(m.training or _EVAL_USERS.get(m) for m in mine)
+        for m in mine:
+            _EVAL_USERS[m] = _EVAL_USERS.get(m, 0) + 1
             m.training = False
+    try:
         with torch.inference_mode():
-            yield bool(training)
+            yield was_training
     finally:
-        for m in training:
-            m.training = True
+        with _STATE_LOCK:
+            for m in mine:
+                _EVAL_USERS[m] -= 1
+                if _EVAL_USERS[m] == 0:
+                    del _EVAL_USERS[m]
+                    m.training = True
 
 
 def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: str = "NCHW") -> Callable:
@@ -608,21 +662,20 @@ def _run(
     x_all = images.to(device)
     fill = fill.on(device)
     out: torch.Tensor | None = None
-    bar = progress_bar(n * p, progress)
-    for start in range(0, n * p, batch_size):
-        pairs = torch.arange(start, min(start + batch_size, n * p))
-        image_idx, window_idx = pairs // p, pairs % p
-        x, mask = x_all[image_idx], masks[window_idx]
-        fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
-        occluded = _compose(x, fill_values, mask, reveal)
-        if channels_last:
-            occluded = occluded.contiguous(memory_format=torch.channels_last)
-        probs = _forward(model, occluded, len(pairs))
-        if out is None:  # kept on the device until the end: one copy back instead of one per chunk
-            out = probs.new_empty(n * p, probs.shape[1])
-        out[start : start + len(pairs)] = probs
-        bar.update(len(pairs))
-    bar.close()
+    with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
+        for start in range(0, n * p, batch_size):
+            pairs = torch.arange(start, min(start + batch_size, n * p))
+            image_idx, window_idx = pairs // p, pairs % p
+            x, mask = x_all[image_idx], masks[window_idx]
+            fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
+            occluded = _compose(x, fill_values, mask, reveal)
+            if channels_last:
+                occluded = occluded.contiguous(memory_format=torch.channels_last)
+            probs = _forward(model, occluded, len(pairs))
+            if out is None:  # kept on the device until the end: one copy back instead of one per chunk
+                out = probs.new_empty(n * p, probs.shape[1])
+            out[start : start + len(pairs)] = probs
+            bar.update(len(pairs))
     assert out is not None
     return out.view(n, p, -1).cpu()
 
@@ -635,7 +688,7 @@ def _run_incremental(
     batch_size: int,
     device: torch.device,
     progress: bool,
-    first_group: Any,
+    clean_probs: torch.Tensor,
     chunk_given: bool = False,
 ) -> torch.Tensor:
     """The same probabilities as ``_run``, computing each layer only where the window changed it.
@@ -644,7 +697,8 @@ def _run_incremental(
     pairs of a group run in chunks of ``batch_size`` windows (``_incremental_chunk`` times that
     unless ``chunk_given``), ordered so that windows whose changed boxes have the same shape share
     a chunk (a chunk computes every window on its largest box).
-    ``first_group`` holds the first group's activations, kept from the clean forward pass.
+    Raises ``_GuardFailed`` when a group's clean pass, the walk's reconstruction of the model,
+    disagrees with ``clean_probs``, the model's own forward on those images.
     """
     from occsens.incremental import CleanActivations, window_logits
 
@@ -663,26 +717,32 @@ def _run_incremental(
     cols = lefts.view(-1, 1, 1) + torch.arange(box_w, device=device).view(1, 1, -1)  # [P, 1, box_w]
     group = _clean_group(images, device)
     out: torch.Tensor | None = None
-    bar = progress_bar(n * p, progress)
-    for first in range(0, n, group):
-        members = images[first : first + group].to(device)
-        clean = first_group if first == 0 else CleanActivations(model, members)
-        pairs = len(members) * p
-        for start in range(0, pairs, batch_size):
-            pair = torch.arange(start, min(start + batch_size, pairs), device=device)
-            member, idx = pair % len(members), order[pair // len(members)]
-            x, mask = members[member], masks[idx]
-            occluded = _compose(x, fill.images(x, first + member, mask).to(device), mask, False)
-            batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
-            chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
-            boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
-            logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
-            probs = _check_logits(logits, len(pair))
-            if out is None:
-                out = probs.new_empty(n * p, probs.shape[1])
-            out[(first + member) * p + idx] = probs
-            bar.update(len(pair))
-    bar.close()
+    with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
+        for first in range(0, n, group):
+            members = images[first : first + group].to(device)
+            clean = CleanActivations(model, members)
+            rebuilt = _check_logits(clean.logits, len(members))
+            off = float((rebuilt - clean_probs[first : first + len(members)]).abs().max())
+            if not off <= ENGINE_TOLERANCE:  # also catches NaN
+                raise _GuardFailed(
+                    f"the walk's clean pass differs from the model's own forward by {off:.2g} (images "
+                    f"{first}..{first + len(members) - 1}): the model runs code its layers do not show"
+                )
+            pairs = len(members) * p
+            for start in range(0, pairs, batch_size):
+                pair = torch.arange(start, min(start + batch_size, pairs), device=device)
+                member, idx = pair % len(members), order[pair // len(members)]
+                x, mask = members[member], masks[idx]
+                occluded = _compose(x, fill.images(x, first + member, mask).to(device), mask, False)
+                batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
+                chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
+                boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
+                logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
+                probs = _check_logits(logits, len(pair))
+                if out is None:
+                    out = probs.new_empty(n * p, probs.shape[1])
+                out[(first + member) * p + idx] = probs
+                bar.update(len(pair))
     assert out is not None
     return out.view(n, p, -1).cpu()
 
@@ -802,6 +862,19 @@ class _Walked:
 _WALKED: dict[tuple, _Walked] = {}
 
 
+_LAYOUTS: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], str]] = weakref.WeakKeyDictionary()
+
+
+def _layout(model: nn.Module) -> str:
+    """``repr(model)``, remembered while the model holds the same module objects (0.2 ms saved per call)."""
+    members = tuple(map(id, model.modules()))
+    known = _LAYOUTS.get(model)
+    if known is None or known[0] != members:
+        known = (members, repr(model))
+        _LAYOUTS[model] = known
+    return known[1]
+
+
 def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
     """The walk for the plan's windows, remembered per model layout and plan.
 
@@ -811,7 +884,7 @@ def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
     """
     from occsens.receptive import layer_extents
 
-    key = (repr(model), plan.image_size, plan.windows.numpy().tobytes(), channels)
+    key = (_layout(model), plan.image_size, plan.windows.numpy().tobytes(), channels)
     if key not in _WALKED:
         layers = layer_extents(model, plan.image_size, plan.windows.reshape(-1, 4).tolist(), channels)
         changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
@@ -824,6 +897,59 @@ def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
             _WALKED.clear()
         _WALKED[key] = _Walked(share, order, carried / largest)
     return _WALKED[key]
+
+
+# --------------------------------------------------------------------------- the guard
+
+# How far the incremental engine may differ from brute force, in probability: both run the same
+# float32 arithmetic per output value, only the summation order inside a convolution differs
+# between a full map and a crop (a few units in the last place of logits of order 1). The run-time
+# checks and the tests use the same bound.
+ENGINE_TOLERANCE = 1e-5
+
+
+class _GuardFailed(Exception):
+    """A run-time check of the incremental engine failed: the call is redone by brute force."""
+
+
+def _spot_windows(n: int, plan: Plan) -> list[tuple[int, int]]:
+    """(image, window) pairs that every incremental call also runs by brute force, chosen by position.
+
+    The top-left window of the first image (at two borders, where padding enters) and the centre
+    window of the last image (interior boxes, and images past the first group).
+    """
+    r, c = plan.grid
+    return sorted({(0, 0), (n - 1, (r // 2) * c + c // 2)})
+
+
+def _clean_forward(
+    model: Callable,
+    images: torch.Tensor,
+    extra: list[torch.Tensor],
+    size: int,
+    device: torch.device,
+    layout: torch.memory_format,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's own softmax on ``images`` (in chunks of ``size``) and on the ``extra`` inputs.
+
+    The extra inputs (the spot-check windows) ride along with the first chunk: no extra model call.
+    """
+    first = images[:size]
+    chunks = [torch.cat([first, *extra])] + [images[i : i + size] for i in range(size, len(images), size)]
+    probs = [_forward(model, x.to(device, memory_format=layout), len(x)) for x in chunks]
+    spots = probs[0][len(first) :]
+    return torch.cat([probs[0][: len(first)], *probs[1:]]), spots
+
+
+def _check_spots(probs: torch.Tensor, spots: list[tuple[int, int]], expected: torch.Tensor) -> None:
+    """Raise ``_GuardFailed`` unless the incremental ``probs`` [N, P, K] match brute force at ``spots``."""
+    for (image, window), want in zip(spots, expected, strict=True):
+        off = float((probs[image, window] - want).abs().max())
+        if not off <= ENGINE_TOLERANCE:
+            raise _GuardFailed(
+                f"window {window} of image {image} differs from brute force by {off:.2g} "
+                f"(tolerance {ENGINE_TOLERANCE:g})"
+            )
 
 
 def _occlude_with_plan(
@@ -864,36 +990,41 @@ def _occlude_with_plan(
                 stacklevel=3,
             )
         incremental = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
-        first_group = None
-        if incremental:  # its clean forward keeps the first group's activations and gives their logits
-            from occsens.incremental import CleanActivations
-
-            group = _clean_group(images, dev)
-            first_group = CleanActivations(cast(nn.Module, model), images[:group].to(dev))
-            done = [_check_logits(first_group.logits, len(images[:group]))]
-        else:
-            group, done = 0, []
-        clean = torch.cat(
-            done
-            + [
-                _forward(model, images[i : i + size].to(dev, memory_format=layout), len(images[i : i + size]))
-                for i in range(group, len(images), size)
-            ]
-        )
+        spots = _spot_windows(len(images), plan) if incremental else []
+        spot_inputs = [_occluded(images, plan, resolved_fill, i, w) for i, w in spots]
+        clean, spot_probs = _clean_forward(model, images, spot_inputs, size, dev, layout)
         targets = _targets(target, clean)
-        if first_group is not None:
-            probs = _run_incremental(
-                cast(nn.Module, model),
-                images,
-                plan,
-                resolved_fill,
-                size,
-                dev,
-                progress,
-                first_group,
-                chunk_given=batch_size is not None,
-            )
-        else:
+        probs, used = None, "brute"
+        if incremental:
+            try:
+                probs = _run_incremental(
+                    cast(nn.Module, model),
+                    images,
+                    plan,
+                    resolved_fill,
+                    size,
+                    dev,
+                    progress,
+                    clean,
+                    chunk_given=batch_size is not None,
+                )
+                _check_spots(probs, spots, spot_probs)
+                used = "incremental"
+            except Exception as exc:  # noqa: BLE001 - any failure of the fast path: the exact one decides
+                reason = (
+                    str(exc) if isinstance(exc, _GuardFailed) else f"it raised {type(exc).__name__}: {exc}"
+                )
+                if engine == "incremental":
+                    raise OcclusionError(
+                        f"engine 'incremental' failed its check on this model: {reason}; use engine='auto' "
+                        "or 'brute'"
+                    ) from exc
+                warnings.warn(
+                    f"incremental engine failed its check ({reason}); running every window in full instead",
+                    stacklevel=3,
+                )
+                probs, used = None, f"brute (fallback: {reason})"
+        if probs is None:
             probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout)
     if probs.shape[2] != clean.shape[1]:
         raise OcclusionError(
@@ -910,7 +1041,7 @@ def _occlude_with_plan(
         resolved_fill.description,
         was_training,
         resolved_fill,
-        "incremental" if incremental else "brute",
+        used,
     )
 
 
@@ -944,8 +1075,10 @@ def occlude(
             many windows per call for the incremental engine, whose windows carry only changed boxes).
         device: where the model runs; None = where its parameters are.
         progress: show a progress bar.
-        engine: "auto" (incremental on CPU where it applies and saves time, see ``occsens.incremental``),
-            "brute" (every occluded copy through the whole model) or "incremental" (error if it cannot).
+        engine: "auto" (incremental on CPU where it applies and saves time, checked on every call and
+            replaced by brute force when a check fails: see "Engines" in the module docstring),
+            "brute" (every occluded copy through the whole model) or "incremental" (error if it
+            cannot run, or fails its checks).
     """
     x = as_images(images)
     h, w = x.shape[2:]

@@ -3,8 +3,10 @@
 An occluded image is the clean image except inside one window, and a convolution's
 output changes only inside that window's projective field (``occsens.receptive``). So
 instead of running the whole network on every occluded copy, this engine keeps every
-layer's clean activation for a group of images (``CleanActivations``: one forward
-pass with hooks, which also gives the clean logits) and carries, per window, only a box of
+layer's clean activation for a group of images (``CleanActivations``: one pass through
+the layers, run by the engine itself so no hooks go on the caller's model; it also gives the
+walk's clean logits, which ``occsens.core`` checks against the model's own) and carries, per
+window, only a box of
 changed values (``[B, C, h, w]`` at per-window positions). Each layer is evaluated on
 the box grown by its kernel, read from the clean activation with the window's changed
 values pasted in: the same arithmetic as the full layer on the same inputs (a batch norm
@@ -38,15 +40,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from occsens.models import Residual
-from occsens.receptive import ELEMENTWISE, Region, Unsupported, as_pair, walk
+from occsens.receptive import ELEMENTWISE, Region, Unsupported, as_pair, global_refusal, walk
 
 _CL = torch.channels_last
 
 
 def supports(model: object, image_size: tuple[int, int], channels: int) -> str | None:
-    """None when the incremental engine can run ``model`` exactly; else the reason it cannot."""
+    """None when the incremental engine can run ``model`` exactly; else the reason it cannot.
+
+    The static half of the guard (``occsens.receptive.refusal`` for every layer, and
+    ``global_refusal``); ``occsens.core`` adds the run-time half on every call.
+    """
     if not isinstance(model, nn.Module):
         return "the model is not a torch.nn.Module"
+    reason = global_refusal()
+    if reason is not None:
+        return reason
     try:
         walk(model, Region(0, 0, 1, 1, image_size), channels, lambda *a: None)
     except Unsupported as exc:
@@ -87,10 +96,12 @@ class _Clean:
 
 
 class CleanActivations:
-    """Every layer's output on the clean images of one group, from one forward pass, reused by each batch.
+    """Every layer's output on the clean images of one group, from one pass, reused by each batch.
 
-    The forward pass runs the model itself with hooks on the layers the engine walks, so it also
-    gives the clean logits. Entries are keyed by (layer, how often it has run), so a layer used twice
+    The pass walks the model's layers itself, in the order their ``forward`` would (``_clean_pass``):
+    no hooks go on the caller's model, so two threads can share it. Its result, ``logits``, is the
+    walk's reconstruction of the model's clean output, which ``occsens.core`` checks against the
+    model's own forward. Entries are keyed by (layer, how often it has run), so a layer used twice
     in a network has two; a sparse pass asks for them in the same order (``get``), and one that turns
     dense early asks for fewer entries, never other ones.
     """
@@ -102,19 +113,13 @@ class CleanActivations:
         self._asked: dict[int, int] = {}
         runs: dict[int, int] = {}
 
-        def keep(layer: nn.Module, args: object, output: torch.Tensor) -> None:
+        def keep(layer: nn.Module, output: torch.Tensor) -> None:
             n = runs.get(id(layer), 0)
             runs[id(layer)] = n + 1
             if output.ndim == 4:  # copied now: a later in-place activation may overwrite the output
                 self._values[(id(layer), n)] = _Clean.of(output)
 
-        kept = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm2d, Residual, *ELEMENTWISE)
-        hooks = [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, kept)]
-        try:
-            self.logits = model(images)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        self.logits = _clean_pass(model, images, keep)
 
     def start_pass(self) -> None:
         self._asked.clear()
@@ -214,7 +219,8 @@ def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Te
     if bn.bias is not None:
         shift = shift + bn.bias
     bias = shift if conv.bias is None else conv.bias * scale + shift
-    return conv.weight * scale.view(-1, 1, 1, 1), bias
+    # channels-last like the maps: a convolution then reads the weight without reordering it first
+    return (conv.weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=_CL), bias
 
 
 def _sliding(state: _Sparse, module: nn.Module, bn: nn.BatchNorm2d | None = None) -> _Sparse | torch.Tensor:
@@ -241,8 +247,7 @@ def _sliding(state: _Sparse, module: nn.Module, bn: nn.BatchNorm2d | None = None
     top, oh, out_h = _out_box(state.top, h, H, kh, sh, ph, dh)
     left, ow, out_w = _out_box(state.left, w, W, kw, sw, pw, dw)
     if oh == out_h and ow == out_w:  # the change reaches everywhere: run the layer on dense maps
-        dense = module(_dense(state))
-        return dense if bn is None else bn(dense)
+        return _dense_layer(_dense(state), module, bn)
     in_h, in_w = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
     pad_value = float("-inf") if isinstance(module, nn.MaxPool2d) else 0.0
     crop = _materialize(state, top * sh - ph, left * sw - pw, in_h, in_w, pad_value)
@@ -280,26 +285,40 @@ def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
     return state.then(clean, patch, top, left)
 
 
+def _dense_layer(x: torch.Tensor, module: nn.Module, bn: nn.BatchNorm2d | None) -> torch.Tensor:
+    """``bn(module(x))`` (or ``module(x)``) on whole maps, a convolution and its batch norm folded."""
+    if bn is None:
+        return module(x)
+    if not isinstance(module, nn.Conv2d):
+        return bn(module(x))
+    weight, bias = _folded(module, bn)
+    return F.conv2d(x, weight, bias, module.stride, module.padding, module.dilation, module.groups)
+
+
 def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Tensor:
-    if isinstance(state, torch.Tensor):
+    if isinstance(state, torch.Tensor) and not isinstance(module, (nn.Sequential, Residual)):
         return module(state)
     if isinstance(module, nn.Sequential):
         children, i = list(module), 0
         while i < len(children):
             child, after = children[i], children[i + 1] if i + 1 < len(children) else None
-            if (
-                isinstance(state, _Sparse)
-                and isinstance(child, nn.Conv2d)
-                and isinstance(after, nn.BatchNorm2d)
-            ):
-                state = _sliding(state, child, after)
+            if isinstance(child, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
+                state = (
+                    _dense_layer(state, child, after)
+                    if isinstance(state, torch.Tensor)
+                    else _sliding(state, child, after)
+                )
                 i += 2
             else:
                 state = _run(child, state)
                 i += 1
         return state
     if isinstance(module, Residual):
+        if isinstance(state, torch.Tensor):  # Residual.forward's order: shortcut, then body
+            short = state if module.shortcut is None else _run(module.shortcut, state)
+            return _dense(short) + _dense(_run(module.body, state))
         return _residual(state, module)
+    assert isinstance(state, _Sparse)  # dense states returned at the top
     if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         return _sliding(state, module)
     if isinstance(module, nn.BatchNorm2d) or isinstance(module, ELEMENTWISE):
@@ -310,6 +329,31 @@ def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Te
         return state.then(clean, module(state.patch), state.top, state.left)
     # global pooling and whatever follows it: dense from here on
     return module(_dense(state))
+
+
+_KEPT = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm2d, Residual, *ELEMENTWISE)
+
+
+def _clean_pass(
+    module: nn.Module, x: torch.Tensor, keep: Callable[[nn.Module, torch.Tensor], None]
+) -> torch.Tensor:
+    """``module(x)`` run layer by layer as the walk reads the model, handing ``keep`` each kept output.
+
+    For the layers ``occsens.receptive.walk`` accepts (it refuses custom forwards and hooks) this is
+    the same sequence of calls as the model's own forward.
+    """
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            x = _clean_pass(child, x, keep)
+        return x
+    if isinstance(module, Residual):  # Residual.forward: shortcut first, then body
+        short = x if module.shortcut is None else _clean_pass(module.shortcut, x, keep)
+        out = short + _clean_pass(module.body, x, keep)
+    else:
+        out = module(x)
+    if isinstance(module, _KEPT):
+        keep(module, out)
+    return out
 
 
 def window_logits(

@@ -13,10 +13,22 @@ Supported layers: ``nn.Sequential``, ``occsens.models.Residual``, ``nn.Conv2d``,
 ``Luminance`` and ``Scale``, ``nn.MaxPool2d``/``nn.AvgPool2d``, adaptive pooling to
 1x1, ``nn.Flatten``, ``nn.Linear``, ``nn.Dropout`` (identity in eval mode). Anything
 else raises ``Unsupported``.
+
+The rules describe what those classes' own ``forward`` does, so the walk proves nothing about
+a module whose call runs other code. ``refusal`` says why a module is not the layer it looks
+like, and the walk raises ``Unsupported`` for it: a class that is not one of the above nor a
+subclass that adds nothing but ``__init__`` (a custom ``forward``, ``_conv_forward`` or
+``__iter__``; a parametrization, which swaps the class), any method of those classes changed
+since occsens was imported (a monkeypatch), an instance attribute that shadows a method
+(``conv.forward = ...``), forward or backward hooks or pre-hooks on the module, and parameters
+or buffers of a tensor subclass. ``global_refusal`` covers what is set for the whole process
+or thread: global module hooks, ``__torch_function__`` and dispatch modes, and autocast.
 """
 
 from __future__ import annotations
 
+import itertools
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +59,136 @@ ELEMENTWISE = (
 
 class Unsupported(Exception):
     """The walk met a layer whose spatial dependence it cannot state."""
+
+
+# --------------------------------------------------------------------------- what the walk may trust
+
+_LAYERS = (
+    nn.Sequential,
+    Residual,
+    nn.Conv2d,
+    nn.BatchNorm2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Flatten,
+    nn.Linear,
+    *ELEMENTWISE,
+)
+# What a subclass of a known layer may define and still run that layer's forward unchanged.
+_HARMLESS = frozenset({"__init__", "extra_repr", "__repr__", "__module__", "__qualname__", "__doc__"})
+
+
+def _behaviour(cls: type) -> dict[str, Any]:
+    """The methods and descriptors ``cls`` has between itself and ``nn.Module`` (own and inherited)."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object or klass is nn.Module:  # nn.Module's are checked once per walk
+            continue
+        for name, value in vars(klass).items():
+            if (callable(value) or hasattr(value, "__get__")) and name not in _HARMLESS:
+                found[name] = value
+    return found
+
+
+# Taken at import: a later monkeypatch of, say, nn.ReLU.forward or nn.Module.__call__ shows as a difference.
+_KNOWN_BEHAVIOUR = {cls: _behaviour(cls) for cls in _LAYERS}
+_MODULE_BEHAVIOUR = {k: v for k, v in vars(nn.Module).items() if callable(v) or hasattr(v, "__get__")}
+_METHOD_NAMES = frozenset(_MODULE_BEHAVIOUR).union(*_KNOWN_BEHAVIOUR.values())
+
+
+def _changed(mine: dict[str, Any], known: dict[str, Any]) -> list[str]:
+    names = set(mine) | set(known)
+    return sorted(name for name in names if mine.get(name) is not known.get(name))
+
+
+def _class_refusal(cls: type) -> str | None:
+    """Why instances of ``cls`` cannot be trusted to run a known layer's forward, or None."""
+    base = next((k for k in cls.__mro__ if k in _KNOWN_BEHAVIOUR), None)
+    if base is None:
+        return f"layer {cls.__name__}"
+    changed = _changed(_behaviour(cls), _KNOWN_BEHAVIOUR[base])
+    if not changed:
+        return None
+    what = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
+    if cls is base:
+        return f"{cls.__name__}.{changed[0]} was replaced after occsens was imported ({what})"
+    return f"layer {cls.__name__} (a {base.__name__} subclass that defines {what})"
+
+
+def refusal(module: nn.Module, classes: dict[type, str | None] | None = None) -> str | None:
+    """Why the walk's rules may not describe ``module``'s call (not its children's), or None.
+
+    ``classes`` remembers each class's verdict within one walk (the same class recurs).
+    """
+    cls = type(module)
+    if classes is None:
+        classes = {}
+    if nn.Module not in classes:
+        mine = {k: v for k, v in vars(nn.Module).items() if callable(v) or hasattr(v, "__get__")}
+        changed = _changed(mine, _MODULE_BEHAVIOUR)
+        classes[nn.Module] = (
+            f"Module.{changed[0]} was replaced after occsens was imported" if changed else None
+        )
+    if classes[nn.Module] is not None:
+        return classes[nn.Module]
+    if cls not in classes:
+        classes[cls] = _class_refusal(cls)
+    if classes[cls] is not None:
+        return classes[cls]
+    hooks = [
+        kind
+        for kind, table in (
+            ("forward hook", module._forward_hooks),
+            ("forward pre-hook", module._forward_pre_hooks),
+            ("backward hook", module._backward_hooks),
+            ("backward pre-hook", module._backward_pre_hooks),
+        )
+        if table
+    ]
+    if hooks:
+        return f"a {' and a '.join(hooks)} on {cls.__name__}"
+    shadowed = _METHOD_NAMES.intersection(vars(module))  # the class passed: its methods are the known ones
+    if shadowed:
+        return f"{cls.__name__}.{min(shadowed)} replaced on the instance"
+    for name, tensor in itertools.chain(module._parameters.items(), module._buffers.items()):
+        if tensor is not None and type(tensor) not in (torch.Tensor, nn.Parameter):
+            return f"{cls.__name__}.{name} is a {type(tensor).__name__}, a tensor subclass"
+    return None
+
+
+def global_refusal() -> str | None:
+    """Why nothing may run incrementally in this thread now (set process- or thread-wide), or None."""
+    from torch.nn.modules import module as torch_module
+
+    for name in (
+        "_global_forward_hooks",
+        "_global_forward_pre_hooks",
+        "_global_backward_hooks",
+        "_global_backward_pre_hooks",
+    ):
+        if getattr(torch_module, name, None):
+            return f"a global module hook ({name.removeprefix('_global_').replace('_', ' ')[:-1]})"
+    if torch.overrides._get_current_function_mode_stack():
+        return "a __torch_function__ mode is active"
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    if _get_current_dispatch_mode_stack():
+        return "a torch dispatch mode is active"
+    if torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda"):
+        return "autocast is on (lower precision rounds the two engines differently)"
+    return None
+
+
+def _elementwise_refusal(module: nn.Module) -> str | None:
+    """The shipped element-wise layers are per pixel only while their constants have no spatial extent."""
+    if isinstance(module, Scale) and not isinstance(module.factor, numbers.Real):
+        return f"Scale with a {type(module.factor).__name__} factor (only a number is per pixel)"
+    for name, buffer in module._buffers.items():
+        if buffer is not None and (buffer.ndim != 4 or buffer.shape[0] != 1 or buffer.shape[2:] != (1, 1)):
+            return f"{type(module).__name__}.{name} of shape {tuple(buffer.shape)} (not [1, C, 1, 1])"
+    return None
 
 
 @dataclass(frozen=True)
@@ -114,11 +256,29 @@ def _starts_in_place(module: nn.Module) -> bool:
     return bool(getattr(module, "inplace", False))
 
 
-def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Region, int]:  # noqa: ANN001
-    """Propagate ``region`` through ``module``, calling ``visit(layer, out, full_flops, region_flops)``."""
+def walk(
+    module: nn.Module,
+    region: Region,
+    channels: int,
+    visit,  # noqa: ANN001
+    name: str = "model",
+    classes: dict[type, str | None] | None = None,
+) -> tuple[Region, int]:
+    """Propagate ``region`` through ``module``, calling ``visit(layer, out, full_flops, region_flops)``.
+
+    Raises ``Unsupported`` naming the layer (``name``, then its path inside the model) for a module
+    whose call the rules do not describe (``refusal``).
+    """
+    classes = {} if classes is None else classes
+    reason = refusal(module, classes)
+    if reason is None and isinstance(module, ELEMENTWISE):
+        reason = _elementwise_refusal(module)
+    if reason is not None:
+        raise Unsupported(f"{reason} at {name}")
     if isinstance(module, nn.Sequential):
-        for child in module:
-            region, channels = walk(child, region, channels, visit)
+        for child_name, child in module._modules.items():
+            if child is not None:
+                region, channels = walk(child, region, channels, visit, f"{name}.{child_name}", classes)
         return region, channels
     if isinstance(module, Residual):
         if _starts_in_place(module.body) or (
@@ -126,17 +286,21 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
         ):
             # Residual.forward would overwrite the input both branches read: the model's own answer
             # then depends on which branch runs first, and no per-layer rule describes it
-            raise Unsupported("a residual branch that starts with an in-place layer (it overwrites x)")
-        body_region, body_channels = walk(module.body, region, channels, visit)
+            raise Unsupported(
+                f"a residual branch that starts with an in-place layer (it overwrites x) at {name}"
+            )
+        body_region, body_channels = walk(module.body, region, channels, visit, f"{name}.body", classes)
         short_region, short_channels = (
-            (region, channels) if module.shortcut is None else walk(module.shortcut, region, channels, visit)
+            (region, channels)
+            if module.shortcut is None
+            else walk(module.shortcut, region, channels, visit, f"{name}.shortcut", classes)
         )
         if body_region.size != short_region.size or body_channels != short_channels:
-            raise Unsupported("a residual whose branches differ in shape")
+            raise Unsupported(f"a residual whose branches differ in shape at {name}")
         return short_region.union(body_region), short_channels
     if isinstance(module, nn.Conv2d):
         if module.padding_mode != "zeros" or isinstance(module.padding, str):
-            raise Unsupported(f"Conv2d with padding {module.padding!r} ({module.padding_mode})")
+            raise Unsupported(f"Conv2d with padding {module.padding!r} ({module.padding_mode}) at {name}")
         out = _sliding(region, module.kernel_size, module.stride, module.padding, module.dilation)
         per_pixel = (
             2
@@ -149,28 +313,36 @@ def walk(module: nn.Module, region: Region, channels: int, visit) -> tuple[Regio
         return out, module.out_channels
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         if getattr(module, "ceil_mode", False):
-            raise Unsupported("pooling with ceil_mode")
+            raise Unsupported(f"pooling with ceil_mode at {name}")
+        if getattr(module, "return_indices", False):
+            raise Unsupported(f"pooling that returns indices at {name}")
         stride = module.stride if module.stride is not None else module.kernel_size
         return _sliding(
             region, module.kernel_size, stride, module.padding, getattr(module, "dilation", 1)
         ), channels
     if isinstance(module, (nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)):
         if as_pair(module.output_size) != (1, 1):
-            raise Unsupported("adaptive pooling to more than 1x1")
+            raise Unsupported(f"adaptive pooling to more than 1x1 at {name}")
+        if getattr(module, "return_indices", False):
+            raise Unsupported(f"pooling that returns indices at {name}")
         return Region(0, 0, 1, 1, (1, 1)), channels
     if isinstance(module, nn.BatchNorm2d) and module.running_mean is None:
-        raise Unsupported("BatchNorm2d without running statistics (it normalises by the batch's own)")
+        raise Unsupported(
+            f"BatchNorm2d without running statistics (it normalises by the batch's own) at {name}"
+        )
     if isinstance(module, nn.BatchNorm2d) or isinstance(module, ELEMENTWISE):
         return region, channels
     if isinstance(module, nn.Flatten):
         if region.size != (1, 1):
-            raise Unsupported("flatten of a spatial map (every output depends on every pixel)")
+            raise Unsupported(f"flatten of a spatial map (every output depends on every pixel) at {name}")
         return region, channels
     if isinstance(module, nn.Linear):
+        if region.size != (1, 1):
+            raise Unsupported(f"Linear on a spatial map (it mixes the last axis, width) at {name}")
         flops = 2 * module.in_features * module.out_features
         visit(module, region, flops, flops)
         return region, module.out_features
-    raise Unsupported(f"layer {type(module).__name__}")
+    raise Unsupported(f"layer {type(module).__name__} at {name}")
 
 
 def affected_share(
@@ -251,19 +423,19 @@ def check_against_model(
     x = torch.rand(1, 3, *image_size, generator=torch.Generator().manual_seed(0))
     y = x.clone()
     y[:, :, top : top + h, left : left + w] = 0.5
+    regions: dict[nn.Module, Region] = {}
+    walk(  # before the hooks below go on: the walk refuses hooked layers
+        model,
+        Region(top, left, top + h, left + w, image_size),
+        3,
+        lambda layer, out, full, part: regions.__setitem__(layer, out),
+    )
     outputs: dict[nn.Module, list[torch.Tensor]] = {}
     hooks = [
         m.register_forward_hook(lambda m, i, o: outputs.setdefault(m, []).append(o))
         for m in model.modules()
         if isinstance(m, nn.Conv2d)
     ]
-    regions: dict[nn.Module, Region] = {}
-    walk(
-        model,
-        Region(top, left, top + h, left + w, image_size),
-        3,
-        lambda layer, out, full, part: regions.__setitem__(layer, out),
-    )
     with torch.inference_mode():
         model.eval()
         model(x)

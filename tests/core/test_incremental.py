@@ -25,57 +25,9 @@ from occsens.incremental import supports
 from occsens.models import Residual, resnet20
 from occsens.receptive import Region, check_against_model, walk, window_share
 
+from .strategies import networks
+
 TOL = 1e-5
-
-
-@st.composite
-def networks(draw: st.DrawFn, *, channels: int, size: int) -> nn.Sequential:
-    """A random stack of supported layers that keeps the map at least 1x1, ending in a linear classifier."""
-    layers: list[nn.Module] = []
-    c, s = channels, size
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["conv", "conv", "pool", "residual", "downsample"]))
-        if kind == "conv":
-            k = draw(st.integers(1, min(5, s)))
-            stride = draw(st.integers(1, 2))
-            dilation = draw(st.integers(1, 2)) if k > 1 and (k - 1) * 2 + 1 <= s else 1
-            pad = draw(st.integers(0, (k - 1) * dilation // 2 + 1))
-            out_s = (s + 2 * pad - dilation * (k - 1) - 1) // stride + 1
-            if out_s < 1:
-                continue
-            c_out = draw(st.integers(1, 6))
-            layers += [nn.Conv2d(c, c_out, k, stride, pad, dilation), nn.BatchNorm2d(c_out), nn.ReLU()]
-            c, s = c_out, out_s
-        elif kind == "pool" and s >= 2:
-            pool = draw(st.sampled_from([nn.MaxPool2d, nn.AvgPool2d]))
-            k = draw(st.integers(2, min(3, s)))
-            layers.append(pool(k, draw(st.integers(1, k))))
-            s = (s - k) // layers[-1].stride + 1
-        elif kind == "residual":
-            k = draw(st.sampled_from([1, 3]))
-            body = nn.Sequential(nn.Conv2d(c, c, k, padding=k // 2), nn.BatchNorm2d(c), nn.GELU())
-            layers.append(Residual(body))
-        elif kind == "downsample" and s >= 2:  # ResNet's strided block with a 1x1 conv shortcut
-            c_out = draw(st.integers(1, 6))
-            body = nn.Sequential(
-                nn.Conv2d(c, c_out, 3, 2, 1),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(),
-                nn.Conv2d(c_out, c_out, 3, 1, 1),
-            )
-            layers += [Residual(body, shortcut=nn.Conv2d(c, c_out, 1, 2)), nn.ReLU()]
-            c, s = c_out, (s - 1) // 2 + 1
-    pool = draw(st.sampled_from([nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d]))
-    net = nn.Sequential(*layers, pool(1), nn.Flatten(), nn.Linear(c, 3))
-    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):  # random running statistics and affine terms
-                m.running_mean.normal_(0, 0.5, generator=gen)
-                m.running_var.uniform_(0.5, 2.0, generator=gen)
-                m.weight.uniform_(0.5, 1.5, generator=gen)
-                m.bias.normal_(0, 0.2, generator=gen)
-    return net.eval()
 
 
 @st.composite
