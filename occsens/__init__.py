@@ -6,15 +6,7 @@ res.heatmap, res.drop, res.class_map, res.class_counts, res.attribution()
 """
 
 from occsens.checks import run_checks
-from occsens.core import (
-    Occlusion,
-    Plan,
-    as_images,
-    as_model,
-    eval_mode,
-    notebook_occlude,
-    occlude,
-)
+from occsens.engine import Occlusion, Plan, as_images, as_model, eval_mode, notebook_occlude, occlude
 from occsens.errors import OcclusionError
 
 __version__ = "0.1.0"
@@ -35,7 +27,7 @@ __all__ = [
 
 
 def load_model(name: str = "default"):  # noqa: ANN201 - imported lazily to keep `import occsens` light
-    """A shipped CIFAR-10 model ("default" or "greyscale") in eval mode; see ``occsens.models``."""
-    from occsens.models import load_model as _load
+    """A shipped CIFAR-10 model ("default" or "greyscale") in eval mode; see ``occsens.cifar.models``."""
+    from occsens.cifar.models import load_model as _load
 
     return _load(name)

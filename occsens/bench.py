@@ -23,7 +23,6 @@ express a setting is reported as such, never silently dropped.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -39,13 +38,15 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from occsens._alloc import keep_heap_memory
-from occsens.core import default_batch_size, occlude, sliding_plan
+from occsens.cifar.models import count_flops, load_model, resnet20
+from occsens.cifar.samples import load_samples
+from occsens.engine import default_batch_size, occlude, sliding_plan
+from occsens.engine.receptive import layer_extents
 from occsens.errors import OcclusionError
-from occsens.models import count_flops, load_model, resnet20
 from occsens.output import check_out_dir, write_files
-from occsens.receptive import layer_extents
 
 SETTINGS = {"p4s4": (4, 4), "p8s2": (8, 2), "p4s1": (4, 1)}
 CAPTUM_PPE = (16, 64, 256)
@@ -111,7 +112,7 @@ def per_position_loop(model: nn.Module, images: torch.Tensor, patch: int, stride
 def captum_map(
     model: nn.Module, images: torch.Tensor, targets: torch.Tensor, patch: int, stride: int, ppe: int
 ) -> torch.Tensor:
-    from captum.attr import Occlusion
+    from captum.attr import Occlusion  # optional: installed with .[bench]
 
     c = images.shape[1]
     with torch.inference_mode():
@@ -136,7 +137,7 @@ def monai_map(
     n_batch: int,
 ) -> torch.Tensor:
     """``clean - MONAI's per-pixel probability`` of the target: occsens' attribution, where windows agree."""
-    from monai.visualize import OcclusionSensitivity
+    from monai.visualize import OcclusionSensitivity  # optional: installed with .[bench]
 
     sens = OcclusionSensitivity(
         model,
@@ -233,8 +234,6 @@ def forward_gflops(model: nn.Module, flops: int, batch: int = 64, reps: int = 5)
 
 
 def _samples(n: int) -> torch.Tensor:
-    from occsens.embedded import load_samples
-
     return torch.from_numpy(load_samples().images[:n].copy()).float() / 255
 
 
@@ -506,8 +505,6 @@ def run_bench(
     progress: bool = True,
     memory: bool = True,
 ) -> list[Row]:
-    from tqdm import tqdm
-
     keep_heap_memory()
     for m in models:
         if m not in MODELS:
@@ -553,48 +550,3 @@ def run_bench(
     }
     write_files(out, payload, "the benchmark")
     return rows
-
-
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="time occsens against Captum, MONAI and a per-position loop",
-        description="Benchmark occlusion engines side by side in one run; writes bench.md and bench.json. "
-        "The full run (both models, all settings, 1 and 32 images) took 24-25 minutes on 2 CPU cores.",
-    )
-    p.add_argument("--models", default="default,resnet20", help="default, resnet20 (default: both)")
-    p.add_argument("--settings", default="p4s4,p8s2,p4s1", help="p4s4, p8s2, p4s1 (default: all)")
-    p.add_argument("--images", default="1,32", help="image counts, comma-separated (default 1,32)")
-    p.add_argument("--reps", type=int, default=5, help="timed repetitions after a warm-up (default 5)")
-    p.add_argument("--out", default="reports/bench", help="output folder (default reports/bench)")
-    p.add_argument("--no-memory", action="store_true", help="skip the per-engine memory probes")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_bench)
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    try:
-        counts = [int(c) for c in args.images.split(",")]
-    except ValueError:
-        raise OcclusionError(f"--images {args.images!r} must be comma-separated ints, e.g. 1,32") from None
-    command = "occsens bench " + " ".join(
-        f"--{k} {v}"
-        for k, v in (
-            ("models", args.models),
-            ("settings", args.settings),
-            ("images", args.images),
-            ("reps", args.reps),
-        )
-    )
-    rows = run_bench(
-        args.models.split(","),
-        args.settings.split(","),
-        counts,
-        args.reps,
-        Path(args.out),
-        command,
-        progress=not args.quiet,
-        memory=not args.no_memory,
-    )
-    print((Path(args.out) / "bench.md").read_text())
-    return 0 if rows else 1

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from occsens.errors import OcclusionError
 
 
 def read_image(path: str | Path, size: tuple[int, int] | None = None, channels: int = 3) -> torch.Tensor:
     """float32 ``[C, H, W]`` in [0, 1] from a PNG/JPEG/... file, resized to ``size`` (with a warning)."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     if not path.is_file():
         raise OcclusionError(f"image {str(path)!r} does not exist")

@@ -10,7 +10,7 @@ from hypothesis import settings
 
 settings.register_profile("ci", settings.get_profile("ci"), deadline=None, max_examples=40)
 settings.register_profile("dev", deadline=None, max_examples=25)
-# for a deep look after changing an engine: HYPOTHESIS_PROFILE=thorough pytest tests/core
+# for a deep look after changing an engine: HYPOTHESIS_PROFILE=thorough pytest tests/engine
 settings.register_profile("thorough", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 

@@ -16,8 +16,8 @@ from PIL import Image
 from torch import nn
 
 from occsens import report
-from occsens.embedded import sample_by_index
-from occsens.models import CIFAR10_CLASSES
+from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.samples import sample_by_index
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -64,7 +64,8 @@ def problems(log: str) -> list[str]:
 
 
 def small_model() -> nn.Module:
-    from occsens import OcclusionError, models
+    from occsens import OcclusionError
+    from occsens.cifar import models
 
     try:
         return models.load_model("default")

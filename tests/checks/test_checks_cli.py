@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import occsens
 from occsens import cli
 
 TINY_MODELS = """
@@ -120,10 +121,21 @@ def test_check_exits_2_on_bad_input(
     assert err.startswith("occsens: error:") and message in err
 
 
+@pytest.mark.parametrize("samples", [",", " , ", "1,x"])
+def test_check_rejects_a_samples_list_that_names_no_index(
+    tiny_models: Path, capsys: pytest.CaptureFixture[str], samples: str
+) -> None:
+    """--samples is the shared parser (occsens.cli.args.samples_arg): no empty list falls back to defaults."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["check", "--model-path", "occsens_check_tiny:linear", "--quiet", "--samples", samples])
+    assert exit_info.value.code == 2
+    assert "is not a list of test-set indices" in capsys.readouterr().err
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_check_on_the_shipped_default_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    weights = Path(cli.__file__).parent / "weights" / "default.pt"
+    weights = Path(occsens.__file__).parent / "weights" / "default.pt"
     if not weights.exists():
         pytest.skip(f"{weights} is absent: the default model has not been shipped yet")
     out_file = tmp_path / "checks.json"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 
-import check_fakes as fakes
 import numpy as np
 import pytest
 import torch
@@ -13,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from occsens import OcclusionError, checks
+
+from . import check_fakes as fakes
 
 # --------------------------------------------------------------------------- Spearman
 

@@ -8,11 +8,12 @@ patch-only/background-only check fails for a map ranked upside down.
 
 from __future__ import annotations
 
-import check_fakes as fakes
 import pytest
 import torch
 
 from occsens import checks
+
+from . import check_fakes as fakes
 
 
 def by_name(results: list[checks.CheckResult]) -> dict[str, checks.CheckResult]:

@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from occsens import analysis as an
 from occsens import report
-from occsens.embedded import sample_by_index
-from occsens.models import CIFAR10_CLASSES
+from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.samples import sample_by_index
+from occsens.report import analysis as an
 
 torch.set_num_threads(1)
 
@@ -61,7 +61,8 @@ def fake_card(name: str, accuracy: float) -> an.Card:
 
 def shipped_default() -> nn.Module | None:
     """The shipped default model when its weights and card are there, else None."""
-    from occsens import OcclusionError, models
+    from occsens import OcclusionError
+    from occsens.cifar import models
 
     try:
         return models.load_model("default")

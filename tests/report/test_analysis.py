@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from occsens import analysis as an
-from occsens.models import CIFAR10_CLASSES
+from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.report import analysis as an
+from occsens.report.runs import measure, runs_count
 
 SHIP, AIRPLANE, CAT = 8, 0, 3
 TOP, LEFT = 8, 16  # the evidence: a bright 4x4 block at rows 8-11, cols 16-19
@@ -44,7 +45,7 @@ def block_image() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def sample() -> an.SampleAnalysis:
-    runs = an.measure(RegionDetector(), block_image(), patch=4, fill=0.5)
+    runs = measure(RegionDetector(), block_image(), patch=4, fill=0.5)
     (result,) = an.analyse(runs, names=CIFAR10_CLASSES, sample_names=["block"], indices=[None], labels=[SHIP])
     return result
 
@@ -112,7 +113,7 @@ def test_same_replacement_under_every_fill_is_not_fill_driven() -> None:
             logits[:, CAT] = 5.0
             return logits
 
-    runs = an.measure(AnyHole().eval(), block_image(), patch=4)
+    runs = measure(AnyHole().eval(), block_image(), patch=4)
     (s,) = an.analyse(runs, names=CIFAR10_CLASSES, sample_names=["b"])
     assert {f.stats.replacement for f in s.fills} == {CAT}
     assert not s.fill_driven
@@ -167,5 +168,5 @@ def test_card_from_json_reads_per_class_accuracy_by_name() -> None:
 def test_runs_count_matches_the_steps_measure_takes() -> None:
     for patch, stride, fill in ((4, None, 0.5), (4, 2, "blur"), ((4, 8), None, 0.3)):
         steps: list[str] = []
-        an.measure(RegionDetector(), block_image(), patch=patch, stride=stride, fill=fill, step=steps.append)
-        assert len(steps) == an.runs_count(patch, stride, fill, block_image()), (patch, stride, fill)
+        measure(RegionDetector(), block_image(), patch=patch, stride=stride, fill=fill, step=steps.append)
+        assert len(steps) == runs_count(patch, stride, fill, block_image()), (patch, stride, fill)

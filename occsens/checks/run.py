@@ -1,0 +1,125 @@
+"""Running the checks: ``run_checks`` validates its input, then runs the checks one by one.
+
+A check that crashes becomes a failed result carrying the error (condition ``CHECK_RAN``), so one broken
+check never hides the others.
+"""
+
+from __future__ import annotations
+
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from occsens.checks.conditions import CHECK_RAN
+from occsens.checks.determinism import check_determinism
+from occsens.checks.faithfulness import check_faithfulness
+from occsens.checks.leakage import check_leakage
+from occsens.checks.patch import check_patch
+from occsens.checks.randomisation import check_randomisation
+from occsens.checks.results import CheckResult
+from occsens.checks.run_state import Explainer, _Run
+from occsens.engine import as_images, resolve_fill
+from occsens.engine.model import progress_bar
+from occsens.engine.plan import plan_for
+from occsens.errors import OcclusionError
+
+CHECKS: dict[str, Callable[[_Run], list[CheckResult]]] = {
+    "randomisation": check_randomisation,
+    "patch": check_patch,
+    "faithfulness": check_faithfulness,
+    "leakage": check_leakage,
+    "determinism": check_determinism,
+}
+
+
+def _crashed(check: str, exc: BaseException, samples: Sequence[int]) -> CheckResult:
+    message = f"{type(exc).__name__}: {exc}"
+    return CheckResult(
+        name=check,
+        passed=False,
+        value=None,
+        condition=CHECK_RAN,
+        explanation=f"The {check} check crashed and could not judge the map: {message}",
+        samples=tuple(int(s) for s in samples),
+        details={"error": message, "traceback": "".join(traceback.format_exception(exc))},
+    )
+
+
+def run_checks(
+    model: Any,
+    images: Any,
+    *,
+    labels: Any = None,
+    sample_ids: Sequence[int] | None = None,
+    patch: Any = 4,
+    stride: Any = None,
+    fill: Any = 0.5,
+    explainer: Explainer | None = None,
+    checks: Sequence[str] | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    class_names: Sequence[str] | None = None,
+) -> list[CheckResult]:
+    """Run the sanity checks of occlusion maps of ``model`` on ``images``; one or more results per check.
+
+    Args:
+        model, images, patch, stride, fill: as for ``occsens.occlude``; each image's target is its clean
+            prediction.
+        labels: true classes, reported in the details (optional).
+        sample_ids: how the results name the images (e.g. CIFAR-10 test indices); default 0..N-1.
+        explainer: ``explainer(model, images) -> maps [N, H, W]`` to check instead of the occlusion map
+            (higher = more important); default: ``Occlusion.attribution()`` with these settings.
+        checks: names from ``CHECKS`` to run, in that order (default: all).
+        seed: seeds every random choice (random orders, window sets, re-initialised weights).
+        progress: a progress bar on stderr, one step per check.
+        class_names: names used in the explanations (ignored unless there is one per class).
+
+    Bad arguments raise ``OcclusionError``; a check that crashes becomes a failed result with the error.
+    """
+    x = as_images(images)
+    _validate_geometry(x, patch, stride)
+    resolve_fill(fill, x[:1])
+    if explainer is not None and not callable(explainer):
+        raise OcclusionError(
+            f"explainer must be a callable (model, images) -> maps [N, H, W], got {explainer!r}"
+        )
+    names = list(CHECKS) if checks is None else list(checks)
+    unknown = [c for c in names if c not in CHECKS]
+    if unknown:
+        raise OcclusionError(f"unknown check(s) {unknown}; valid: {', '.join(CHECKS)}")
+    ids = list(range(len(x))) if sample_ids is None else [int(s) for s in sample_ids]
+    if len(ids) != len(x):
+        raise OcclusionError(f"sample_ids has {len(ids)} entries but there are {len(x)} images")
+    label_array = None if labels is None else np.asarray(labels).reshape(-1)
+    if label_array is not None and len(label_array) != len(x):
+        raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
+    run = _Run(model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names)
+    if run.was_training:
+        warnings.warn(
+            "model was in training mode; the checks run it in eval mode and restore its mode afterwards",
+            stacklevel=2,
+        )
+    results: list[CheckResult] = []
+    bar = progress_bar(len(names), progress, unit="check", desc="checks")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="model was in training mode")  # reported once, above
+            warnings.filterwarnings("ignore", message="incremental engine not used")  # speed, not verdicts
+            for name in names:
+                bar.set_description(name)
+                try:
+                    results.extend(CHECKS[name](run))
+                except Exception as exc:  # a crashing check is a failed result, never a crashed run
+                    results.append(_crashed(name, exc, ids))
+                bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
+def _validate_geometry(x: torch.Tensor, patch: Any, stride: Any) -> None:
+    plan_for((x.shape[2], x.shape[3]), patch, stride)

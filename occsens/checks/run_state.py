@@ -1,0 +1,180 @@
+"""What the checks share in one run: the inputs, the settings, and the trained model's map.
+
+``_Run`` computes the trained model's occlusion result and the map under test once, on first use, and
+gives every check the same helpers (an occlusion with the run's settings, softmax in chunks, sample ids,
+class names, seeded random streams). Model modes: the map's explainer runs with every module's training
+flag off and restored afterwards (``_eval_flags``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from occsens.engine import Occlusion, occlude, resolve_fill
+from occsens.engine.model import _device, _forward, default_batch_size, eval_mode
+from occsens.errors import OcclusionError
+
+Explainer = Callable[[Any, torch.Tensor], Any]  # explainer(model, images) -> maps [N, H, W]
+
+
+@contextlib.contextmanager
+def _eval_flags(model: Any) -> Iterator[None]:
+    """Eval mode for a user explainer (gradients stay available); each module's flag is restored."""
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    flags = [m.training for m in modules]
+    try:
+        for m in modules:
+            m.training = False
+        yield
+    finally:
+        for m, flag in zip(modules, flags, strict=True):
+            m.training = flag
+
+
+def _training_flags(model: Any) -> list[bool]:
+    return [m.training for m in model.modules()] if isinstance(model, nn.Module) else []
+
+
+class _Lazy:
+    """A value computed once on first use; a failure is remembered and raised again, not recomputed."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self._fn, self._done = fn, False
+        self._value: Any = None
+        self._error: Exception | None = None
+
+    def get(self) -> Any:
+        if not self._done:
+            try:
+                self._value = self._fn()
+            except Exception as exc:
+                self._error = exc
+            self._done = True
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Run:
+    """Everything the checks share: inputs, settings, and the trained model's map (computed once)."""
+
+    def __init__(
+        self,
+        model: Any,
+        images: torch.Tensor,
+        labels: np.ndarray | None,
+        sample_ids: list[int],
+        patch: Any,
+        stride: Any,
+        fill: Any,
+        explainer: Explainer | None,
+        seed: int,
+        class_names: Sequence[str] | None,
+    ) -> None:
+        self.model, self.images, self.labels, self.sample_ids = model, images, labels, sample_ids
+        self.patch, self.stride, self.fill, self.explainer, self.seed = patch, stride, fill, explainer, seed
+        self.class_names = list(class_names) if class_names is not None else None
+        self.initial_flags = _training_flags(model)
+        self.was_training = any(self.initial_flags)
+        self.fill_description = resolve_fill(fill, images[:1]).description
+        self._occ = _Lazy(lambda: self.occlusion(self.images))
+        self._maps = _Lazy(self._trained_maps)
+
+    @property
+    def n(self) -> int:
+        return len(self.images)
+
+    def occlusion(
+        self,
+        images: torch.Tensor,
+        *,
+        model: Any = None,
+        fill: Any = None,
+        target: Any = None,
+        reveal: bool = False,
+        batch_size: int | None = None,
+    ) -> Occlusion:
+        return occlude(
+            self.model if model is None else model,
+            images,
+            patch=self.patch,
+            stride=self.stride,
+            fill=self.fill if fill is None else fill,
+            target=target,
+            reveal=reveal,
+            batch_size=batch_size,
+        )
+
+    @property
+    def occ(self) -> Occlusion:
+        """The trained model's occlusion result on all images (target: each image's clean prediction)."""
+        return self._occ.get()
+
+    @property
+    def target(self) -> torch.Tensor:
+        return self.occ.target
+
+    @property
+    def maps(self) -> torch.Tensor:
+        """float32 [N, H, W]: the map under test, for the trained model."""
+        return self._maps.get()
+
+    def _trained_maps(self) -> torch.Tensor:
+        if self.explainer is None:
+            return self.occ.attribution()
+        return self.explain(self.model, torch.arange(self.n))
+
+    def explain(self, model: Any, index: torch.Tensor) -> torch.Tensor:
+        """The map of ``model`` for images ``index``, explaining the trained model's target class."""
+        images = self.images[index]
+        if self.explainer is None:
+            return self.occlusion(images, model=model, target=self.target[index]).attribution()
+        with _eval_flags(model):
+            out = self.explainer(model, images)
+        maps = torch.as_tensor(out.detach().cpu() if isinstance(out, torch.Tensor) else np.asarray(out))
+        if maps.ndim == 4 and maps.shape[1] == 1:
+            maps = maps[:, 0]
+        expected = (len(images), *images.shape[2:])
+        if tuple(maps.shape) != expected:
+            raise OcclusionError(
+                f"explainer returned shape {tuple(maps.shape)}; expected maps {expected} [N, H, W]"
+            )
+        maps = maps.to(torch.float32)
+        if not torch.isfinite(maps).all():
+            raise OcclusionError("explainer returned NaN or infinite values")
+        return maps
+
+    def probs(self, model: Any, x: torch.Tensor) -> torch.Tensor:
+        """float32 [B, K] softmax of ``model`` on ``x``, in eval mode, in memory-sized chunks."""
+        device = _device(model, None)
+        size = default_batch_size(x, device)
+        with eval_mode(model):
+            return torch.cat(
+                [
+                    _forward(model, x[i : i + size].to(device), len(x[i : i + size]))
+                    for i in range(0, len(x), size)
+                ]
+            )
+
+    def name(self, k: int) -> str:
+        names = self.class_names
+        k = int(k)
+        if names is not None and len(names) == self.occ.num_classes and 0 <= k < len(names):
+            return f"{k} ({names[k]})"
+        return str(k)
+
+    def ids(self, index: Sequence[int] | torch.Tensor | range) -> list[int]:
+        return [self.sample_ids[int(i)] for i in index]
+
+    def rng(self, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, stream])
+
+    @property
+    def map_label(self) -> str:
+        return "the occlusion map" if self.explainer is None else "the explainer's map"

@@ -1,0 +1,283 @@
+"""The CIFAR-10 classifiers occsens ships, and how to load them.
+
+The architecture is a ResNet-9 in the layout of Page's DAWNBench entry ("How to train
+your ResNet", 2018): prep conv, then three stages that each widen, convolve and halve
+the resolution, with residual blocks after the first and third stage. It is used at a
+fraction of its published width (64-128-256-512): occlusion runs the model hundreds
+of times per image, so forward cost matters as much as accuracy, and the net pools
+early (only two convolutions run at full 32x32 resolution), which keeps each window's
+projective field small for exact incremental occlusion.
+
+Every shipped model takes pixel-space images in [0, 1], shape ``[B, 3, 32, 32]``, and
+returns logits ``[B, 10]``; normalisation (and, for the greyscale twin, the luminance
+conversion) happens inside ``forward``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from occsens.engine.layers import Residual, register_pointwise
+from occsens.errors import OcclusionError
+
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+# ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What ``build_model`` needs to rebuild a shipped network before loading its weights."""
+
+    width: int = 24  # channels of the prep layer; the stages use 2x, 4x, 8x this
+    greyscale: bool = False
+    num_classes: int = 10
+
+
+@register_pointwise
+class Normalize(nn.Module):
+    """Subtract a per-channel mean and divide by a per-channel std (buffers, saved with the weights)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
+        self.register_buffer("std", torch.ones(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+@register_pointwise
+class Luminance(nn.Module):
+    """RGB to one luminance channel, so the greyscale twin takes the same input as the colour model."""
+
+    weights: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("weights", torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.weights).sum(dim=1, keepdim=True)
+
+
+@register_pointwise
+class Scale(nn.Module):
+    """Multiply by a constant (Page scales the logits by 1/8 to tame the final layer's learning rate)."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+def _conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+def build_model(arch: Architecture = Architecture()) -> nn.Sequential:
+    """The ResNet-9 layout at ``arch.width``; untrained (normalisation buffers at identity)."""
+    w = arch.width
+    in_channels = 1 if arch.greyscale else 3
+    front: list[nn.Module] = [Luminance()] if arch.greyscale else []
+    return nn.Sequential(
+        *front,
+        Normalize(in_channels),
+        _conv_bn(in_channels, w),
+        _conv_bn(w, 2 * w, pool=True),
+        Residual(nn.Sequential(_conv_bn(2 * w, 2 * w), _conv_bn(2 * w, 2 * w))),
+        _conv_bn(2 * w, 4 * w, pool=True),
+        _conv_bn(4 * w, 8 * w, pool=True),
+        Residual(nn.Sequential(_conv_bn(8 * w, 8 * w), _conv_bn(8 * w, 8 * w))),
+        nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8 * w, arch.num_classes, bias=False),
+        Scale(0.125),
+    )
+
+
+def resnet20(num_classes: int = 10) -> nn.Sequential:
+    """He et al. (2016)'s CIFAR ResNet-20 shape: 16-32-64 channels, 3 basic blocks per stage.
+
+    Strided blocks use a 1x1 convolution shortcut ("option B"); untrained. The benchmark uses it as the
+    deep, late-pooling counterpart of the shipped model (its projective fields cover the image early).
+    """
+
+    def block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+        body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        shortcut = None
+        if stride != 1 or c_in != c_out:
+            shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+        return nn.Sequential(Residual(body, shortcut), nn.ReLU(inplace=True))
+
+    layers: list[nn.Module] = [
+        nn.Conv2d(3, 16, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(inplace=True),
+    ]
+    c = 16
+    for width, stride in ((16, 1), (32, 2), (64, 2)):
+        for i in range(3):
+            layers.append(block(c, width, stride if i == 0 else 1))
+            c = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+
+
+def count_flops(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 32, 32)) -> int:
+    """Multiply-add FLOPs (2 per MAC) of convolutions and linear layers for one forward pass of one image."""
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += 2 * k * output[0].numel()
+
+    def linear_hook(module: nn.Linear, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        total += 2 * module.in_features * module.out_features
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(input_shape[:1] + tuple(input_shape[1:])))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total // input_shape[0]
+
+
+SHIPPED_MODELS = ("default", "greyscale")
+
+
+def _weights_dir() -> Path:
+    return Path(str(resources.files("occsens") / "weights"))
+
+
+def model_card(name: str) -> dict:
+    """The JSON model card of a shipped model."""
+    _check_name(name)
+    path = _weights_dir() / f"{name}.json"
+    if not path.exists():
+        raise OcclusionError(f"model {name!r} has no model card at {path}: it has not been trained yet")
+    return json.loads(path.read_text())
+
+
+def _check_name(name: str) -> None:
+    if name not in SHIPPED_MODELS:
+        raise OcclusionError(f"model {name!r} is unknown; shipped models are {', '.join(SHIPPED_MODELS)}")
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a state dict saved with ``torch.save`` into ``model``, refusing anything but plain tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise OcclusionError(f"weights file {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt or unsafe files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OcclusionError(
+            f"weights file {str(path)!r} is not a readable state dict saved by torch.save ({first})"
+        ) from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a training checkpoint: take its model part
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise OcclusionError(f"weights file {str(path)!r} does not hold a state dict (name -> tensor)")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise OcclusionError(
+            f"weights file {str(path)!r} does not match the architecture ({detail})"
+        ) from None
+    return model
+
+
+def load_model(name: str = "default") -> nn.Module:
+    """A shipped CIFAR-10 model, in eval mode, taking pixel-space [0, 1] images ``[B, 3, 32, 32]``."""
+    card = model_card(name)
+    model = build_model(Architecture(**card["architecture"]))
+    load_weights(model, _weights_dir() / f"{name}.pt")
+    return model.eval()
+
+
+def model_from_path(spec: str, weights: str | Path | None = None) -> nn.Module:
+    """Build a user's model from ``"module:factory"`` (``factory()`` returns it), then load ``weights``.
+
+    The module is imported by name, so it must be importable (on ``sys.path``; the current
+    directory is tried first). Weights are a state dict, read with ``weights_only=True``.
+    """
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise OcclusionError(f"model-path {spec!r} must look like 'module:factory', e.g. 'mynet:build'")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may fail in any way while importing
+        raise OcclusionError(
+            f"model-path {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
+        ) from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise OcclusionError(f"model-path {spec!r}: module {module_name!r} has no callable {attr!r}")
+    try:
+        model = factory()
+    except Exception as exc:
+        raise OcclusionError(f"model-path {spec!r}: {attr}() failed ({type(exc).__name__}: {exc})") from None
+    if weights is not None:
+        if not isinstance(model, nn.Module):
+            raise OcclusionError(f"weights given but {spec!r} did not return a torch.nn.Module")
+        load_weights(model, weights)
+    if isinstance(model, nn.Module):
+        model.eval()
+    elif not callable(model):
+        raise OcclusionError(f"model-path {spec!r}: {attr}() returned {type(model).__name__}, not a model")
+    return model

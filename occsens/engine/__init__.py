@@ -1,0 +1,101 @@
+"""The occlusion engine: one plan of windows, one pass over the model, one tensor of probabilities.
+
+It imports nothing from the rest of occsens but the error type (``occsens.errors``) and the
+allocator setting (``occsens._alloc``): a model, its images and the settings come in as data.
+
+What occsens computes, stated once (every sentence here has a test in ``tests/engine``):
+
+* **Windows.** A window is a ``patch`` = (height, width) rectangle. Along each axis its
+  top-left corners sit at 0, s, 2s, ... for stride s, as long as the window fits inside
+  the image; where the last one does not reach the far border, one more window is added
+  flush with the border. So every window is full-size, lies inside the image, and every
+  pixel is covered at least once. The windows form an R x C grid (R positions down,
+  C across). Rejected alternatives: *clipping* windows at the border (Zeiler & Fergus'
+  description; the notebook) makes border windows smaller, so they hide less and look
+  less important for no reason about the image; *dropping* the remainder (Captum with a
+  stride that does not divide the image) leaves the last rows or columns never
+  occluded; *padding* the image (MONAI) occludes pixels that do not exist.
+* **Fill.** Inside the window the input is replaced by the fill, in pixel space, before
+  whatever normalisation the model does inside its ``forward``: a number (e.g. 0.5,
+  mid grey), one number per channel, a baseline image, ``"mean"`` (each image's own
+  per-channel mean), ``"blur"`` (a Gaussian blur of the image, sigma ``BLUR_SIGMA``),
+  ``"noise"`` (uniform noise in [0, 1], seeded, so reruns agree), or a callable
+  ``fill(images, mask) -> images`` whose output is used where ``mask`` is True. Outside
+  the window the pixels are the image's own, bit for bit: **the model sees the image
+  minus the window**. With ``reveal=True`` it is the other way round: the model sees
+  only the window, and everything else is filled (the patch-only view).
+* **Outputs.** ``clean_probs`` is the softmax of the unoccluded image, ``probs`` the
+  softmax at every grid position. The ``target`` is each image's clean predicted class
+  unless given. ``heatmap`` is the target's probability per position (low = the window
+  hid something the model needed), ``drop = clean - heatmap`` (positive = the
+  probability fell), ``class_map`` the most probable class per position,
+  ``class_counts`` how many positions each class wins. ``attribution()`` spreads the
+  drop back to pixels: each pixel gets the mean drop over the windows that cover it
+  (Captum's ``Occlusion`` definition). All of them are derived from ``probs`` and
+  ``clean_probs`` on demand.
+* **Model.** Run in eval mode under ``torch.inference_mode()``; each module's training
+  flag is put back afterwards. A model handed over in training mode is reported with a
+  warning (dropout and batch statistics would make the map random).
+* **Engines.** ``engine="brute"`` runs every occluded copy through the model. The
+  incremental engine (``occsens.engine.incremental``) recomputes each layer only where the window
+  changed it, and agrees with brute force within ``ENGINE_TOLERANCE`` (1e-5 in probability).
+  ``"auto"`` uses it only where that is proved and checked, on every call: (1) every layer the
+  model calls must be one whose arithmetic the walk states (``occsens.engine.receptive.refusal``:
+  known classes or subclasses adding only ``__init__``, unpatched, no hooks of any kind on the
+  layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
+  clean pass must reproduce the model's own clean forward; (3) two windows per call, the
+  top-left one of the first image (borders) and the centre one of the last, are also run by
+  brute force and must agree. On any failure the whole call runs by brute force, one warning
+  names the layer or the check, and ``res.engine`` reads ``"brute (fallback: ...)"``.
+  What the guard cannot see: a change the static check misses (for example a patched
+  ``torch.nn.functional`` function, or a weight tensor that changes between layers' calls)
+  and that leaves the clean output and both checked windows within the tolerance while moving
+  other windows: possible in principle for code that treats particular positions specially.
+  The checks cost about three image forwards per call (the model's own clean forward and the
+  two windows).
+* **Threads.** Several threads may call ``occlude`` on one model at once: no hooks are put on
+  the model, and mode and TF32 changes are reference-counted (``eval_mode``, ``full_float32``),
+  so each call sees eval mode throughout and the caller's flags come back when the last call
+  ends. Not safe: training or changing the model in another thread meanwhile; the TF32 flags
+  are process-wide, so other threads' CUDA work also runs without TF32 while occsens runs.
+"""
+
+from occsens.engine.fill import BLUR_SIGMA, FILL_NAMES, NOISE_SEED, gaussian_blur, resolve_fill
+from occsens.engine.layers import Residual, register_pointwise
+from occsens.engine.model import (
+    as_images,
+    as_model,
+    default_batch_size,
+    eval_mode,
+    full_float32,
+    progress_bar,
+)
+from occsens.engine.occlusion import Occlusion, notebook_occlude, occlude
+from occsens.engine.plan import NOTEBOOK_SCALE, Plan, notebook_plan, plan_for, sliding_plan
+from occsens.engine.schedule import ENGINE_TOLERANCE, ENGINES
+
+__all__ = [
+    "BLUR_SIGMA",
+    "ENGINES",
+    "ENGINE_TOLERANCE",
+    "FILL_NAMES",
+    "NOISE_SEED",
+    "NOTEBOOK_SCALE",
+    "Occlusion",
+    "Plan",
+    "Residual",
+    "as_images",
+    "as_model",
+    "default_batch_size",
+    "eval_mode",
+    "full_float32",
+    "gaussian_blur",
+    "notebook_occlude",
+    "notebook_plan",
+    "occlude",
+    "plan_for",
+    "progress_bar",
+    "register_pointwise",
+    "resolve_fill",
+    "sliding_plan",
+]

@@ -1,0 +1,163 @@
+"""What replaces the window: fills resolved once per call into fill images or a callable.
+
+The rules are stated in ``occsens.engine`` ("Fill").
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from occsens.engine.plan import Plan
+from occsens.errors import OcclusionError
+
+BLUR_SIGMA = 2.0  # pixels; kernel radius 3 sigma. Wide enough to remove 4-8 px detail on 32x32 images.
+
+
+NOISE_SEED = 0
+
+
+FillFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """A resolved fill: either one fill image per input image, or a callable applied per chunk."""
+
+    description: str
+    per_image: torch.Tensor | None = None  # float32 [N, C, H, W] or [1, C, H, W]
+    fn: FillFn | None = None
+
+    def images(
+        self, x: torch.Tensor, index: Sequence[int] | torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Fill values for the batch ``x`` (image numbers ``index``) where ``mask`` is True."""
+        if self.fn is not None:
+            out = self.fn(x, mask.expand(len(x), 1, *x.shape[2:]))
+            if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise OcclusionError(
+                    f"fill callable must return a tensor shaped like its images {tuple(x.shape)}, got {got}"
+                )
+            return out.to(x.dtype)
+        assert self.per_image is not None
+        if self.per_image.device != x.device:  # callers move it once with ``on``; this is the fallback
+            return self.on(x.device).images(x, index, mask)
+        if len(self.per_image) == 1:
+            return self.per_image.expand(len(x), -1, -1, -1)
+        return self.per_image[torch.as_tensor(index)]
+
+    def on(self, device: torch.device) -> _Fill:
+        """The same fill with its images on ``device`` (so chunks do not copy them there one by one)."""
+        if self.per_image is None or self.per_image.device == device:
+            return self
+        return _Fill(self.description, self.per_image.to(device), self.fn)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
+    """Separable Gaussian blur with reflect padding; radius 3 sigma, at most the axis length - 1 per axis."""
+    c = images.shape[1]
+    x = images
+    for axis in (2, 3):  # rows, then columns; an axis one pixel long is left as it is
+        radius = min(int(math.ceil(3 * sigma)), images.shape[axis] - 1)
+        if radius < 1:
+            continue
+        xs = torch.arange(-radius, radius + 1, dtype=torch.float64)
+        kernel = torch.exp(-0.5 * (xs / sigma) ** 2)
+        kernel = (kernel / kernel.sum()).to(images.dtype)
+        if axis == 2:
+            x = F.conv2d(
+                F.pad(x, (0, 0, radius, radius), mode="reflect"),
+                kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1),
+                groups=c,
+            )
+        else:
+            x = F.conv2d(
+                F.pad(x, (radius, radius, 0, 0), mode="reflect"),
+                kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1),
+                groups=c,
+            )
+    return x.clamp(0, 1)
+
+
+FILL_NAMES = ("mean", "blur", "noise")
+
+
+def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
+    """Turn the user's ``fill`` into fill images for ``images`` [N, C, H, W]."""
+    n, c, h, w = images.shape
+    if callable(fill) and not isinstance(fill, torch.Tensor):
+        return _Fill(getattr(fill, "__name__", "callable"), fn=fill)
+    if isinstance(fill, str):
+        if fill == "mean":
+            return _Fill("mean", images.mean(dim=(2, 3), keepdim=True).expand(n, c, h, w).contiguous())
+        if fill == "blur":
+            return _Fill("blur", gaussian_blur(images))
+        if fill == "noise":
+            gen = torch.Generator().manual_seed(NOISE_SEED)  # one noise image for all: results per image
+            return _Fill("noise", torch.rand(1, c, h, w, generator=gen))  # do not depend on batch mates
+        raise OcclusionError(
+            f"fill {fill!r} is unknown; use a number in [0, 1], one per channel, a baseline image, "
+            f"a callable, or one of {', '.join(map(repr, FILL_NAMES))}"
+        )
+    if isinstance(fill, (torch.Tensor, np.ndarray)) and fill.ndim == 0:
+        fill = float(fill)  # a 0-dimensional tensor is a number
+    if isinstance(fill, bool):
+        raise OcclusionError(f"fill must be a number in [0, 1], got {fill!r}")
+    if isinstance(fill, numbers.Real):
+        value = float(fill)
+        if not 0 <= value <= 1:
+            raise OcclusionError(
+                f"fill {fill!r} is outside [0, 1]: it is a pixel value, applied before normalisation"
+            )
+        return _Fill(f"{value:g}", torch.full((1, c, h, w), value))
+    try:
+        tensor = torch.as_tensor(
+            np.asarray(fill.cpu() if isinstance(fill, torch.Tensor) else fill), dtype=torch.float32
+        )
+    except (TypeError, ValueError):
+        raise OcclusionError(
+            f"fill must be a number, a sequence, an image or a name, got {type(fill).__name__}"
+        ) from None
+    if tensor.ndim == 1:
+        if len(tensor) != c:
+            raise OcclusionError(
+                f"fill has {len(tensor)} values but the images have {c} channels; give one per channel"
+            )
+        fill_images, description = (
+            tensor.view(1, c, 1, 1).expand(1, c, h, w),
+            "(" + ", ".join(f"{v:g}" for v in tensor.tolist()) + ")",
+        )
+    elif tuple(tensor.shape) == (c, h, w):
+        fill_images, description = tensor.unsqueeze(0), "baseline image"
+    elif tuple(tensor.shape) == (n, c, h, w):
+        fill_images, description = tensor, "baseline images"
+    else:
+        raise OcclusionError(
+            f"fill has shape {tuple(tensor.shape)}; valid shapes are ({c},) per channel, ({c}, {h}, {w}) "
+            f"for one baseline image, or ({n}, {c}, {h}, {w}) for one per image"
+        )
+    if not torch.isfinite(tensor).all() or float(tensor.min()) < 0 or float(tensor.max()) > 1:
+        raise OcclusionError("fill values must be finite and in [0, 1] (pixel space, before normalisation)")
+    return _Fill(description, fill_images.contiguous())
+
+
+def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bool) -> torch.Tensor:
+    """The occluded inputs: the fill where the window is (outside it when ``reveal``), the image elsewhere."""
+    return torch.where(mask, x, fill) if reveal else torch.where(mask, fill, x)
+
+
+def _occluded(
+    images: torch.Tensor, plan: Plan, fill: _Fill, image: int, window: int, reveal: bool = False
+) -> torch.Tensor:
+    """[1, C, H, W]: what the model sees for image number ``image`` at window number ``window``."""
+    mask = plan.masks[window].view(1, 1, *plan.image_size)
+    x = images[image : image + 1]
+    return _compose(x, fill.images(x, [image], ~mask if reveal else mask), mask, reveal)

@@ -1,0 +1,242 @@
+"""The model's side of a call: validated inputs and targets, eval mode and full float32 (safe across
+threads), numpy models, checked outputs, the device, chunk sizes and progress."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import numbers
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from occsens.errors import OcclusionError
+
+# Default chunk size: a memory budget divided by an estimate of one occluded image's
+# footprint in the model. Small conv nets hold about 40-60x their input in activations
+# (0.3-0.7 MB per 32x32 image for the two CIFAR nets measured in
+# shared/bench/peers-2026-11-26.md); 64x is used as the estimate. On the CPU the budget
+# is small on purpose: batches past ~64 images gain nothing there, and above 256 glibc's
+# allocator made forwards 1.5-2.5x slower (same source).
+_ACTIVATION_FACTOR = 64
+
+
+_MEMORY_BUDGET = {"cpu": 48 << 20, "cuda": 1 << 30}
+
+
+def as_images(images: Any) -> torch.Tensor:
+    """Validate ``images`` and return float32 ``[N, C, H, W]`` in [0, 1] (uint8 is scaled by 1/255)."""
+    if isinstance(images, np.ndarray):
+        if images.dtype.kind not in "uif":
+            raise OcclusionError(f"images must hold numbers, got a numpy array of {images.dtype}")
+        tensor = torch.from_numpy(np.ascontiguousarray(images))
+    elif isinstance(images, torch.Tensor):
+        tensor = images.detach()
+    else:
+        raise OcclusionError(
+            "images must be a torch tensor or numpy array [N, C, H, W] or [C, H, W], "
+            f"got {type(images).__name__}"
+            + (" (load the file first, e.g. with occsens.read_image)" if isinstance(images, str) else "")
+        )
+    if tensor.ndim == 3:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 4:
+        raise OcclusionError(f"images must have shape [N, C, H, W] or [C, H, W], got {tuple(tensor.shape)}")
+    if tensor.shape[0] == 0 or 0 in tensor.shape:
+        raise OcclusionError(f"images is empty: shape {tuple(tensor.shape)}")
+    if tensor.dtype == torch.uint8:
+        return tensor.cpu().float().div_(255)
+    if not tensor.is_floating_point():
+        raise OcclusionError(f"images must be float in [0, 1] or uint8 in 0..255, got {tensor.dtype}")
+    tensor = tensor.cpu().to(torch.float32)
+    if not torch.isfinite(tensor).all():
+        bad = int((~torch.isfinite(tensor)).sum())
+        raise OcclusionError(f"images contain {bad} NaN or infinite values; all pixels must be finite")
+    lo, hi = float(tensor.min()), float(tensor.max())
+    if lo < 0 or hi > 1:
+        raise OcclusionError(
+            "images must be in [0, 1] (pixel space, before normalisation), "
+            f"got values in [{lo:.4g}, {hi:.4g}]"
+            + ("; for 0..255 data pass uint8 or divide by 255" if hi > 1.5 else "")
+        )
+    return tensor.contiguous()
+
+
+def _targets(target: Any, clean_probs: torch.Tensor) -> torch.Tensor:
+    n, k = clean_probs.shape
+    if target is None:
+        return clean_probs.argmax(dim=1)
+    if isinstance(target, (torch.Tensor, np.ndarray)) and target.ndim == 0:
+        target = target.item()  # a 0-dimensional tensor (e.g. labels[i]) is one number
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
+        values = torch.full((n,), int(target), dtype=torch.int64)
+    else:
+        try:
+            values = torch.as_tensor(np.asarray(target))
+        except (TypeError, ValueError):
+            raise OcclusionError(
+                f"target must be None, an int or one int per image, got {target!r}"
+            ) from None
+        if values.dtype.is_floating_point or values.dtype == torch.bool or values.ndim != 1:
+            raise OcclusionError(f"target must be None, an int or one int per image, got {target!r}")
+        if len(values) != n:
+            raise OcclusionError(
+                f"target has {len(values)} entries but there are {n} images; give one per image"
+            )
+        values = values.to(torch.int64)
+    if (values < 0).any() or (values >= k).any():
+        raise OcclusionError(f"target {values.tolist()} out of range: the model has classes 0..{k - 1}")
+    return values
+
+
+# Two threads may run occsens on one model at once. Mode and TF32 changes are counted under one lock:
+# the first caller to enter changes a flag, the last to leave puts it back, so no call sees a flag
+# that another call restored under it, and the caller's own values come back once all are done.
+_STATE_LOCK = threading.Lock()
+
+
+_TF32_USERS: list[Any] = [0, None]  # [callers inside full_float32, the saved (cudnn, matmul) flags]
+
+
+_EVAL_USERS: dict[nn.Module, int] = {}  # modules switched to eval by occsens -> callers relying on it
+
+
+@contextlib.contextmanager
+def full_float32() -> Iterator[None]:
+    """No TensorFloat-32 for the duration (restored when the last concurrent caller leaves).
+
+    PyTorch lets cuDNN convolutions on Ampere and later GPUs round their inputs to TF32 (10-bit
+    mantissa) by default. On an H200 that moved the shipped model's occlusion probabilities by up
+    to 2e-3 between two exact engines and against Captum; an explanation must not depend on it.
+    The flags are process-wide: another thread's own CUDA work also runs without TF32 meanwhile.
+    """
+    with _STATE_LOCK:
+        if _TF32_USERS[0] == 0:
+            _TF32_USERS[1] = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        _TF32_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _STATE_LOCK:
+            _TF32_USERS[0] -= 1
+            if _TF32_USERS[0] == 0:
+                torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = _TF32_USERS[1]
+
+
+@contextlib.contextmanager
+def eval_mode(model: Any) -> Iterator[bool]:
+    """Eval mode and no autograd for the duration; yields whether any module was in training mode.
+
+    Each module's own training flag is restored afterwards, so a model with mixed flags is left
+    exactly as found. Safe when several threads run occsens on one model (or on models sharing
+    modules): a module occsens switched to eval goes back to training only when the last of them
+    is done. Not safe against the caller's own code changing modes or training the model meanwhile.
+    """
+    # only the modules in training mode are touched: setting a flag goes through Module.__setattr__,
+    # which cost 0.4 ms per occlude call on the shipped model's 45 modules
+    modules = list(model.modules()) if isinstance(model, nn.Module) else []
+    with _STATE_LOCK:
+        mine = [m for m in modules if m.training or m in _EVAL_USERS]
+        was_training = any(m.training or _EVAL_USERS.get(m) for m in mine)
+        for m in mine:
+            _EVAL_USERS[m] = _EVAL_USERS.get(m, 0) + 1
+            m.training = False
+    try:
+        with torch.inference_mode():
+            yield was_training
+    finally:
+        with _STATE_LOCK:
+            for m in mine:
+                _EVAL_USERS[m] -= 1
+                if _EVAL_USERS[m] == 0:
+                    del _EVAL_USERS[m]
+                    m.training = True
+
+
+def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: str = "NCHW") -> Callable:
+    """Wrap a numpy callable (a Keras or ONNX model) so ``occlude`` can run it.
+
+    ``fn`` gets float32 images in [0, 1] as a numpy array (``layout`` "NCHW" or "NHWC")
+    and returns ``[B, K]`` logits, or probabilities when ``outputs="probs"``.
+    """
+    if outputs not in ("logits", "probs"):
+        raise OcclusionError(f"outputs must be 'logits' or 'probs', got {outputs!r}")
+    if layout not in ("NCHW", "NHWC"):
+        raise OcclusionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+
+    def model(x: torch.Tensor) -> torch.Tensor:
+        arr = x.detach().cpu().numpy()
+        if layout == "NHWC":
+            arr = arr.transpose(0, 2, 3, 1)
+        out = torch.as_tensor(np.asarray(fn(np.ascontiguousarray(arr)), dtype=np.float32))
+        if outputs == "probs":  # log p goes back to p through softmax
+            out = out.clamp(min=1e-30).log()
+        return out
+
+    model.__name__ = getattr(fn, "__name__", "numpy_model")
+    return model
+
+
+def _forward(model: Callable, x: torch.Tensor, expected_batch: int) -> torch.Tensor:
+    return _check_logits(model(x), expected_batch)
+
+
+def _check_logits(out: Any, expected_batch: int) -> torch.Tensor:
+    """Softmax of the model's logits, after checking their type, shape and values."""
+    if not isinstance(out, torch.Tensor):
+        raise OcclusionError(
+            f"model must return a tensor of logits [B, K], got {type(out).__name__} "
+            "(wrap numpy models with occsens.as_model)"
+        )
+    if out.ndim != 2 or out.shape[0] != expected_batch or out.shape[1] < 2:
+        raise OcclusionError(
+            f"model returned shape {tuple(out.shape)} for {expected_batch} images; "
+            f"expected logits [{expected_batch}, K], K >= 2"
+        )
+    if not torch.isfinite(out).all():
+        raise OcclusionError("model returned NaN or infinite logits; check the model and its weights")
+    return torch.softmax(out.float(), dim=1).cpu()
+
+
+def _device(model: Any, device: Any) -> torch.device:
+    if device is not None:
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError):
+            raise OcclusionError(f"device {device!r} is not a torch device, e.g. 'cpu' or 'cuda:0'") from None
+    if isinstance(model, nn.Module):
+        first = next(itertools.chain(model.parameters(), model.buffers()), None)
+        if first is not None:
+            return first.device
+    return torch.device("cpu")
+
+
+def default_batch_size(images: torch.Tensor, device: torch.device) -> int:
+    """Occluded images per model call: the device's memory budget over one image's estimated footprint."""
+    per_image = images[0].numel() * images.element_size() * _ACTIVATION_FACTOR
+    budget = _MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"]
+    return int(max(1, min(4096, budget // per_image)))
+
+
+class _NoBar:
+    def set_description(self, text: str) -> None:
+        pass
+
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, enabled: bool, unit: str = "window", desc: str = "occluding") -> Any:
+    """A tqdm bar on stderr, or a silent stand-in with the same methods."""
+    if not enabled:
+        return _NoBar()
+    return tqdm(total=total, unit=unit, desc=desc, leave=False)

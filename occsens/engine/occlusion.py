@@ -1,0 +1,334 @@
+"""``occlude`` and ``notebook_occlude``: one plan, one pass over the model, one ``Occlusion`` result.
+
+What is computed is stated once, in ``occsens.engine``'s docstring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import torch
+from torch import nn
+
+from occsens._alloc import keep_heap_memory
+from occsens.engine.fill import _compose, _Fill, _occluded, resolve_fill
+from occsens.engine.incremental import supports
+from occsens.engine.model import (
+    _device,
+    _forward,
+    _targets,
+    as_images,
+    default_batch_size,
+    eval_mode,
+    full_float32,
+    progress_bar,
+)
+from occsens.engine.plan import Pair, Plan, notebook_plan, plan_for
+from occsens.engine.schedule import (
+    ENGINES,
+    _check_spots,
+    _clean_forward,
+    _GuardFailed,
+    _run_incremental,
+    _spot_windows,
+    _use_incremental,
+)
+from occsens.errors import OcclusionError
+
+
+@dataclass(frozen=True, eq=False)
+class Occlusion:
+    """The result of ``occlude``: probabilities at every window position, and views derived from them.
+
+    Shapes: N images, K classes, an R x C grid of positions, H x W pixels.
+    """
+
+    images: torch.Tensor  # float32 [N, C, H, W], the validated inputs
+    clean_probs: torch.Tensor  # float32 [N, K], softmax of the unoccluded images
+    probs: torch.Tensor  # float32 [N, R, C, K], softmax at every position
+    target: torch.Tensor  # int64 [N]
+    plan: Plan
+    reveal: bool
+    fill: str  # a description of the fill, e.g. "0.5" or "blur"
+    model_was_training: bool
+    _fill: _Fill = field(repr=False)
+    engine: str = "brute"  # which engine computed probs: "brute" or "incremental"
+
+    @property
+    def windows(self) -> torch.Tensor:
+        """int64 [R, C, 4]: (top, left, height, width) of the rectangle filled at each position."""
+        return self.plan.windows
+
+    @property
+    def grid(self) -> Pair:
+        return self.plan.grid
+
+    @property
+    def num_classes(self) -> int:
+        return self.clean_probs.shape[1]
+
+    @property
+    def clean_class(self) -> torch.Tensor:
+        """int64 [N]: the most probable class of each unoccluded image."""
+        return self.clean_probs.argmax(dim=1)
+
+    @property
+    def clean_target_prob(self) -> torch.Tensor:
+        """float32 [N]: the target's probability on the unoccluded image."""
+        return self.clean_probs.gather(1, self.target.view(-1, 1)).squeeze(1)
+
+    @property
+    def heatmap(self) -> torch.Tensor:
+        """float32 [N, R, C]: the target's probability at each position (low = important)."""
+        n, r, c, _ = self.probs.shape
+        index = self.target.view(n, 1, 1, 1).expand(n, r, c, 1)
+        return self.probs.gather(3, index).squeeze(3)
+
+    @property
+    def drop(self) -> torch.Tensor:
+        """float32 [N, R, C]: clean minus occluded target probability (positive = it fell)."""
+        return self.clean_target_prob.view(-1, 1, 1) - self.heatmap
+
+    @property
+    def class_map(self) -> torch.Tensor:
+        """int64 [N, R, C]: the most probable class at each position."""
+        return self.probs.argmax(dim=3)
+
+    @property
+    def class_counts(self) -> torch.Tensor:
+        """int64 [N, K]: how many positions each class is the most probable one at."""
+        flat = self.class_map.reshape(len(self.probs), -1)
+        counts = torch.zeros(len(self.probs), self.num_classes, dtype=torch.int64)
+        return counts.scatter_add_(1, flat, torch.ones_like(flat))
+
+    @property
+    def coverage(self) -> torch.Tensor:
+        """int64 [H, W]: how many windows cover each pixel."""
+        return self.plan.coverage
+
+    def attribution(self) -> torch.Tensor:
+        """float32 [N, H, W]: each pixel's mean drop over the windows that cover it (Captum's definition)."""
+        masks = self.plan.masks.reshape(self.plan.positions, -1).to(torch.float64)
+        total = self.drop.reshape(len(self.probs), -1).to(torch.float64) @ masks
+        per_pixel = total / self.plan.coverage.reshape(1, -1).clamp(min=1)
+        return per_pixel.reshape(len(self.probs), *self.plan.image_size).to(torch.float32)
+
+    def occluded(self, image: int, row: int, col: int) -> torch.Tensor:
+        """float32 [C, H, W]: exactly the input the model saw for ``image`` at grid position (row, col)."""
+        r, c = self.grid
+        if not (0 <= image < len(self.images) and 0 <= row < r and 0 <= col < c):
+            raise OcclusionError(
+                f"position (image={image}, row={row}, col={col}) is outside the result: "
+                f"images 0..{len(self.images) - 1}, rows 0..{r - 1}, cols 0..{c - 1}"
+            )
+        return _occluded(self.images, self.plan, self._fill, image, row * c + col, self.reveal)[0]
+
+
+def _run(
+    model: Callable,
+    images: torch.Tensor,
+    plan: Plan,
+    fill: _Fill,
+    reveal: bool,
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Softmax for every (image, window) pair: float32 [N, R*C, K], in chunks of ``batch_size``.
+
+    ``channels_last`` hands the model channels-last inputs (only for models whose every layer
+    ``occsens.engine.receptive`` knows: a model that calls ``view`` on its maps would break); convolution
+    and pooling run up to 1.4x faster that way on CPU, with the same values.
+    """
+    n, p = len(images), plan.positions
+    masks = plan.masks.unsqueeze(1).to(device)  # [P, 1, H, W]
+    x_all = images.to(device)
+    fill = fill.on(device)
+    out: torch.Tensor | None = None
+    with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
+        for start in range(0, n * p, batch_size):
+            pairs = torch.arange(start, min(start + batch_size, n * p))
+            image_idx, window_idx = pairs // p, pairs % p
+            x, mask = x_all[image_idx], masks[window_idx]
+            fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
+            occluded = _compose(x, fill_values, mask, reveal)
+            if channels_last:
+                occluded = occluded.contiguous(memory_format=torch.channels_last)
+            probs = _forward(model, occluded, len(pairs))
+            if out is None:  # kept on the device until the end: one copy back instead of one per chunk
+                out = probs.new_empty(n * p, probs.shape[1])
+            out[start : start + len(pairs)] = probs
+            bar.update(len(pairs))
+    assert out is not None
+    return out.view(n, p, -1).cpu()
+
+
+def _occlude_with_plan(
+    model: Callable,
+    images: torch.Tensor,
+    plan: Plan,
+    fill: Any,
+    target: Any,
+    reveal: bool,
+    batch_size: int | None,
+    device: Any,
+    progress: bool,
+    engine: str = "auto",
+) -> Occlusion:
+    if engine not in ENGINES:
+        raise OcclusionError(f"engine {engine!r} is unknown; use one of {', '.join(map(repr, ENGINES))}")
+    if not callable(model):
+        raise OcclusionError(f"model must be a torch.nn.Module or a callable, got {type(model).__name__}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0
+    ):
+        raise OcclusionError(f"batch_size must be a positive int or None, got {batch_size!r}")
+    resolved_fill = resolve_fill(fill, images)
+    dev = _device(model, device)
+    size = int(batch_size) if batch_size is not None else default_batch_size(images, dev)
+
+    unsupported = supports(model, plan.image_size, images.shape[1])
+    # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
+    fast_layout = unsupported is None and dev.type == "cpu"
+    layout = torch.channels_last if fast_layout else torch.contiguous_format
+    keep_heap_memory()
+    with eval_mode(model) as was_training, full_float32():
+        if was_training:
+            warnings.warn(
+                "model was in training mode; occsens runs it in eval mode (dropout off, batch-norm running "
+                "statistics) and restores its mode afterwards",
+                stacklevel=3,
+            )
+        incremental = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
+        spots = _spot_windows(len(images), plan) if incremental else []
+        spot_inputs = [_occluded(images, plan, resolved_fill, i, w) for i, w in spots]
+        clean, spot_probs = _clean_forward(model, images, spot_inputs, size, dev, layout)
+        targets = _targets(target, clean)
+        probs, used = None, "brute"
+        if incremental:
+            try:
+                probs = _run_incremental(
+                    cast(nn.Module, model),
+                    images,
+                    plan,
+                    resolved_fill,
+                    size,
+                    dev,
+                    progress,
+                    clean,
+                    chunk_given=batch_size is not None,
+                )
+                _check_spots(probs, spots, spot_probs)
+                used = "incremental"
+            except Exception as exc:  # noqa: BLE001 - any failure of the fast path: the exact one decides
+                reason = (
+                    str(exc) if isinstance(exc, _GuardFailed) else f"it raised {type(exc).__name__}: {exc}"
+                )
+                if engine == "incremental":
+                    raise OcclusionError(
+                        f"engine 'incremental' failed its check on this model: {reason}; use engine='auto' "
+                        "or 'brute'"
+                    ) from exc
+                warnings.warn(
+                    f"incremental engine failed its check ({reason}); running every window in full instead",
+                    stacklevel=3,
+                )
+                probs, used = None, f"brute (fallback: {reason})"
+        if probs is None:
+            probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout)
+    if probs.shape[2] != clean.shape[1]:
+        raise OcclusionError(
+            f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
+        )
+    r, c = plan.grid
+    return Occlusion(
+        images,
+        clean,
+        probs.view(len(images), r, c, -1),
+        targets,
+        plan,
+        reveal,
+        resolved_fill.description,
+        was_training,
+        resolved_fill,
+        used,
+    )
+
+
+def occlude(
+    model: Callable,
+    images: Any,
+    *,
+    patch: int | Pair,
+    stride: int | Pair | None = None,
+    fill: Any = 0.5,
+    target: Any = None,
+    reveal: bool = False,
+    batch_size: int | None = None,
+    device: Any = None,
+    progress: bool = False,
+    engine: str = "auto",
+) -> Occlusion:
+    """Occlusion sensitivity of ``model`` on ``images``: slide a ``patch`` over them, record the softmax.
+
+    Args:
+        model: ``torch.nn.Module`` or callable taking float32 ``[B, C, H, W]`` images in [0, 1]
+            and returning logits ``[B, K]`` (see ``as_model`` for numpy models).
+        images: ``[N, C, H, W]`` or ``[C, H, W]`` tensor or array, float in [0, 1] or uint8.
+        patch: window size, int or (height, width).
+        stride: step between windows, int or pair, at most the patch; default = patch.
+        fill: what replaces the window (see the module docstring): number, per-channel
+            sequence, baseline image, "mean", "blur", "noise" or callable(images, mask).
+        target: class whose probability the heatmap shows; None = each image's clean prediction.
+        reveal: False shows the image minus the window; True shows only the window.
+        batch_size: occluded images per model call; None = ``default_batch_size`` (up to 3x that
+            many windows per call for the incremental engine, whose windows carry only changed boxes).
+        device: where the model runs; None = where its parameters are.
+        progress: show a progress bar.
+        engine: "auto" (incremental on CPU where it applies and saves time, checked on every call and
+            replaced by brute force when a check fails: see "Engines" in the module docstring),
+            "brute" (every occluded copy through the whole model) or "incremental" (error if it
+            cannot run, or fails its checks).
+    """
+    x = as_images(images)
+    h, w = x.shape[2:]
+    plan = plan_for((h, w), patch, stride)
+    return _occlude_with_plan(
+        model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine
+    )
+
+
+def notebook_occlude(
+    model: Callable,
+    images: Any,
+    *,
+    size: int,
+    fill: Any = 0.5,
+    target: Any = None,
+    batch_size: int | None = None,
+    device: Any = None,
+    progress: bool = False,
+    engine: str = "auto",
+) -> Occlusion:
+    """Reproduce the widely copied notebook: size x size cells at step size, each greying a 5*size square.
+
+    The square is centred on its cell and clipped at the image border; ``windows`` holds
+    the clipped squares, ``plan.cells`` the size x size cells the notebook drew. Use it to
+    recompute a notebook's heatmap, class map and counts exactly, and compare with
+    ``occlude(model, images, patch=size)``, which greys only the cell.
+    """
+    x = as_images(images)
+    h, w = x.shape[2:]
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
+        raise OcclusionError(f"size must be a positive int (the notebook's grid step), got {size!r}")
+    s = int(size)
+    if s > min(h, w):
+        raise OcclusionError(f"size {s} is larger than the image ({h}, {w})")
+    plan = notebook_plan((h, w), s)
+    return _occlude_with_plan(model, x, plan, fill, target, False, batch_size, device, progress, engine)

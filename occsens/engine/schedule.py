@@ -1,0 +1,276 @@
+"""When and how the incremental engine runs: engine choice, chunks, window order, and its checks.
+
+``engine="auto"`` takes the incremental engine only where the walk proves it exact and it was
+measured faster; every incremental call then checks itself against the model's own forward
+(``occsens.engine``, "Engines", states the guard and what it cannot see).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from occsens.engine.fill import _compose, _Fill
+from occsens.engine.incremental import CleanActivations, window_logits
+from occsens.engine.model import _MEMORY_BUDGET, _check_logits, _forward, progress_bar
+from occsens.engine.plan import Plan
+from occsens.engine.receptive import layer_extents
+from occsens.errors import OcclusionError
+
+
+def _run_incremental(
+    model: nn.Module,
+    images: torch.Tensor,
+    plan: Plan,
+    fill: _Fill,
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+    clean_probs: torch.Tensor,
+    chunk_given: bool = False,
+) -> torch.Tensor:
+    """The same probabilities as ``_run``, computing each layer only where the window changed it.
+
+    Images go in groups whose clean activations are kept (``_clean_group``); the (image, window)
+    pairs of a group run in chunks of ``batch_size`` windows (``_incremental_chunk`` times that
+    unless ``chunk_given``), ordered so that windows whose changed boxes have the same shape share
+    a chunk (a chunk computes every window on its largest box).
+    Raises ``_GuardFailed`` when a group's clean pass, the walk's reconstruction of the model,
+    disagrees with ``clean_probs``, the model's own forward on those images.
+    """
+
+    n, p = len(images), plan.positions
+    walked = _walked(model, plan, images.shape[1])
+    order = walked.order.to(device)
+    if not chunk_given:  # brute force's chunk, grown as far as a window's boxes are smaller than an image
+        batch_size = _incremental_chunk(batch_size, walked.footprint)
+    fill = fill.on(device)
+    masks = plan.masks.unsqueeze(1).to(device)
+    win = plan.windows.reshape(-1, 4).to(device)
+    box_h, box_w = int(win[:, 2].max()), int(win[:, 3].max())  # one box size: the largest window
+    h, w = plan.image_size
+    tops, lefts = win[:, 0].clamp(max=h - box_h), win[:, 1].clamp(max=w - box_w)
+    rows = tops.view(-1, 1, 1) + torch.arange(box_h, device=device).view(1, -1, 1)  # [P, box_h, 1]
+    cols = lefts.view(-1, 1, 1) + torch.arange(box_w, device=device).view(1, 1, -1)  # [P, 1, box_w]
+    group = _clean_group(images, device)
+    out: torch.Tensor | None = None
+    with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
+        for first in range(0, n, group):
+            members = images[first : first + group].to(device)
+            clean = CleanActivations(model, members)
+            rebuilt = _check_logits(clean.logits, len(members))
+            off = float((rebuilt - clean_probs[first : first + len(members)]).abs().max())
+            if not off <= ENGINE_TOLERANCE:  # also catches NaN
+                raise _GuardFailed(
+                    f"the walk's clean pass differs from the model's own forward by {off:.2g} (images "
+                    f"{first}..{first + len(members) - 1}): the model runs code its layers do not show"
+                )
+            pairs = len(members) * p
+            for start in range(0, pairs, batch_size):
+                pair = torch.arange(start, min(start + batch_size, pairs), device=device)
+                member, idx = pair % len(members), order[pair // len(members)]
+                x, mask = members[member], masks[idx]
+                occluded = _compose(x, fill.images(x, first + member, mask).to(device), mask, False)
+                batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
+                chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
+                boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
+                logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
+                probs = _check_logits(logits, len(pair))
+                if out is None:
+                    out = probs.new_empty(n * p, probs.shape[1])
+                out[(first + member) * p + idx] = probs
+                bar.update(len(pair))
+    assert out is not None
+    return out.view(n, p, -1).cpu()
+
+
+# The incremental engine keeps every layer's clean activation for a group of images: measured 1.84 MB per
+# 32x32 RGB image for the shipped model and 2.50 MB for ResNet-20 (150x and 203x the input's 12 KB, where
+# a plain forward holds at most 0.39 MB at once). Groups are sized at 256x the input against the same
+# memory budget as a chunk of windows.
+_KEPT_FACTOR = 256
+
+
+# A window in the incremental engine carries only its changed boxes, so its chunks can hold more windows
+# than brute force's in the same memory, and fewer chunks mean fewer per-layer calls. Measured on the
+# shipped model, 1 image (development machine, 2 threads; `occsens bench`'s memory probe): chunks of 64,
+# 192, 256 windows took 69, 65, 63 ms for patch 8 stride 2 (169 windows) and 330, 290, 280 ms for patch 4
+# stride 1 (841), with peak memory for the 841 windows of 35, 64, 87 MB against 49 MB for one 64-image
+# forward pass. A window there carries at most 0.20-0.28 of an image's largest map (``_Walked.footprint``).
+# ResNet-20's windows carry 0.5 of it (its maps turn dense at 16x16): at 3x its peak read 64 MB against
+# 31 MB for its 64-image forward. So: 1 / footprint times brute force's chunk, at most 3x.
+_INCREMENTAL_MAX_CHUNK_FACTOR = 3.0
+
+
+def _incremental_chunk(batch_size: int, footprint: float) -> int:
+    """Windows per incremental chunk: brute force's ``batch_size`` scaled by what a window carries."""
+    return int(batch_size * min(_INCREMENTAL_MAX_CHUNK_FACTOR, 1 / max(footprint, 1e-9)))
+
+
+def _clean_group(images: torch.Tensor, device: torch.device) -> int:
+    """Images whose clean activations the incremental engine keeps at once."""
+    kept = images[0].numel() * images.element_size() * _KEPT_FACTOR
+    return int(max(1, _MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"] // kept))
+
+
+ENGINES = ("auto", "brute", "incremental")
+
+
+def _use_incremental(
+    engine: str,
+    model: Any,
+    images: torch.Tensor,
+    plan: Plan,
+    reveal: bool,
+    unsupported: str | None,
+    device: torch.device,
+) -> bool:
+    """Whether to run the incremental engine: asked for, or "auto" and it applies and saves work.
+
+    ``unsupported`` is ``occsens.engine.incremental.supports``'s answer for this model. "auto" keeps GPUs
+    on brute force: there the engine's many small kernels cost more than the FLOPs it saves (H200,
+    shipped model in full float32: 13-18 ms against 3-9 ms on one image, 1.4-2.3x as long on 32).
+    """
+    if engine == "brute":
+        return False
+    reason = "reveal=True changes everything outside the window" if reveal else unsupported
+    if engine == "incremental":
+        if reason:
+            raise OcclusionError(
+                f"engine 'incremental' cannot run this model: {reason}; use engine='auto' or 'brute'"
+            )
+        return True
+    if reason:
+        if not reveal and isinstance(model, nn.Module):
+            warnings.warn(
+                f"incremental engine not used ({reason}); running every window in full", stacklevel=4
+            )
+        return False
+    return device.type == "cpu" and _incremental_pays(model, images, plan)
+
+
+# When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays per layer for
+# reading and pasting boxes. Measured on the development machine (2 threads, 2026-11-26, one image,
+# median of 7 interleaved runs; incremental / brute time at FLOP share): shipped model 0.355 -> 0.59,
+# 0.377 -> 0.66, 0.399 -> 0.65, 0.498 -> 0.73, and with 16 windows 0.457 -> 1.08, 25 windows 0.701 ->
+# 1.10; ResNet-20 (19 convolutions, so more per-layer work) 0.500 -> 0.99, 0.531 -> 1.16, 0.542 -> 1.07,
+# 0.629 -> 1.19. So: a share up to 0.5 and at least 32 windows per image.
+_INCREMENTAL_MAX_SHARE = 0.5
+
+
+_INCREMENTAL_MIN_WINDOWS = 32
+
+
+def _incremental_pays(model: Any, images: torch.Tensor, plan: Plan) -> bool:
+    if plan.positions < _INCREMENTAL_MIN_WINDOWS:
+        return False
+    return _walked(model, plan, images.shape[1]).share <= _INCREMENTAL_MAX_SHARE
+
+
+@dataclass(frozen=True)
+class _Walked:
+    """What the projective-field walk says about a model and a plan (``occsens.engine.receptive``)."""
+
+    share: float  # of a full forward's FLOPs that the windows change, averaged
+    order: torch.Tensor  # the windows sorted by the shape of their changed box at every layer
+    # the largest box of values a window carries through the incremental engine (a layer's largest
+    # changed box times its channels), over the largest map a whole image has: what a window costs
+    # in memory there, against the one image that sizes brute force's chunks
+    footprint: float
+
+
+_WALKED: dict[tuple, _Walked] = {}
+
+
+_LAYOUTS: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[int, ...], str]] = weakref.WeakKeyDictionary()
+
+
+def _layout(model: nn.Module) -> str:
+    """``repr(model)``, remembered while the model holds the same module objects (0.2 ms saved per call)."""
+    members = tuple(map(id, model.modules()))
+    known = _LAYOUTS.get(model)
+    if known is None or known[0] != members:
+        known = (members, repr(model))
+        _LAYOUTS[model] = known
+    return known[1]
+
+
+def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
+    """The walk for the plan's windows, remembered per model layout and plan.
+
+    The key is the model's ``repr`` (every layer with its kernel, stride, padding...), which fixes
+    the walk; weights do not enter it. A stale entry could only change which engine runs or the
+    order of windows, never a result.
+    """
+
+    key = (_layout(model), plan.image_size, plan.windows.numpy().tobytes(), channels)
+    if key not in _WALKED:
+        layers = layer_extents(model, plan.image_size, plan.windows.reshape(-1, 4).tolist(), channels)
+        changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
+        share = changed / (sum(layer.full for layer in layers) * plan.positions)
+        keys = torch.stack([t for layer in layers for t in (layer.rows, layer.cols)], dim=1).tolist()
+        order = torch.tensor(sorted(range(plan.positions), key=lambda i: keys[i]), dtype=torch.long)
+        carried = max(int(layer.rows.max()) * int(layer.cols.max()) * layer.channels for layer in layers)
+        largest = max(layer.size[0] * layer.size[1] * layer.channels for layer in layers)
+        if len(_WALKED) >= 64:
+            _WALKED.clear()
+        _WALKED[key] = _Walked(share, order, carried / largest)
+    return _WALKED[key]
+
+
+# How far the incremental engine may differ from brute force, in probability: both run the same
+# float32 arithmetic per output value, only the summation order inside a convolution differs
+# between a full map and a crop (a few units in the last place of logits of order 1). The run-time
+# checks and the tests use the same bound.
+ENGINE_TOLERANCE = 1e-5
+
+
+class _GuardFailed(Exception):
+    """A run-time check of the incremental engine failed: the call is redone by brute force."""
+
+
+def _spot_windows(n: int, plan: Plan) -> list[tuple[int, int]]:
+    """(image, window) pairs that every incremental call also runs by brute force, chosen by position.
+
+    The top-left window of the first image (at two borders, where padding enters) and the centre
+    window of the last image (interior boxes, and images past the first group).
+    """
+    r, c = plan.grid
+    return sorted({(0, 0), (n - 1, (r // 2) * c + c // 2)})
+
+
+def _clean_forward(
+    model: Callable,
+    images: torch.Tensor,
+    extra: list[torch.Tensor],
+    size: int,
+    device: torch.device,
+    layout: torch.memory_format,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's own softmax on ``images`` (in chunks of ``size``) and on the ``extra`` inputs.
+
+    The extra inputs (the spot-check windows) ride along with the first chunk: no extra model call.
+    """
+    first = images[:size]
+    chunks = [torch.cat([first, *extra])] + [images[i : i + size] for i in range(size, len(images), size)]
+    probs = [_forward(model, x.to(device, memory_format=layout), len(x)) for x in chunks]
+    spots = probs[0][len(first) :]
+    return torch.cat([probs[0][: len(first)], *probs[1:]]), spots
+
+
+def _check_spots(probs: torch.Tensor, spots: list[tuple[int, int]], expected: torch.Tensor) -> None:
+    """Raise ``_GuardFailed`` unless the incremental ``probs`` [N, P, K] match brute force at ``spots``."""
+    for (image, window), want in zip(spots, expected, strict=True):
+        off = float((probs[image, window] - want).abs().max())
+        if not off <= ENGINE_TOLERANCE:
+            raise _GuardFailed(
+                f"window {window} of image {image} differs from brute force by {off:.2g} "
+                f"(tolerance {ENGINE_TOLERANCE:g})"
+            )

@@ -1,0 +1,42 @@
+"""How numbers read in the report: one format per kind of number, shared by the findings and the view.
+
+A finding's numbers are also shown in the report's tables, so both must format them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from occsens.engine import NOTEBOOK_SCALE
+from occsens.report.analysis import Extent, MapStats, Region
+
+
+def prob(x: float) -> str:
+    """Probabilities and drops: four decimals, everywhere in the report."""
+    return f"{x:.4f}"
+
+
+def pct(fraction: float) -> str:
+    return f"{100 * fraction:.1f}%"
+
+
+def rows_cols(top: int, bottom: int, left: int, right: int) -> str:
+    return f"rows {top}-{bottom}, cols {left}-{right}"
+
+
+def region_text(r: Region) -> str:
+    return rows_cols(r.top, r.bottom, r.left, r.right)
+
+
+def extent_text(e: Extent) -> str:
+    return rows_cols(e.top, e.bottom, e.left, e.right)
+
+
+def rep_name(m: MapStats, names: Sequence[str]) -> str:
+    """The top replacement class and how many positions it wins, or "none"."""
+    return "none" if m.replacement is None else f"{names[m.replacement]} ({m.replacement_count})"
+
+
+def notebook_square(size: int) -> str:
+    """The side of the square the notebook greys around a size x size cell, e.g. "20x20" for 4."""
+    return f"{NOTEBOOK_SCALE * size}x{NOTEBOOK_SCALE * size}"

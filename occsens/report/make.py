@@ -1,0 +1,144 @@
+"""The pipeline: plan the engine runs, run them, analyse, build the view, render; then write the files.
+
+``make_report`` plans every engine run first (``occsens.report.runs``), so one progress bar
+counts the whole report, then runs them, reads the numbers (``analysis.analyse``), builds the
+view model with its figures and findings (``view.build_view``) and renders the page
+(``render``). ``write_report`` writes ``index.html`` (and ``report.json``) atomically: the page
+is rendered in memory, written to a temporary file in the output folder and renamed, so a
+failure never leaves a partial report. No timestamps unless asked: the same inputs give the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from occsens.checks import CheckResult
+from occsens.engine import as_images
+from occsens.errors import OcclusionError
+from occsens.output import write_files
+from occsens.report import analysis as an
+from occsens.report.data import ModelInfo, Report, ReportData, Twin
+from occsens.report.render import render, report_numbers
+from occsens.report.runs import execute, plan_runs
+from occsens.report.view import build_view
+
+JSON_NAME = "report.json"
+HTML_NAME = "index.html"
+
+
+class _Steps:
+    """One progress bar for the whole report (tqdm on stderr), or nothing."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.bar = tqdm(total=total, unit="step", desc="report", leave=False) if enabled else None
+
+    def __call__(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(name, refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def _once_each_warning() -> Iterator[None]:
+    """Collect the engine's warnings over the report's many runs and show each distinct one once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for category, message in dict.fromkeys((w.category, str(w.message)) for w in caught):
+        warnings.warn(message, category, stacklevel=4)
+
+
+def make_report(
+    model: Callable,
+    images: Any,
+    *,
+    names: Sequence[str],
+    sample_names: Sequence[str],
+    indices: Sequence[int | None] | None = None,
+    labels: Sequence[int | None] | None = None,
+    label_names: Sequence[str] | None = None,
+    patch: int | tuple[int, int] = 4,
+    stride: int | tuple[int, int] | None = None,
+    fill: Any = 0.5,
+    model_info: ModelInfo | None = None,
+    twin: Twin | None = None,
+    twin_missing: str | None = None,
+    title: str = "Occlusion sensitivity report",
+    timestamp: str | None = None,
+    checks: Sequence[CheckResult] | None = None,
+    version: str | None = None,
+    progress: bool = False,
+    batch_size: int | None = None,
+) -> Report:
+    """Measure, analyse, draw and render; nothing is written.
+
+    ``names`` are the model's class names, ``label_names`` those of ``labels`` (default: ``names``);
+    ``checks`` are ``occsens.checks`` results to show with the maps; ``version`` is the occsens
+    version the page names as its generator.
+    """
+    x = as_images(images)
+    n = len(x)
+    if len(sample_names) != n:
+        raise OcclusionError(f"sample_names has {len(sample_names)} entries for {n} images")
+    pair = None  # a twin model that is the report's own model is not run again: its map is ``main``
+    if twin is not None:
+        pair = (
+            None if twin.colour_model is model else twin.colour_model,
+            None if twin.grey_model is model else twin.grey_model,
+        )
+    plan = plan_runs(x, patch=patch, stride=stride, fill=fill, twin=pair)
+    steps = _Steps(len(plan) + n + 1, progress)  # the runs, each sample's figures, the rendering
+    try:
+        with _once_each_warning():
+            runs = execute(model, plan, batch_size=batch_size, step=steps)
+        if len(names) != runs.main.num_classes:
+            raise OcclusionError(f"{len(names)} class names for a model with {runs.main.num_classes} classes")
+        samples = an.analyse(runs, names=names, sample_names=sample_names, indices=indices, labels=labels)
+        comparison = None
+        if twin is not None and runs.colour is not None and runs.grey is not None:
+            comparison = an.compare_twins(
+                runs.colour, runs.grey, twin.colour_card, twin.grey_card, [s.true_label for s in samples]
+            )
+        data = ReportData(
+            names=tuple(names),
+            label_names=tuple(label_names or names),
+            model=model_info or ModelInfo("model"),
+            patch=runs.main.plan.patch,
+            stride=runs.main.plan.stride,
+            fill=runs.main.fill,
+            samples=samples,
+            takeovers=an.takeovers(samples, len(names)),
+            twins=comparison,
+            twins_missing=None if comparison is not None else (twin_missing or "no greyscale twin was given"),
+            title=title,
+            timestamp=timestamp,
+            checks=checks,
+            version=version,
+        )
+        view, found = build_view(data, steps)
+        html = render(view)
+        steps("render")
+    finally:
+        steps.close()
+    return Report(html, report_numbers(data), tuple(found))
+
+
+def write_report(report: Report, out: str | os.PathLike, write_json: bool = False) -> Path:
+    """Write ``index.html`` (and ``report.json``) into ``out`` atomically; return the HTML's path."""
+    payload = {HTML_NAME: report.html.encode("utf-8")}
+    if write_json:
+        payload[JSON_NAME] = (json.dumps(report.numbers, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    return write_files(out, payload, "the report")[0]

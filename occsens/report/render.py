@@ -1,0 +1,164 @@
+"""The report's two outputs from its data: the page (jinja2, autoescape on) and the numbers as JSON.
+
+The templates are ``report.html.j2`` and ``report.css`` in ``templates/``, which the wheel ships
+as the package ``occsens.templates``; a checkout without an install reads them from the folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from occsens.errors import OcclusionError
+from occsens.report import analysis as an
+from occsens.report.data import ReportData
+
+TEMPLATE = "report.html.j2"
+
+
+def _template_sources() -> dict[str, str]:
+    """The templates: from the installed package ``occsens.templates``, else a checkout's ``templates/``."""
+    wanted = (TEMPLATE, "report.css")
+    try:
+        root = files("occsens.templates")
+        return {name: root.joinpath(name).read_text(encoding="utf-8") for name in wanted}
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        folder = Path(__file__).resolve().parents[2] / "templates"
+        try:
+            return {name: (folder / name).read_text(encoding="utf-8") for name in wanted}
+        except OSError:
+            raise OcclusionError(
+                "the report templates are missing from this installation (occsens.templates); reinstall "
+                "occsens"
+            ) from None
+
+
+def render(view: Mapping[str, Any]) -> str:
+    """The page, rendered with autoescape on."""
+    env = jinja2.Environment(
+        loader=jinja2.DictLoader(_template_sources()),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template(TEMPLATE).render(**view)
+
+
+def _region_json(r: an.Region | None) -> dict | None:
+    if r is None:
+        return None
+    return {"row": r.row, "col": r.col, "top": r.top, "left": r.left, "height": r.height, "width": r.width}
+
+
+def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
+    return {
+        "fill": m.fill,
+        "geometry": m.geometry,
+        "reveal": m.reveal,
+        "patch": list(m.patch),
+        "stride": list(m.stride),
+        "grid": list(m.grid),
+        "positions": m.positions,
+        "target": names[m.target],
+        "clean_target_prob": m.clean_target_prob,
+        "heatmap": m.heatmap.tolist(),
+        "drop": m.drop.tolist(),
+        "class_map": [[names[k] for k in row] for row in m.class_map.tolist()],
+        "class_counts": {names[k]: v for k, v in enumerate(m.class_counts)},
+        "most_important": _region_json(m.most_important),
+        "max_drop": m.max_drop,
+        "min_target_prob": m.min_target_prob,
+        "median_target_prob": m.median_target_prob,
+        "windows_dropping": m.positions_dropping,
+        "kept": m.kept,
+        "replacement": None if m.replacement is None else names[m.replacement],
+        "replacement_count": m.replacement_count,
+        "area_max": m.area_max,
+        "area_min": m.area_min,
+        "area_mean": m.area_mean,
+    }
+
+
+def report_numbers(data: ReportData) -> dict:
+    """The report's numbers as plain JSON values."""
+    names = data.names
+    out: dict[str, Any] = {
+        "model": data.model.label,
+        "patch": list(data.patch),
+        "stride": list(data.stride),
+        "fill": data.fill,
+        "classes": list(names),
+        "samples": [],
+        "takeover": [
+            {
+                "class": names[t.cls],
+                "positions": t.positions,
+                "samples_top": t.samples_top,
+                "notebook_positions": t.notebook_positions,
+            }
+            for t in data.takeovers
+        ],
+        "model_card": None if data.model.card is None else _card_json(data.model.card, names),
+        "greyscale": None,
+    }
+    if data.twins_missing:
+        out["greyscale_missing"] = data.twins_missing
+    if data.checks is not None:
+        out["checks"] = [r.to_dict() for r in data.checks]
+    for s in data.samples:
+        item: dict[str, Any] = {
+            "name": s.name,
+            "index": s.index,
+            "true": None if s.true_label is None else data.label_names[s.true_label],
+            "clean_class": names[s.clean_class],
+            "clean_prob": s.clean_prob,
+            "clean_probs": {names[k]: float(p) for k, p in enumerate(s.clean_probs)},
+            "top3": [{"class": names[k], "prob": p} for k, p in s.top3],
+            "occlude": _map_json(s.main, names),
+            "reveal": _map_json(s.reveal, names),
+            "fills": [
+                dict(
+                    _map_json(f.stats, names), only_fill_class=names[f.only_class], only_fill_prob=f.only_prob
+                )
+                for f in s.fills
+            ],
+            "fill_driven": s.fill_driven,
+        }
+        if s.notebook is not None:
+            item["notebook"] = dict(
+                _map_json(s.notebook.notebook, names),
+                last_prob=s.notebook.last_prob,
+                last_class=names[s.notebook.last_class],
+            )
+        out["samples"].append(item)
+    if data.twins is not None:
+        c = data.twins
+        out["greyscale"] = {
+            "colour": _card_json(c.colour, names),
+            "greyscale": _card_json(c.grey, names),
+            "samples": [
+                {
+                    "colour": _map_json(t.colour, names),
+                    "greyscale": _map_json(t.grey, names),
+                    "colour_clean_probs": t.colour_probs.tolist(),
+                    "greyscale_clean_probs": t.grey_probs.tolist(),
+                }
+                for t in c.samples
+            ],
+        }
+    return out
+
+
+def _card_json(card: an.Card, names: Sequence[str]) -> dict:
+    return {
+        "name": card.name,
+        "test_accuracy": card.test_accuracy,
+        "per_class_accuracy": dict(zip(names, card.per_class_accuracy, strict=True)),
+        "parameters": card.parameters,
+    }

@@ -1,0 +1,118 @@
+"""How the package is built: layers whose imports run one way, modules of one idea each.
+
+The import graph is read from the source with ``ast`` (every ``import`` statement, at module level
+or inside a function), so this runs without importing anything. Layers (README, "How it is built"):
+
+* ``occsens.engine`` imports nothing from occsens but ``occsens.errors`` and ``occsens._alloc``;
+* ``occsens.checks`` builds on the engine only; ``occsens.report`` on the engine and the checks;
+  neither knows CIFAR-10 (``occsens.cifar``) or the command line;
+* ``occsens.cli`` is the only importer of argparse.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "occsens"
+MAX_LINES = 600  # issue 11: one idea per module; past this a module is doing several jobs
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _imports(name: str) -> set[str]:
+    """The occsens modules (and outside top-level packages) that module ``name`` imports."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the module's package upwards
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:  # `from occsens.cifar import samples` imports a module
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return found
+
+
+GRAPH = {name: {i for i in _imports(name) if i in MODULES and i != name} for name in MODULES}
+
+
+def _cycle() -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(GRAPH[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(GRAPH):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    assert _cycle() is None, " -> ".join(_cycle() or [])
+
+
+def _in(name: str, layer: str) -> bool:
+    return name == layer or name.startswith(layer + ".")
+
+
+@pytest.mark.parametrize(
+    "layer, allowed",
+    [
+        ("occsens.engine", ("occsens.engine", "occsens.errors", "occsens._alloc")),
+        ("occsens.checks", ("occsens.checks", "occsens.engine", "occsens.errors", "occsens.output")),
+        (
+            "occsens.report",
+            ("occsens.report", "occsens.checks", "occsens.engine", "occsens.errors", "occsens.output"),
+        ),
+    ],
+)
+def test_a_layer_imports_only_the_layers_below_it(layer: str, allowed: tuple[str, ...]) -> None:
+    wrong = {
+        f"{name} imports {dep}"
+        for name in MODULES
+        if _in(name, layer)
+        for dep in GRAPH[name]
+        if not any(_in(dep, ok) for ok in allowed)
+    }
+    assert not wrong, sorted(wrong)
+
+
+def test_only_the_command_line_imports_argparse() -> None:
+    users = {name for name in MODULES if "argparse" in _imports(name) and not _in(name, "occsens.cli")}
+    assert not users, sorted(users)
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    long = {name: n for name, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_the_graph_reader_sees_what_it_must() -> None:
+    """The reader itself: a known import, a function-local one and a submodule imported by name."""
+    assert "occsens.errors" in GRAPH["occsens.engine.plan"]
+    assert "occsens.engine.layers" in GRAPH["occsens.cifar.models"]
+    assert "argparse" in _imports("occsens.cli.args")
