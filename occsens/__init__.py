@@ -5,13 +5,26 @@ res = occsens.occlude(model, images, patch=4)      # the image minus a 4x4 grey 
 res.heatmap, res.drop, res.class_map, res.class_counts, res.attribution()
 """
 
-from occsens.checks import run_checks
-from occsens.engine import Occlusion, Plan, as_images, as_model, eval_mode, notebook_occlude, occlude
+from occsens.checks import CheckResult, run_checks
+from occsens.engine import (
+    ENGINE_TOLERANCE,
+    Occlusion,
+    Plan,
+    as_images,
+    as_model,
+    eval_mode,
+    notebook_occlude,
+    occlude,
+    register_pointwise,
+)
 from occsens.errors import OcclusionError
+from occsens.images import read_image
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENGINE_TOLERANCE",
+    "CheckResult",
     "Occlusion",
     "OcclusionError",
     "Plan",
@@ -22,6 +35,8 @@ __all__ = [
     "load_model",
     "notebook_occlude",
     "occlude",
+    "read_image",
+    "register_pointwise",
     "run_checks",
 ]
 

@@ -116,3 +116,29 @@ def test_the_graph_reader_sees_what_it_must() -> None:
     assert "occsens.errors" in GRAPH["occsens.engine.plan"]
     assert "occsens.engine.layers" in GRAPH["occsens.cifar.models"]
     assert "argparse" in _imports("occsens.cli.args")
+
+
+def test_the_public_face_is_what_the_readme_promises() -> None:
+    """``occsens.__all__`` is pinned: a name added or lost is a decision, not an accident."""
+    import occsens
+
+    assert sorted(occsens.__all__) == sorted(
+        [
+            "CheckResult",
+            "ENGINE_TOLERANCE",
+            "Occlusion",
+            "OcclusionError",
+            "Plan",
+            "__version__",
+            "as_images",
+            "as_model",
+            "eval_mode",
+            "load_model",
+            "notebook_occlude",
+            "occlude",
+            "read_image",
+            "register_pointwise",
+            "run_checks",
+        ]
+    )
+    assert all(getattr(occsens, name, None) is not None for name in occsens.__all__)

@@ -28,19 +28,6 @@ from torch import nn
 from occsens.engine.layers import Residual, register_pointwise
 from occsens.errors import OcclusionError
 
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
-
 # ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 

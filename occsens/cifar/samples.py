@@ -3,9 +3,10 @@
 What is embedded: the first 10 images of each class in the official CIFAR-10 test set (``test_batch``,
 official order), 100 in all, stored sorted by their official test-set index in
 ``occsens/samples/cifar10_test_samples.npz`` (compressed, no pickle): ``images`` uint8 ``[100, 3, 32, 32]``,
-``labels`` int64 ``[100]`` (0-9, names in ``CLASS_NAMES``) and ``indices`` int64 ``[100]`` (positions in the
-official test set, 0..9999). The choice depends on nothing but the labels, so anyone holding CIFAR-10 can
-rebuild and check it: ``build_embedded(data_dir, out_path)``; ``occsens/samples/README.md`` gives the command.
+``labels`` int64 ``[100]`` (0-9, names in ``data.CIFAR10_CLASSES``) and ``indices`` int64 ``[100]``
+(positions in the official test set, 0..9999). The choice depends on nothing but the labels, so
+anyone holding CIFAR-10 can rebuild and check it: ``build_embedded(data_dir, out_path)``;
+``occsens/samples/README.md`` gives the command.
 
 Images are named everywhere by their official test-set index: ``sample_by_index`` takes them from the
 embedded set when it holds them and otherwise from the full test set in ``data_dir`` (or
@@ -31,7 +32,6 @@ from occsens.errors import OcclusionError
 SAMPLES_FILE = "cifar10_test_samples.npz"
 PER_CLASS = 10
 TEST_SIZE = 10_000  # official test-set indices are 0..9999
-CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 # The default report's images, all embedded: the first cat (0), the first two ships (1, 2: the first images
 # of the test set, and two views of one class), then the first airplane (3), frog (4), automobile (6),

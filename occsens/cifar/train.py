@@ -25,7 +25,6 @@ from occsens._alloc import keep_heap_memory
 from occsens.cifar import data
 from occsens.cifar.evaluation import evaluate, predict
 from occsens.cifar.models import (
-    CIFAR10_CLASSES,
     LUMA_WEIGHTS,
     Architecture,
     Normalize,
@@ -232,7 +231,7 @@ def write_card(
         "test_correct": result.correct,
         "test_images": result.total,
         "per_class_accuracy": {
-            c: float(a) for c, a in zip(CIFAR10_CLASSES, result.per_class_accuracy, strict=False)
+            c: float(a) for c, a in zip(data.CIFAR10_CLASSES, result.per_class_accuracy, strict=False)
         },
         "confusion_matrix": result.confusion.tolist(),
         "training_data_sha256": data.file_digests(data_dir),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from occsens.cifar import models
-from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.errors import OcclusionError
 
 

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from occsens.checks import CHECKS, format_table, results_to_json, run_checks
-from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.cifar.samples import DEFAULT_SAMPLES, sample_by_index
 from occsens.cli.args import add_model_args, add_occlusion_args, model_from_args, samples_arg
 

@@ -18,7 +18,7 @@ import torch
 
 from occsens import __version__
 from occsens.checks import CheckResult, run_checks
-from occsens.cifar import models
+from occsens.cifar import data, models
 from occsens.cifar import samples as embedded
 from occsens.cli.args import (
     add_input_size_arg,
@@ -110,7 +110,7 @@ def _model_info(args: argparse.Namespace, model: Any) -> ModelInfo:
             label, None, params, "a user model without a model card, so no test accuracy is shown"
         )
     name = args.model or "default"
-    card = report.Card.from_json(models.model_card(name), models.CIFAR10_CLASSES)
+    card = report.Card.from_json(models.model_card(name), data.CIFAR10_CLASSES)
     return report.ModelInfo(f"shipped model '{name}'", card, params)
 
 
@@ -118,7 +118,7 @@ def _twin(args: argparse.Namespace, model: Any) -> tuple[Twin | None, str | None
     """The shipped colour model and greyscale twin, reusing the report's model when it is one of them."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
-    names = models.CIFAR10_CLASSES
+    names = data.CIFAR10_CLASSES
     try:
         grey_card = report.Card.from_json(models.model_card("greyscale"), names)
     except OcclusionError:
@@ -187,7 +187,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         sample_names=[f"test #{i}" for i in samples.indices],
         indices=[int(i) for i in samples.indices],
         labels=[int(y) for y in samples.labels],
-        label_names=models.CIFAR10_CLASSES,
+        label_names=data.CIFAR10_CLASSES,
         title="Occlusion sensitivity report: CIFAR-10 test images",
     )
     return _finish(args, result, out)

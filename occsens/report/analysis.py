@@ -50,7 +50,7 @@ def fill_label(description: str) -> str:
 
 
 @dataclass(frozen=True)
-class Region:
+class Cell:
     """A grid position and the pixel rectangle it stands for (inclusive pixel ranges in ``rows``/``cols``)."""
 
     row: int
@@ -73,13 +73,13 @@ class Region:
         return self.height * self.width
 
 
-def _region(rect: np.ndarray, row: int, col: int) -> Region:
+def _region(rect: np.ndarray, row: int, col: int) -> Cell:
     top, left, height, width = (int(v) for v in rect)
-    return Region(row, col, top, left, height, width)
+    return Cell(row, col, top, left, height, width)
 
 
 @dataclass(frozen=True)
-class Extent:
+class CellSpan:
     """The pixel rows and columns spanned by a set of grid cells, and how many cells."""
 
     top: int
@@ -109,8 +109,8 @@ class MapStats:
     class_counts: tuple[int, ...]  # [K]: positions each class wins; sums to ``positions``
     windows: np.ndarray  # int [R, C, 4]: (top, left, height, width) actually filled
     cells: np.ndarray  # int [R, C, 4]: the rectangle each position is drawn as
-    most_important: Region  # the window with the largest drop (the cell it is drawn as)
-    most_important_window: Region  # the rectangle actually filled there
+    most_important: Cell  # the window with the largest drop (the cell it is drawn as)
+    most_important_window: Cell  # the rectangle actually filled there
     max_drop: float
     min_target_prob: float
     max_target_prob: float
@@ -119,8 +119,8 @@ class MapStats:
     kept: int  # positions where the clean class is still the most probable
     replacement: int | None  # the class winning most positions among those the clean class lost
     replacement_count: int
-    replacement_extent: Extent | None  # where the top replacement wins
-    replacement_best: Region | None  # where the top replacement is most probable
+    replacement_extent: CellSpan | None  # where the top replacement wins
+    replacement_best: Cell | None  # where the top replacement is most probable
     replacement_best_prob: float
     area_min: int  # pixels filled per position
     area_max: int
@@ -168,7 +168,7 @@ def map_stats(res: Occlusion, n: int) -> MapStats:
         where = cmap == replacement
         rows, cols = np.nonzero(where)
         rect = cells[rows, cols]
-        extent = Extent(
+        extent = CellSpan(
             int(rect[:, 0].min()),
             int((rect[:, 0] + rect[:, 2]).max() - 1),
             int(rect[:, 1].min()),
@@ -223,8 +223,8 @@ class GalleryItem:
     """One occluded input exactly as the model saw it, and what the model made of it."""
 
     reason: str  # why it was picked, e.g. "largest drop"
-    region: Region  # the cell the position is drawn as
-    window: Region  # the rectangle actually filled
+    region: Cell  # the cell the position is drawn as
+    window: Cell  # the rectangle actually filled
     image: np.ndarray  # float [H, W, C] in [0, 1]
     top_class: int
     top_prob: float
@@ -254,7 +254,7 @@ class NotebookStats:
     gallery: tuple[GalleryItem, ...]
     example: GalleryItem  # the notebook's input at the centre position
     same_example: GalleryItem  # the true size x size input at the same position
-    last: Region  # what the notebook's last position greys (its clipped square)
+    last: Cell  # what the notebook's last position greys (its clipped square)
     last_class: int  # the most probable class of the last occluded input
     last_prob: float  # np.amax(out) as the notebook printed it
 

@@ -27,10 +27,10 @@ from PIL import Image  # noqa: E402
 from occsens.report.analysis import (  # noqa: E402
     IMPORTANT_DROP,
     Card,
+    Cell,
     FillStats,
     GalleryItem,
     MapStats,
-    Region,
     Takeover,
     TwinComparison,
 )
@@ -114,7 +114,7 @@ def _show_image(ax, image: np.ndarray, alpha: float = 1.0) -> None:  # noqa: ANN
     )
 
 
-def _outline(ax, region: Region, colour: str = "white", style: str = "-") -> None:  # noqa: ANN001
+def _outline(ax, region: Cell, colour: str = "white", style: str = "-") -> None:  # noqa: ANN001
     ax.add_patch(
         Rectangle(
             (region.left, region.top),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from occsens.engine import NOTEBOOK_SCALE
-from occsens.report.analysis import Extent, MapStats, Region
+from occsens.report.analysis import Cell, CellSpan, MapStats
 
 
 def prob(x: float) -> str:
@@ -24,11 +24,11 @@ def rows_cols(top: int, bottom: int, left: int, right: int) -> str:
     return f"rows {top}-{bottom}, cols {left}-{right}"
 
 
-def region_text(r: Region) -> str:
+def region_text(r: Cell) -> str:
     return rows_cols(r.top, r.bottom, r.left, r.right)
 
 
-def extent_text(e: Extent) -> str:
+def extent_text(e: CellSpan) -> str:
     return rows_cols(e.top, e.bottom, e.left, e.right)
 
 

@@ -50,7 +50,7 @@ def render(view: Mapping[str, Any]) -> str:
     return env.get_template(TEMPLATE).render(**view)
 
 
-def _region_json(r: an.Region | None) -> dict | None:
+def _region_json(r: an.Cell | None) -> dict | None:
     if r is None:
         return None
     return {"row": r.row, "col": r.col, "top": r.top, "left": r.left, "height": r.height, "width": r.width}

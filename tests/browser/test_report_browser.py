@@ -16,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 from occsens import report
-from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.cifar.samples import sample_by_index
 
 CHROMIUM = shutil.which("chromium")

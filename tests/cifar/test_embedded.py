@@ -265,7 +265,7 @@ def test_rebuilding_from_the_real_copy_gives_the_shipped_arrays(cifar_dir, tmp_p
 
 @pytest.mark.integration
 def test_the_class_names_constant_matches_batches_meta(cifar_dir):
-    assert embedded.CLASS_NAMES == data.class_names(cifar_dir)
+    assert data.CIFAR10_CLASSES == data.class_names(cifar_dir)
 
 
 @pytest.mark.integration

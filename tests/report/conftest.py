@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from occsens import report
-from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.cifar.samples import sample_by_index
 from occsens.report import analysis as an
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.report import analysis as an
 from occsens.report.runs import measure, runs_count
 
@@ -77,7 +77,7 @@ def test_replacement_class_and_where(sample: an.SampleAnalysis) -> None:
     m = sample.main
     assert m.kept == 63 and m.positions == 64 and sum(m.class_counts) == 64
     assert m.replacement == AIRPLANE and m.replacement_count == 1
-    assert m.replacement_extent == an.Extent(8, 11, 16, 19, 1)
+    assert m.replacement_extent == an.CellSpan(8, 11, 16, 19, 1)
     assert m.replacement_best is not None and (m.replacement_best.top, m.replacement_best.left) == (8, 16)
     assert m.replacement_counts() == {AIRPLANE: 1}
 
@@ -127,7 +127,7 @@ def test_notebook_geometry_numbers(sample: an.SampleAnalysis) -> None:
     assert nb.notebook.grid == nb.same_size.grid == (8, 8)
     # The notebook greys the block from many cells around it: more positions lose the clean class.
     assert nb.notebook.kept < nb.same_size.kept == 63
-    assert nb.last == an.Region(7, 7, 20, 20, 12, 12)  # the last cell's square, clipped at the corner
+    assert nb.last == an.Cell(7, 7, 20, 20, 12, 12)  # the last cell's square, clipped at the corner
     assert nb.example.window.height == 20 and nb.same_example.window.height == 4
 
 

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from occsens import report
-from occsens.cifar.models import CIFAR10_CLASSES
+from occsens.cifar.data import CIFAR10_CLASSES
 
 from .conftest import Built, Page, TinyNet
 
