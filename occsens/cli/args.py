@@ -7,6 +7,7 @@ import argparse
 from occsens.cifar import models
 from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.errors import OcclusionError
+from occsens.images import MAX_PIXELS
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -56,6 +57,23 @@ def add_input_size_arg(p: argparse.ArgumentParser) -> None:
         metavar=("H", "W"),
         help="model input size (default 32 32)",
     )
+    p.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=MAX_PIXELS,
+        metavar="N",
+        help=f"refuse image files over N pixels (decompression bombs; default {MAX_PIXELS:,})",
+    )
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

@@ -51,7 +51,9 @@ def add_parser(sub: Any) -> None:
 
 def _cmd_occlude(args: argparse.Namespace) -> int:
     model = model_from_args(args)
-    image = read_image(args.image, size=tuple(args.input_size) if args.input_size else (32, 32))
+    image = read_image(
+        args.image, size=tuple(args.input_size) if args.input_size else (32, 32), max_pixels=args.max_pixels
+    )
     if args.notebook:
         res = occsens.notebook_occlude(
             model, image, size=args.patch, fill=args.fill, target=args.target, progress=not args.quiet

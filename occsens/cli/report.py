@@ -197,7 +197,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     path = Path(args.image)
     out = args.out or f"{DEFAULT_OUT}/explain-{path.stem}"
     check_out_dir(out)
-    image = read_image(path, size=tuple(args.input_size) if args.input_size else (32, 32))
+    image = read_image(
+        path, size=tuple(args.input_size) if args.input_size else (32, 32), max_pixels=args.max_pixels
+    )
     model = model_from_args(args)
     _fit_threads()
     label = None
