@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
-from occsens.cifar.data import Split
+from occsens.cifar.data import NUM_CLASSES, Split
+from occsens.engine import eval_mode
+from occsens.errors import OcclusionError
 
 
 @dataclass(frozen=True)
@@ -34,27 +36,46 @@ class Evaluation:
         return np.diag(self.confusion) / self.confusion.sum(axis=1)
 
 
-def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500, progress=None) -> np.ndarray:
-    """Predicted class of each uint8 image ``[N, 3, 32, 32]``, in eval mode without gradients."""
-    was_training = model.training
-    model.eval()
+def predict(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    images: np.ndarray,
+    batch_size: int = 500,
+    progress=None,  # noqa: ANN001 - anything with update(n), e.g. a tqdm bar
+    num_classes: int = NUM_CLASSES,
+) -> np.ndarray:
+    """Predicted class of each uint8 image ``[N, 3, 32, 32]``, in eval mode without gradients.
+
+    ``model`` is a module or any callable returning ``[B, num_classes]`` scores; a model with another
+    class count is refused (its classes cannot be CIFAR-10's).
+    """
     out = np.empty(len(images), dtype=np.int64)
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                x = torch.tensor(images[start : start + batch_size]).float().div_(255)
-                x = x.contiguous(memory_format=torch.channels_last)
-                out[start : start + len(x)] = model(x).argmax(dim=1).numpy()
-                if progress is not None:
-                    progress.update(len(x))
-    finally:
-        model.train(was_training)
+    with eval_mode(model):  # the engine's: flags put back, safe when other threads use the model
+        for start in range(0, len(images), batch_size):
+            x = torch.tensor(images[start : start + batch_size]).float().div_(255)
+            x = x.contiguous(memory_format=torch.channels_last)
+            scores = model(x)
+            if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or scores.shape[0] != len(x):
+                got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+                raise OcclusionError(f"model must return scores [B, K] for B images, got {got}")
+            if scores.shape[1] != num_classes:
+                raise OcclusionError(
+                    f"model returns {scores.shape[1]} classes but CIFAR-10 has {num_classes}: evaluate "
+                    "scores a CIFAR-10 classifier (outputs in CIFAR-10's label order)"
+                )
+            out[start : start + len(x)] = scores.argmax(dim=1).cpu().numpy()
+            if progress is not None:
+                progress.update(len(x))
     return out
 
 
-def evaluate(model: nn.Module, split: Split, num_classes: int = 10, progress=None) -> Evaluation:
+def evaluate(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    split: Split,
+    num_classes: int = NUM_CLASSES,
+    progress=None,  # noqa: ANN001 - anything with update(n), e.g. a tqdm bar
+) -> Evaluation:
     """Confusion matrix of ``model`` on every image of ``split``."""
-    predicted = predict(model, split.images, progress=progress)
+    predicted = predict(model, split.images, progress=progress, num_classes=num_classes)
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(confusion, (split.labels, predicted), 1)
     return Evaluation(confusion)

@@ -110,9 +110,18 @@ def sample_by_index(indices: int | Iterable[int], data_dir: str | os.PathLike | 
 
     Embedded images are taken from the package; any other index needs the full test set, from ``data_dir``
     or, when that is None, ``$OCCSENS_DATA_DIR``. Raises ``OcclusionError`` for an index that is not an
-    integer in 0..9999, or that is not embedded when neither is given.
+    integer in 0..9999, or that is not embedded when neither is given, and for a ``data_dir`` (or
+    ``$OCCSENS_DATA_DIR``) that is not a folder, even when every index is embedded: a typo in a path
+    must not pass unnoticed.
     """
     wanted = _as_indices(indices)
+    given = data_dir if data_dir is not None else (os.environ.get(data.ENV_VAR) or None)
+    if given is not None and not Path(given).expanduser().is_dir():
+        source = "data_dir" if data_dir is not None else f"${data.ENV_VAR}"
+        raise OcclusionError(
+            f"{source} {str(given)!r} is not a folder: give the folder holding {data.FOLDER}/, "
+            "or leave it unset to use only the embedded samples"
+        )
     embedded = load_samples()
     pos = np.minimum(np.searchsorted(embedded.indices, wanted), len(embedded) - 1)
     hit = embedded.indices[pos] == wanted

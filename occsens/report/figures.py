@@ -46,6 +46,9 @@ _STYLE: dict[str, Any] = {
     "ytick.labelsize": 7,
     "legend.fontsize": 7,
     "svg.hashsalt": "occsens",
+    # file and class names are the user's: a "$" must print as itself, never start mathtext (which
+    # raised on names such as "ship$_{$.png")
+    "text.parse_math": False,
 }
 
 

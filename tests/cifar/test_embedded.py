@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.resources
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,8 +171,9 @@ def test_a_single_integer_index_is_accepted(no_data_dir):
 
 
 def test_embedded_images_need_no_data_dir_even_when_one_is_given(tmp_path):
-    # The data_dir below does not exist: had it been read, load_split would have raised.
-    assert sample_by_index([1, 2], tmp_path / "nowhere").labels.tolist() == [SHIP, SHIP]
+    # The data_dir below is an empty folder: had it been read, load_split would have raised. (A folder
+    # that does not exist at all is an error of its own: see the last test.)
+    assert sample_by_index([1, 2], tmp_path).labels.tolist() == [SHIP, SHIP]
 
 
 @pytest.mark.parametrize("index", [10_000, 12_345, -1])
@@ -273,3 +275,18 @@ def test_indices_not_embedded_come_from_the_real_test_set(cifar_dir, real_test):
     got = sample_by_index([9999, 0, 5000], cifar_dir)
     np.testing.assert_array_equal(got.images, real_test.images[[9999, 0, 5000]])
     np.testing.assert_array_equal(got.labels, real_test.labels[[9999, 0, 5000]])
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_a_data_folder_that_does_not_exist_is_an_error_even_for_embedded_samples(
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A typo in --data-dir must not pass unnoticed because the samples asked for happen to be embedded."""
+    missing = tmp_path / "not-here"
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    if how == "environment":
+        monkeypatch.setenv(data.ENV_VAR, str(missing))
+    with pytest.raises(OcclusionError, match="is not a folder"):
+        embedded.sample_by_index([0], missing if how == "argument" else None)
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    assert len(embedded.sample_by_index([0])) == 1  # unset: the embedded samples, as before
