@@ -29,8 +29,19 @@ _ACTIVATION_FACTOR = 64
 _MEMORY_BUDGET = {"cpu": 48 << 20, "cuda": 1 << 30}
 
 
-def as_images(images: Any) -> torch.Tensor:
-    """Validate ``images`` and return float32 ``[N, C, H, W]`` in [0, 1] (uint8 is scaled by 1/255)."""
+LAYOUTS = ("NCHW", "NHWC")
+
+
+def as_images(images: Any, layout: str = "NCHW") -> torch.Tensor:
+    """Validate ``images`` and return float32 ``[N, C, H, W]`` in [0, 1] (uint8 is scaled by 1/255).
+
+    ``layout``: where the channel axis is in ``images`` ("NCHW": ``[N, C, H, W]`` or ``[C, H, W]``;
+    "NHWC": ``[N, H, W, C]`` or ``[H, W, C]``, as Keras, PIL and numpy code keep images). Images that
+    look channels-last under "NCHW" (a last axis of 1, 3 or 4 after a longer one) are refused with a
+    pointer to ``layout="NHWC"`` instead of being read as 3-pixel-wide images.
+    """
+    if layout not in LAYOUTS:
+        raise OcclusionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if isinstance(images, np.ndarray):
         if images.dtype.kind not in "uif":
             raise OcclusionError(f"images must hold numbers, got a numpy array of {images.dtype}")
@@ -43,14 +54,23 @@ def as_images(images: Any) -> torch.Tensor:
             f"got {type(images).__name__}"
             + (" (load the file first, e.g. with occsens.read_image)" if isinstance(images, str) else "")
         )
+    given = tuple(tensor.shape)
     if tensor.ndim == 3:
         tensor = tensor.unsqueeze(0)
     if tensor.ndim != 4:
-        raise OcclusionError(f"images must have shape [N, C, H, W] or [C, H, W], got {tuple(tensor.shape)}")
+        axes = "[N, C, H, W] or [C, H, W]" if layout == "NCHW" else "[N, H, W, C] or [H, W, C]"
+        raise OcclusionError(f"images must have shape {axes} (layout={layout!r}), got {given}")
     if tensor.shape[0] == 0 or 0 in tensor.shape:
-        raise OcclusionError(f"images is empty: shape {tuple(tensor.shape)}")
+        raise OcclusionError(f"images is empty: shape {given}")
+    if layout == "NHWC":
+        tensor = tensor.permute(0, 3, 1, 2)
+    elif tensor.shape[3] in (1, 3, 4) and tensor.shape[1] > 4 and tensor.shape[2] > 4:
+        raise OcclusionError(
+            f"images of shape {given} look channels-last (height, width, then {tensor.shape[3]} channels): "
+            "pass layout='NHWC', or give them as [N, C, H, W]"
+        )
     if tensor.dtype == torch.uint8:
-        return tensor.cpu().float().div_(255)
+        return tensor.cpu().float().div_(255).contiguous()
     if not tensor.is_floating_point():
         raise OcclusionError(f"images must be float in [0, 1] or uint8 in 0..255, got {tensor.dtype}")
     tensor = tensor.cpu().to(torch.float32)

@@ -274,13 +274,15 @@ def occlude(
     device: Any = None,
     progress: bool = False,
     engine: str = "auto",
+    layout: str = "NCHW",
 ) -> Occlusion:
     """Occlusion sensitivity of ``model`` on ``images``: slide a ``patch`` over them, record the softmax.
 
     Args:
         model: ``torch.nn.Module`` or callable taking float32 ``[B, C, H, W]`` images in [0, 1]
             and returning logits ``[B, K]`` (see ``as_model`` for numpy models).
-        images: ``[N, C, H, W]`` or ``[C, H, W]`` tensor or array, float in [0, 1] or uint8.
+        images: ``[N, C, H, W]`` or ``[C, H, W]`` tensor or array (``layout="NHWC"``: channels last),
+            float in [0, 1] or uint8.
         patch: window size, int or (height, width).
         stride: step between windows, int or pair, at most the patch; default = patch.
         fill: what replaces the window (see the module docstring): number, per-channel
@@ -295,8 +297,10 @@ def occlude(
             replaced by brute force when a check fails: see "Engines" in the module docstring),
             "brute" (every occluded copy through the whole model) or "incremental" (error if it
             cannot run, or fails its checks).
+        layout: "NCHW" (default) or "NHWC", where the channel axis is in ``images``; the result
+            (``res.images`` and every view) is channels-first either way.
     """
-    x = as_images(images)
+    x = as_images(images, layout)
     h, w = x.shape[2:]
     plan = plan_for((h, w), patch, stride)
     return _occlude_with_plan(
@@ -315,6 +319,7 @@ def notebook_occlude(
     device: Any = None,
     progress: bool = False,
     engine: str = "auto",
+    layout: str = "NCHW",
 ) -> Occlusion:
     """Reproduce the widely copied notebook: size x size cells at step size, each greying a 5*size square.
 
@@ -323,7 +328,7 @@ def notebook_occlude(
     recompute a notebook's heatmap, class map and counts exactly, and compare with
     ``occlude(model, images, patch=size)``, which greys only the cell.
     """
-    x = as_images(images)
+    x = as_images(images, layout)
     h, w = x.shape[2:]
     if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
         raise OcclusionError(f"size must be a positive int (the notebook's grid step), got {size!r}")
