@@ -34,6 +34,13 @@ def add_parser(sub: Any) -> None:
     )
     add_model_args(p)
     add_occlusion_args(p)
+    p.add_argument(
+        "--output",
+        choices=("softmax", "probs", "sigmoid"),
+        default="softmax",
+        help="what the model returns: logits (softmax, the default), probabilities (probs, used as they "
+        "are) or one logit per class (sigmoid: binary or multi-label)",
+    )
     p.add_argument("--target", type=int, default=None, help="class to map (default: the clean prediction)")
     p.add_argument(
         "--reveal", action="store_true", help="show only the window, fill the rest (patch-only view)"
@@ -56,7 +63,13 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
     )
     if args.notebook:
         res = occsens.notebook_occlude(
-            model, image, size=args.patch, fill=args.fill, target=args.target, progress=not args.quiet
+            model,
+            image,
+            size=args.patch,
+            fill=args.fill,
+            target=args.target,
+            progress=not args.quiet,
+            output=args.output,
         )
     else:
         res = occsens.occlude(
@@ -68,6 +81,7 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
             target=args.target,
             reveal=args.reveal,
             progress=not args.quiet,
+            output=args.output,
         )
     names = class_names(args, res.num_classes)
     summary = summarize(res, 0, names)

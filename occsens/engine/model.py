@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import numbers
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -203,25 +204,70 @@ def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: s
     return model
 
 
-def _forward(model: Callable, x: torch.Tensor, expected_batch: int) -> torch.Tensor:
-    return _check_logits(model(x), expected_batch)
+OUTPUTS = ("softmax", "probs", "sigmoid")
 
 
-def _check_logits(out: Any, expected_batch: int) -> torch.Tensor:
-    """Softmax of the model's logits, after checking their type, shape and values."""
+def check_output(output: Any) -> str:
+    """Validate ``occlude``'s ``output`` and return its name (a callable's ``__name__``)."""
+    if callable(output):
+        return str(getattr(output, "__name__", "callable"))
+    if isinstance(output, str) and output in OUTPUTS:
+        return output
+    raise OcclusionError(
+        f"output {output!r} is unknown; use 'softmax' (the model returns logits), 'probs' (it returns "
+        "probabilities), 'sigmoid' (one logit per class: binary or multi-label) or a callable "
+        "(model output) -> [B, K] scores"
+    )
+
+
+def _forward(model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
+    return _check_logits(model(x), expected_batch, output)
+
+
+def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
+    """The scores occlusion maps, from the model's output, after checking type, shape and values.
+
+    ``output``: "softmax" of logits (the default), "probs" used as they are, "sigmoid" per class, or
+    a callable turning the model's output into ``[B, K]`` scores (see ``occlude``).
+    """
+    if callable(output):
+        out = output(out)
+    what = "scores" if callable(output) else ("probabilities" if output == "probs" else "logits")
     if not isinstance(out, torch.Tensor):
         raise OcclusionError(
-            f"model must return a tensor of logits [B, K], got {type(out).__name__} "
+            f"model must return a tensor of {what} [B, K], got {type(out).__name__} "
             "(wrap numpy models with occsens.as_model)"
         )
-    if out.ndim != 2 or out.shape[0] != expected_batch or out.shape[1] < 2:
+    least = 2 if output == "softmax" else 1
+    if out.ndim != 2 or out.shape[0] != expected_batch or out.shape[1] < least:
         raise OcclusionError(
-            f"model returned shape {tuple(out.shape)} for {expected_batch} images; "
-            f"expected logits [{expected_batch}, K], K >= 2"
+            f"model returned shape {tuple(out.shape)} for {expected_batch} images; expected {what} "
+            f"[{expected_batch}, K], K >= {least}"
+            + (
+                "; for one logit (binary) pass output='sigmoid'"
+                if output == "softmax" and out.ndim == 2
+                else ""
+            )
         )
     if not torch.isfinite(out).all():
-        raise OcclusionError("model returned NaN or infinite logits; check the model and its weights")
-    return torch.softmax(out.float(), dim=1).cpu()
+        raise OcclusionError(f"model returned NaN or infinite {what}; check the model and its weights")
+    out = out.float()
+    if output == "softmax":
+        if bool((out >= 0).all()) and bool(((out.sum(dim=1) - 1).abs() <= 1e-4).all()):
+            warnings.warn(  # one text, so Python's default filter shows it once per call site
+                "the model's outputs look like probabilities (non-negative, rows summing to 1); softmax "
+                "of them would squash them: pass output='probs' if they are",
+                stacklevel=2,
+            )
+        return torch.softmax(out, dim=1).cpu()
+    if output == "sigmoid":
+        return torch.sigmoid(out).cpu()
+    if output == "probs" and (float(out.min()) < -1e-6 or float(out.max()) > 1 + 1e-6):
+        raise OcclusionError(
+            f"output='probs' but the model returned values in [{float(out.min()):.4g}, "
+            f"{float(out.max()):.4g}]; probabilities lie in [0, 1]: pass output='softmax' for logits"
+        )
+    return out.cpu()
 
 
 def _device(model: Any, device: Any) -> torch.device:

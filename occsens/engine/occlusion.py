@@ -23,6 +23,7 @@ from occsens.engine.model import (
     _forward,
     _targets,
     as_images,
+    check_output,
     default_batch_size,
     eval_mode,
     full_float32,
@@ -58,6 +59,7 @@ class Occlusion:
     model_was_training: bool
     _fill: _Fill = field(repr=False)
     engine: str = "brute"  # which engine computed probs: "brute" or "incremental"
+    output: str = "softmax"  # what probs hold: "softmax", "probs", "sigmoid" or the scoring callable's name
 
     @property
     def windows(self) -> torch.Tensor:
@@ -139,8 +141,9 @@ def _run(
     device: torch.device,
     progress: bool,
     channels_last: bool = False,
+    output: Any = "softmax",
 ) -> torch.Tensor:
-    """Softmax for every (image, window) pair: float32 [N, R*C, K], in chunks of ``batch_size``.
+    """Scores (``output``, softmax by default) of every (image, window) pair: [N, R*C, K], in chunks.
 
     ``channels_last`` hands the model channels-last inputs (only for models whose every layer
     ``occsens.engine.receptive`` knows: a model that calls ``view`` on its maps would break); convolution
@@ -160,7 +163,7 @@ def _run(
             occluded = _compose(x, fill_values, mask, reveal)
             if channels_last:
                 occluded = occluded.contiguous(memory_format=torch.channels_last)
-            probs = _forward(model, occluded, len(pairs))
+            probs = _forward(model, occluded, len(pairs), output)
             if out is None:  # kept on the device until the end: one copy back instead of one per chunk
                 out = probs.new_empty(n * p, probs.shape[1])
             out[start : start + len(pairs)] = probs
@@ -180,7 +183,9 @@ def _occlude_with_plan(
     device: Any,
     progress: bool,
     engine: str = "auto",
+    output: Any = "softmax",
 ) -> Occlusion:
+    output_name = check_output(output)
     if engine not in ENGINES:
         raise OcclusionError(f"engine {engine!r} is unknown; use one of {', '.join(map(repr, ENGINES))}")
     if not callable(model):
@@ -208,7 +213,7 @@ def _occlude_with_plan(
         incremental = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
         spots = _spot_windows(len(images), plan) if incremental else []
         spot_inputs = [_occluded(images, plan, resolved_fill, i, w) for i, w in spots]
-        clean, spot_probs = _clean_forward(model, images, spot_inputs, size, dev, layout)
+        clean, spot_probs = _clean_forward(model, images, spot_inputs, size, dev, layout, output)
         targets = _targets(target, clean)
         probs, used = None, "brute"
         if incremental:
@@ -223,6 +228,7 @@ def _occlude_with_plan(
                     progress,
                     clean,
                     chunk_given=batch_size is not None,
+                    output=output,
                 )
                 _check_spots(probs, spots, spot_probs)
                 used = "incremental"
@@ -241,7 +247,7 @@ def _occlude_with_plan(
                 )
                 probs, used = None, f"brute (fallback: {reason})"
         if probs is None:
-            probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout)
+            probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout, output)
     if probs.shape[2] != clean.shape[1]:
         raise OcclusionError(
             f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
@@ -258,6 +264,7 @@ def _occlude_with_plan(
         was_training,
         resolved_fill,
         used,
+        output_name,
     )
 
 
@@ -275,6 +282,7 @@ def occlude(
     progress: bool = False,
     engine: str = "auto",
     layout: str = "NCHW",
+    output: Any = "softmax",
 ) -> Occlusion:
     """Occlusion sensitivity of ``model`` on ``images``: slide a ``patch`` over them, record the softmax.
 
@@ -299,12 +307,18 @@ def occlude(
             cannot run, or fails its checks).
         layout: "NCHW" (default) or "NHWC", where the channel axis is in ``images``; the result
             (``res.images`` and every view) is channels-first either way.
+        output: what the maps measure. "softmax" (default): the model returns logits; "probs": it
+            returns probabilities, used as they are; "sigmoid": one logit per class (binary with one
+            logit, or multi-label); or a callable ``(model output) -> [B, K]`` scores (a
+            segmentation model's mean logit of a class over a region, a regression's value). The
+            views keep their names (``probs``, ``heatmap``, ``drop``) and hold these scores;
+            ``res.output`` says which.
     """
     x = as_images(images, layout)
     h, w = x.shape[2:]
     plan = plan_for((h, w), patch, stride)
     return _occlude_with_plan(
-        model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine
+        model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine, output
     )
 
 
@@ -320,6 +334,7 @@ def notebook_occlude(
     progress: bool = False,
     engine: str = "auto",
     layout: str = "NCHW",
+    output: Any = "softmax",
 ) -> Occlusion:
     """Reproduce the widely copied notebook: size x size cells at step size, each greying a 5*size square.
 
@@ -336,4 +351,6 @@ def notebook_occlude(
     if s > min(h, w):
         raise OcclusionError(f"size {s} is larger than the image ({h}, {w})")
     plan = notebook_plan((h, w), s)
-    return _occlude_with_plan(model, x, plan, fill, target, False, batch_size, device, progress, engine)
+    return _occlude_with_plan(
+        model, x, plan, fill, target, False, batch_size, device, progress, engine, output
+    )

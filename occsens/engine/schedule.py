@@ -35,6 +35,7 @@ def _run_incremental(
     progress: bool,
     clean_probs: torch.Tensor,
     chunk_given: bool = False,
+    output: Any = "softmax",
 ) -> torch.Tensor:
     """The same probabilities as ``_run``, computing each layer only where the window changed it.
 
@@ -65,8 +66,8 @@ def _run_incremental(
         for first in range(0, n, group):
             members = images[first : first + group].to(device)
             clean = CleanActivations(model, members)
-            rebuilt = _check_logits(clean.logits, len(members))
-            off = float((rebuilt - clean_probs[first : first + len(members)]).abs().max())
+            rebuilt = _check_logits(clean.logits, len(members), output)
+            off = _off(rebuilt, clean_probs[first : first + len(members)])
             if not off <= ENGINE_TOLERANCE:  # also catches NaN
                 raise _GuardFailed(
                     f"the walk's clean pass differs from the model's own forward by {off:.2g} (images "
@@ -82,7 +83,7 @@ def _run_incremental(
                 chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
                 boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
                 logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
-                probs = _check_logits(logits, len(pair))
+                probs = _check_logits(logits, len(pair), output)
                 if out is None:
                     out = probs.new_empty(n * p, probs.shape[1])
                 out[(first + member) * p + idx] = probs
@@ -253,6 +254,7 @@ def _clean_forward(
     size: int,
     device: torch.device,
     layout: torch.memory_format,
+    output: Any = "softmax",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's own softmax on ``images`` (in chunks of ``size``) and on the ``extra`` inputs.
 
@@ -260,15 +262,20 @@ def _clean_forward(
     """
     first = images[:size]
     chunks = [torch.cat([first, *extra])] + [images[i : i + size] for i in range(size, len(images), size)]
-    probs = [_forward(model, x.to(device, memory_format=layout), len(x)) for x in chunks]
+    probs = [_forward(model, x.to(device, memory_format=layout), len(x), output) for x in chunks]
     spots = probs[0][len(first) :]
     return torch.cat([probs[0][: len(first)], *probs[1:]]), spots
+
+
+def _off(got: torch.Tensor, want: torch.Tensor) -> float:
+    """Largest difference, relative to the scores' size once they exceed 1 (probabilities never do)."""
+    return float((got - want).abs().max()) / max(1.0, float(want.abs().max()))
 
 
 def _check_spots(probs: torch.Tensor, spots: list[tuple[int, int]], expected: torch.Tensor) -> None:
     """Raise ``_GuardFailed`` unless the incremental ``probs`` [N, P, K] match brute force at ``spots``."""
     for (image, window), want in zip(spots, expected, strict=True):
-        off = float((probs[image, window] - want).abs().max())
+        off = _off(probs[image, window], want)
         if not off <= ENGINE_TOLERANCE:
             raise _GuardFailed(
                 f"window {window} of image {image} differs from brute force by {off:.2g} "
