@@ -3,13 +3,12 @@
 ``_Run`` computes the trained model's occlusion result and the map under test once, on first use, and
 gives every check the same helpers (an occlusion with the run's settings, softmax in chunks, sample ids,
 class names, seeded random streams). Model modes: the map's explainer runs with every module's training
-flag off and restored afterwards (``_eval_flags``).
+flag off and restored afterwards (``occsens.engine.model.eval_flags``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,24 +16,10 @@ import torch
 from torch import nn
 
 from occsens.engine import Occlusion, occlude, resolve_fill
-from occsens.engine.model import _device, _forward, default_batch_size, eval_mode
+from occsens.engine.model import _device, _forward, default_batch_size, eval_flags, eval_mode
 from occsens.errors import OcclusionError
 
 Explainer = Callable[[Any, torch.Tensor], Any]  # explainer(model, images) -> maps [N, H, W]
-
-
-@contextlib.contextmanager
-def _eval_flags(model: Any) -> Iterator[None]:
-    """Eval mode for a user explainer (gradients stay available); each module's flag is restored."""
-    modules = list(model.modules()) if isinstance(model, nn.Module) else []
-    flags = [m.training for m in modules]
-    try:
-        for m in modules:
-            m.training = False
-        yield
-    finally:
-        for m, flag in zip(modules, flags, strict=True):
-            m.training = flag
 
 
 def _training_flags(model: Any) -> list[bool]:
@@ -135,7 +120,7 @@ class _Run:
         images = self.images[index]
         if self.explainer is None:
             return self.occlusion(images, model=model, target=self.target[index]).attribution()
-        with _eval_flags(model):
+        with eval_flags(model):
             out = self.explainer(model, images)
         maps = torch.as_tensor(out.detach().cpu() if isinstance(out, torch.Tensor) else np.asarray(out))
         if maps.ndim == 4 and maps.shape[1] == 1:
