@@ -45,8 +45,10 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
   layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
   clean pass must reproduce the model's own clean forward; (3) two windows per call, the
   top-left one of the first image (borders) and the centre one of the last, are also run by
-  brute force and must agree. On any failure the whole call runs by brute force, one warning
-  names the layer or the check, and ``res.engine`` reads ``"brute (fallback: ...)"``.
+  brute force and must agree. Where (1) fails, "auto" runs brute force silently (it is exact, and the
+  user did not ask for the other engine) and ``res.engine`` reads ``"brute (incremental not used:
+  ...)"`` naming the layer; where (2) or (3) fails, the whole call reruns by brute force, one
+  warning names the check, and ``res.engine`` reads ``"brute (fallback: ...)"``.
   What the guard cannot see: a change the static check misses (for example a patched
   ``torch.nn.functional`` function, or a weight tensor that changes between layers' calls)
   and that leaves the clean output and both checked windows within the tolerance while moving

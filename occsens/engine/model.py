@@ -227,6 +227,25 @@ def check_output(output: Any) -> str:
     )
 
 
+def scores_in_words(output: str) -> str:
+    """What an ``Occlusion``'s scores are, in words, from its ``output`` name (for reports and tables)."""
+    if output == "softmax":
+        return "softmax probabilities of the model's logits"
+    if output == "probs":
+        return "the model's own probabilities, used as they are"
+    if output == "sigmoid":
+        return (
+            "sigmoid probabilities of the model's logits, each class on its own (for one logit z: "
+            "the two sides of a binary classifier, 1 - sigmoid(z) and sigmoid(z))"
+        )
+    return f"scores computed from the model's output by {output}(), in that function's own units"
+
+
+def is_probability(output: str) -> bool:
+    """Whether scores under ``output`` are probabilities in [0, 1] (a scoring callable's need not be)."""
+    return output in OUTPUTS
+
+
 def _forward(model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
     return _check_logits(model(x), expected_batch, output)
 
@@ -263,11 +282,14 @@ def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> tor
         if bool((out >= 0).all()) and bool(((out.sum(dim=1) - 1).abs() <= 1e-4).all()):
             warnings.warn(  # one text, so Python's default filter shows it once per call site
                 "the model's outputs look like probabilities (non-negative, rows summing to 1); softmax "
-                "of them would squash them: pass output='probs' if they are",
+                "of them would squash them: pass output='probs' (--output probs) if they are",
                 stacklevel=2,
             )
         return torch.softmax(out, dim=1).cpu()
     if output == "sigmoid":
+        if out.shape[1] == 1:  # one logit z: the binary classifier's two classes, softmax([0, z])
+            positive = torch.sigmoid(out)
+            return torch.cat([1 - positive, positive], dim=1).cpu()
         return torch.sigmoid(out).cpu()
     if output == "probs" and (float(out.min()) < -1e-6 or float(out.max()) > 1 + 1e-6):
         raise OcclusionError(

@@ -58,7 +58,9 @@ class Occlusion:
     fill: str  # a description of the fill, e.g. "0.5" or "blur"
     model_was_training: bool
     _fill: _Fill = field(repr=False)
-    engine: str = "brute"  # which engine computed probs: "brute" or "incremental"
+    # which engine computed probs: "incremental", "brute", or "brute (...)" saying why "auto" could not
+    # use the incremental engine ("incremental not used: ...") or discarded it ("fallback: ...")
+    engine: str = "brute"
     output: str = "softmax"  # what probs hold: "softmax", "probs", "sigmoid" or the scoring callable's name
 
     @property
@@ -210,12 +212,12 @@ def _occlude_with_plan(
                 "statistics) and restores its mode afterwards",
                 stacklevel=3,
             )
-        incremental = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
+        incremental, not_used = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
         spots = _spot_windows(len(images), plan) if incremental else []
         spot_inputs = [_occluded(images, plan, resolved_fill, i, w) for i, w in spots]
         clean, spot_probs = _clean_forward(model, images, spot_inputs, size, dev, layout, output)
         targets = _targets(target, clean)
-        probs, used = None, "brute"
+        probs, used = None, "brute" if not_used is None else f"brute (incremental not used: {not_used})"
         if incremental:
             try:
                 probs = _run_incremental(
@@ -308,9 +310,11 @@ def occlude(
         layout: "NCHW" (default) or "NHWC", where the channel axis is in ``images``; the result
             (``res.images`` and every view) is channels-first either way.
         output: what the maps measure. "softmax" (default): the model returns logits; "probs": it
-            returns probabilities, used as they are; "sigmoid": one logit per class (binary with one
-            logit, or multi-label); or a callable ``(model output) -> [B, K]`` scores (a
-            segmentation model's mean logit of a class over a region, a regression's value). The
+            returns probabilities, used as they are; "sigmoid": one logit per class, multi-label (each
+            class its own sigmoid), or binary with one logit z, which gives the two classes'
+            scores [1 - sigmoid(z), sigmoid(z)] (= softmax of [0, z]); or a callable
+            ``(model output) -> [B, K]`` scores (a segmentation model's mean logit of a class over a
+            region, a regression's value). The
             views keep their names (``probs``, ``heatmap``, ``drop``) and hold these scores;
             ``res.output`` says which.
     """

@@ -8,7 +8,6 @@ measured faster; every incremental call then checks itself against the model's o
 from __future__ import annotations
 
 import contextlib
-import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,29 +131,27 @@ def _use_incremental(
     reveal: bool,
     unsupported: str | None,
     device: torch.device,
-) -> bool:
-    """Whether to run the incremental engine: asked for, or "auto" and it applies and saves work.
+) -> tuple[bool, str | None]:
+    """Whether to run the incremental engine (asked for, or "auto" and it applies and saves work), and
+    why not when "auto" wanted it but it cannot prove this model exact (the result's ``engine`` says so;
+    no warning, since the user did not ask for that engine and brute force is exact).
 
     ``unsupported`` is ``occsens.engine.incremental.supports``'s answer for this model. "auto" keeps GPUs
     on brute force: there the engine's many small kernels cost more than the FLOPs it saves (H200,
     shipped model in full float32: 13-18 ms against 3-9 ms on one image, 1.4-2.3x as long on 32).
     """
     if engine == "brute":
-        return False
+        return False, None
     reason = "reveal=True changes everything outside the window" if reveal else unsupported
     if engine == "incremental":
         if reason:
             raise OcclusionError(
                 f"engine 'incremental' cannot run this model: {reason}; use engine='auto' or 'brute'"
             )
-        return True
+        return True, None
     if reason:
-        if not reveal and isinstance(model, nn.Module):
-            warnings.warn(
-                f"incremental engine not used ({reason}); running every window in full", stacklevel=4
-            )
-        return False
-    return device.type == "cpu" and _incremental_pays(model, images, plan)
+        return False, (reason if not reveal and isinstance(model, nn.Module) else None)
+    return device.type == "cpu" and _incremental_pays(model, images, plan), None
 
 
 # When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays per layer for

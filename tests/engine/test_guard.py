@@ -252,8 +252,7 @@ def test_auto_equals_brute_force_on_models_that_run_code_the_walk_does_not_see(s
     torch.testing.assert_close(auto.probs, brute.probs, rtol=0, atol=ENGINE_TOLERANCE)
     torch.testing.assert_close(auto.clean_probs, brute.clean_probs, rtol=0, atol=ENGINE_TOLERANCE)
     if name not in HARMLESS:
-        assert auto.engine == "brute", f"{name}: {auto.engine}"
-        assert any("incremental engine not used" in n for n in notices), notices
+        assert auto.engine.startswith("brute (incremental not used:"), f"{name}: {auto.engine}"
 
 
 @pytest.mark.parametrize(

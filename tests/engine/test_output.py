@@ -50,9 +50,12 @@ def test_a_binary_model_with_one_logit_needs_sigmoid_and_gets_it() -> None:
         occsens.occlude(binary, IMAGES, patch=4)
     res = occsens.occlude(binary, IMAGES, patch=4, output="sigmoid")
     with torch.inference_mode():
-        expected = torch.sigmoid(binary(IMAGES))
-    torch.testing.assert_close(res.clean_probs, expected, rtol=0, atol=1e-6)
-    assert res.heatmap.shape == (2, 3, 3) and res.target.tolist() == [0, 0]
+        positive = torch.sigmoid(binary(IMAGES))[:, 0]
+    # One logit z is a two-class classifier: scores [1 - sigmoid(z), sigmoid(z)], softmax of [0, z].
+    torch.testing.assert_close(res.clean_probs[:, 1], positive, rtol=0, atol=1e-6)
+    torch.testing.assert_close(res.clean_probs.sum(dim=1), torch.ones(2), rtol=0, atol=1e-6)
+    assert res.num_classes == 2 and res.heatmap.shape == (2, 3, 3)
+    assert res.target.tolist() == (positive > 0.5).long().tolist()  # the predicted side, not always 0
 
 
 def test_multi_label_scores_are_per_class_sigmoids_not_a_distribution() -> None:
@@ -150,7 +153,9 @@ def test_the_occlude_command_takes_output(tmp_path, capsys) -> None:  # noqa: AN
         args = ["occlude", str(tmp_path / "red.png"), "--model-path", "binary:build", "--classes", "cat"]
         assert main([*args, "--output", "sigmoid", "--json", "--quiet"]) == 0
         summary = json.loads(capsys.readouterr().out)
-        assert summary["clean_class_name"] == "cat" and 0 < summary["clean_prob"] < 1
+        # One name X for one logit: the two sides "not X" and "X"; the winner has at least half.
+        assert {t["name"] for t in summary["top3"]} == {"cat", "not cat"}
+        assert 0.5 <= summary["clean_prob"] < 1
         assert main([*args, "--quiet"]) == 2  # softmax of one logit: refused, pointing at --output
         assert "output='sigmoid'" in capsys.readouterr().err
     finally:

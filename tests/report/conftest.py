@@ -175,11 +175,3 @@ class Page(html.parser.HTMLParser):
     def text_outside(self, cls: str) -> str:
         """All text not inside an element of class ``cls``."""
         return " ".join(t for classes, t in self.texts if not any(cls in c.split() for c in classes))
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The tiny nets are not ones the incremental engine walks; its notice is not what these tests test."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.filterwarnings("ignore:incremental engine not used:UserWarning"))
