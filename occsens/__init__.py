@@ -18,7 +18,7 @@ from occsens.engine import (
     register_pointwise,
 )
 from occsens.errors import OcclusionError
-from occsens.images import read_image
+from occsens.images import read_image, read_images
 
 __version__ = "0.1.0"
 
@@ -36,6 +36,7 @@ __all__ = [
     "notebook_occlude",
     "occlude",
     "read_image",
+    "read_images",
     "register_pointwise",
     "run_checks",
 ]

@@ -1,13 +1,20 @@
-"""Reading a user's image file (``occsens.read_image``): pixels as they look on screen, in [0, 1].
+"""Reading a user's image files (``occsens.read_image``, ``read_images``): pixels as they look on
+screen, in [0, 1]; and their labels (``read_labels``).
 
 Spec (``occsens/images.py``): 8-bit / 255; 16-bit / 65535; float images as they are in [0, 1], else
 scaled by their own range with a warning; EXIF orientation applied; palette, CMYK and transparency
 (onto white) converted; images over ``max_pixels`` refused before decoding, with one line naming the
 limit and how to raise it.
+
+``read_images`` reads a folder (its image files by name, hidden and other files skipped) or a list
+of files, and says per image how it was read (notes, sizes height x width) instead of warning;
+``read_labels`` maps a ``file,label`` CSV onto those files. Every bad input is one line naming the
+argument or file and what is valid.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +24,7 @@ from PIL import Image
 
 import occsens
 from occsens.cli import main
-from occsens.images import read_image
+from occsens.images import IMAGE_SUFFIXES, ImageFiles, read_image, read_images, read_labels
 
 
 def test_an_8_bit_rgb_image_is_its_bytes_over_255(tmp_path: Path) -> None:
@@ -125,3 +132,277 @@ def test_the_cli_refuses_a_large_image_with_one_line(tmp_path: Path, capsys: pyt
     with pytest.raises(SystemExit) as usage:
         main(["occlude", str(tmp_path / "big.png"), "--max-pixels", "0"])
     assert usage.value.code == 2
+
+
+# --- read_images: a folder, or a list of files ------------------------------------------------------
+
+
+def _solid(path: Path, value: int, height: int = 4, width: int = 5, mode: str = "RGB") -> None:
+    """A one-colour image: grey level ``value`` (and opaque, for RGBA)."""
+    channels = {"RGB": 3, "RGBA": 4}[mode]
+    arr = np.full((height, width, channels), value, dtype=np.uint8)
+    if mode == "RGBA":
+        arr[..., 3] = 255
+    Image.fromarray(arr, mode=mode).save(path)
+
+
+def _one_line(err: pytest.ExceptionInfo[occsens.OcclusionError]) -> str:
+    message = str(err.value)
+    assert "\n" not in message, message
+    return message
+
+
+def _quietly(*args: object, **kwargs: object) -> ImageFiles:
+    """read_images with any warning an error: it reports through notes, never warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return read_images(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_accepted_suffixes_are_the_common_image_formats() -> None:
+    assert IMAGE_SUFFIXES == {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
+
+
+def test_a_folder_gives_its_image_files_by_name_and_nothing_else(tmp_path: Path) -> None:
+    _solid(tmp_path / "c.tif", 30)
+    _solid(tmp_path / "a.png", 10)
+    _solid(tmp_path / "b.PNG", 20)  # suffixes in any case
+    _solid(tmp_path / ".hidden.png", 40)  # hidden: skipped (e.g. macOS ._ files)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "sub.png").mkdir()  # a folder, even one named like an image: not read, not entered
+    _solid(tmp_path / "sub.png" / "d.png", 50)
+    got = _quietly(tmp_path)
+    assert got.names == ("a.png", "b.PNG", "c.tif")
+    assert got.images.dtype == torch.float32 and got.images.shape == (3, 3, 4, 5)
+    # each image is its own file's pixels, in the order of the names
+    assert [round(float(img.mean()) * 255) for img in got.images] == [10, 20, 30]
+    assert got.sizes == ((4, 5),) * 3 and got.notes == ((),) * 3
+
+
+def test_a_list_of_files_keeps_its_order(tmp_path: Path) -> None:
+    _solid(tmp_path / "a.png", 10)
+    _solid(tmp_path / "b.png", 20)
+    got = _quietly([tmp_path / "b.png", str(tmp_path / "a.png")])
+    assert got.names == ("b.png", "a.png")
+    assert [round(float(img.mean()) * 255) for img in got.images] == [20, 10]
+
+
+def test_one_file_is_read_as_a_set_of_one(tmp_path: Path) -> None:
+    _solid(tmp_path / "a.png", 10)
+    got = _quietly(tmp_path / "a.png")
+    assert got.names == ("a.png",) and got.images.shape == (1, 3, 4, 5)
+
+
+def test_without_a_size_each_image_keeps_its_own_exactly(tmp_path: Path) -> None:
+    arr = np.random.default_rng(2).integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "x.png")
+    got = _quietly(tmp_path)
+    assert torch.equal(got.images[0], torch.from_numpy(arr.transpose(2, 0, 1).copy()).float() / 255)
+    assert got.sizes == ((6, 7),) and got.notes == ((),)
+
+
+def test_images_of_different_sizes_need_a_size_and_the_error_names_both(tmp_path: Path) -> None:
+    _solid(tmp_path / "a.png", 10, height=40, width=48)
+    _solid(tmp_path / "b.png", 20, height=32, width=32)
+    with pytest.raises(occsens.OcclusionError) as err:
+        read_images(tmp_path)
+    message = _one_line(err)
+    assert "'a.png' is 40x48" in message and "'b.png' is 32x32" in message
+    assert "height x width" in message
+    assert "--input-size H W" in message and "size=(H, W)" in message
+
+
+def test_with_a_size_every_image_is_resized_and_each_resized_one_says_so(tmp_path: Path) -> None:
+    _solid(tmp_path / "a.png", 10, height=40, width=48)
+    _solid(tmp_path / "b.png", 20, height=32, width=32, mode="RGBA")
+    got = _quietly(tmp_path, size=(32, 32))
+    assert got.images.shape == (2, 3, 32, 32)
+    assert got.sizes == ((40, 48), (32, 32))  # the files' own sizes, not the resized ones
+    assert got.notes[0] == ("resized from 40x48 to 32x32 (height x width)",)
+    assert got.notes[1] == ("transparency; composited onto white",)  # its size is already 32x32
+    # a one-colour image stays that colour when resized (bicubic, to one 8-bit step)
+    torch.testing.assert_close(got.images[0], torch.full((3, 32, 32), 10 / 255), rtol=0, atol=1 / 255)
+
+
+def test_a_size_that_is_not_height_and_width_is_refused(tmp_path: Path) -> None:
+    _solid(tmp_path / "a.png", 10)
+    for bad in [(0, 32), (32,), (32, 32, 3), (32.0, 32), (True, 32), "32x32"]:
+        with pytest.raises(occsens.OcclusionError, match=r"size must be two positive integers") as err:
+            read_images(tmp_path, size=bad)  # type: ignore[arg-type]
+        _one_line(err)
+    assert read_images(tmp_path, size=(2, 3)).images.shape == (1, 3, 2, 3)
+
+
+def test_the_exif_orientation_is_noted_and_the_size_is_the_upright_one(tmp_path: Path) -> None:
+    img = Image.fromarray(np.zeros((2, 3), dtype=np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6  # stored on its side: 2 rows of 3, upright 3 rows of 2
+    img.save(tmp_path / "rotated.png", exif=exif)
+    got = _quietly(tmp_path)
+    assert got.sizes == ((3, 2),) and got.images.shape == (1, 3, 3, 2)
+    assert got.notes == (("rotated upright by its EXIF orientation (6)",),)
+
+
+def test_read_image_warns_with_the_notes_read_images_returns(tmp_path: Path) -> None:
+    """One source of truth: the warning is ``image NAME: NOTE``; read_images only returns the note."""
+    Image.fromarray(np.array([[-2.0, 6.0]], dtype=np.float32), mode="F").save(tmp_path / "wide.tiff")
+    Image.fromarray(np.zeros((40, 48, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    for name in ["wide.tiff", "big.png"]:
+        (note,) = _quietly([tmp_path / name], size=(32, 32), channels=1).notes[0][-1:]
+        with pytest.warns(UserWarning) as caught:
+            read_image(tmp_path / name, size=(32, 32), channels=1)
+        assert [str(w.message) for w in caught][-1] == f"image {name}: {note}"
+    assert _quietly([tmp_path / "wide.tiff"]).notes[0] == (
+        "floats in [-2, 6]; scaled from that range to [0, 1]",
+    )
+
+
+def test_read_image_does_not_warn_about_an_exif_orientation(tmp_path: Path) -> None:
+    """Turning a photo upright is what every viewer does: a note in a report, not a warning."""
+    img = Image.fromarray(np.zeros((2, 3), dtype=np.uint8))
+    exif = img.getexif()
+    exif[0x0112] = 6
+    img.save(tmp_path / "rotated.png", exif=exif)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(tmp_path / "rotated.png").shape == (3, 3, 2)
+
+
+def test_a_missing_or_imageless_folder_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(occsens.OcclusionError, match="image folder .* does not exist") as err:
+        read_images(tmp_path / "nowhere")
+    _one_line(err)
+    (tmp_path / "readme.txt").write_text("no images here")
+    with pytest.raises(occsens.OcclusionError, match="has no image files") as err:
+        read_images(tmp_path)
+    assert all(suffix in _one_line(err) for suffix in IMAGE_SUFFIXES)
+    with pytest.raises(occsens.OcclusionError, match="no image files given") as err:
+        read_images([])
+    _one_line(err)
+
+
+def test_an_unreadable_file_in_a_folder_is_named(tmp_path: Path) -> None:
+    _solid(tmp_path / "a.png", 10)
+    (tmp_path / "broken.jpg").write_bytes(b"this is not a JPEG")
+    with pytest.raises(occsens.OcclusionError, match=r"broken\.jpg.* is not a readable image file") as err:
+        read_images(tmp_path)
+    _one_line(err)
+    with pytest.raises(occsens.OcclusionError, match=r"gone\.png.* does not exist"):
+        read_images([tmp_path / "a.png", tmp_path / "gone.png"])
+
+
+def test_files_of_the_same_name_are_refused(tmp_path: Path) -> None:
+    """Images are named by their file name (labels, the report), so two cat.png would be confused."""
+    for folder in ["one", "two"]:
+        (tmp_path / folder).mkdir()
+        _solid(tmp_path / folder / "cat.png", 10)
+    with pytest.raises(occsens.OcclusionError, match="same name 'cat.png'") as err:
+        read_images([tmp_path / "one" / "cat.png", tmp_path / "two" / "cat.png"])
+    _one_line(err)
+
+
+def test_a_folder_over_the_file_limit_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the limit lowered to 2 so the test writes 3 files, not 10,001: the counting is the same
+    monkeypatch.setattr("occsens.images.MAX_FILES", 2)
+    for name in ["a.png", "b.png"]:
+        _solid(tmp_path / name, 10)
+    assert len(read_images(tmp_path).names) == 2  # at the limit: read
+    (tmp_path / "c.png").write_bytes(b"unreadable: refused before any file is read")
+    with pytest.raises(occsens.OcclusionError, match="over 2 images") as err:
+        read_images(tmp_path)
+    _one_line(err)
+
+
+# --- read_labels: a file,label CSV ------------------------------------------------------------------
+
+FILES = ["a.png", "b.png", "c.png"]
+CLASSES = ["dog", "cat", "bird"]
+
+
+def _labels(tmp_path: Path, text: str, encoding: str = "utf-8") -> list[int | None]:
+    (tmp_path / "labels.csv").write_text(text, encoding=encoding)
+    return read_labels(tmp_path / "labels.csv", FILES, CLASSES)
+
+
+def test_labels_by_name_or_number_with_or_without_a_header(tmp_path: Path) -> None:
+    assert _labels(tmp_path, "file,label\na.png,cat\nc.png,2\n") == [1, None, 2]
+    assert _labels(tmp_path, "a.png,cat\nc.png,2\n") == [1, None, 2]
+    # the header in any case; cells stripped; blank lines skipped; a class name is found before a number
+    assert _labels(tmp_path, " File , LABEL \r\n\r\n b.png , dog \r\n") == [None, 0, None]
+
+
+def test_a_byte_order_mark_is_tolerated(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM: left in, the header would read as a file named \\ufefffile."""
+    assert _labels(tmp_path, "file,label\na.png,bird\n", encoding="utf-8-sig") == [2, None, None]
+    assert _labels(tmp_path, "a.png,bird\n", encoding="utf-8-sig") == [2, None, None]
+
+
+def test_an_unknown_label_names_it_its_line_and_the_classes(tmp_path: Path) -> None:
+    with pytest.raises(occsens.OcclusionError, match=r"line 3: label 'cow' is not a class") as err:
+        _labels(tmp_path, "file,label\na.png,cat\nb.png,cow\n")
+    assert "dog, cat, bird" in _one_line(err) and "0..2" in str(err.value)
+    with pytest.raises(occsens.OcclusionError, match=r"line 1: label '3' is not a class"):
+        _labels(tmp_path, "a.png,3\n")  # three classes: 0..2
+    with pytest.raises(occsens.OcclusionError, match=r"label '-1' is not a class"):
+        _labels(tmp_path, "a.png,-1\n")
+
+
+def test_an_unknown_label_lists_ten_classes_then_an_ellipsis(tmp_path: Path) -> None:
+    """Ten names fit one line; a 1000-class model's would not."""
+    (tmp_path / "labels.csv").write_text("a.png,cow\n")
+    classes = [f"class{i}" for i in range(12)]
+    with pytest.raises(occsens.OcclusionError) as err:
+        read_labels(tmp_path / "labels.csv", FILES, classes)
+    message = _one_line(err)
+    assert "class0, class1" in message and "class9, ..." in message and "class10" not in message
+
+
+def test_a_file_not_among_the_images_is_named_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(
+        occsens.OcclusionError, match=r"line 2: file 'z.png' is not among the 3 images"
+    ) as err:
+        _labels(tmp_path, "a.png,cat\nz.png,dog\n")
+    _one_line(err)
+
+
+def test_a_file_listed_twice_must_agree(tmp_path: Path) -> None:
+    assert _labels(tmp_path, "a.png,cat\na.png,1\n") == [1, None, None]  # the same class twice: fine
+    with pytest.raises(
+        occsens.OcclusionError, match=r"line 3: file 'a.png' is labelled 'dog', but line 1"
+    ) as err:
+        _labels(tmp_path, "a.png,cat\nb.png,cat\na.png,dog\n")
+    _one_line(err)
+
+
+def test_a_row_that_is_not_two_cells_names_its_line(tmp_path: Path) -> None:
+    for text, line in [("a.png,cat,extra\n", 1), ("a.png,cat\nb.png\n", 2), ("a.png,\n", 1)]:
+        with pytest.raises(
+            occsens.OcclusionError, match=rf"line {line} has .*each row must be file,label"
+        ) as err:
+            _labels(tmp_path, text)
+        _one_line(err)
+
+
+def test_a_missing_or_non_utf8_labels_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(occsens.OcclusionError, match="labels file .* does not exist") as err:
+        read_labels(tmp_path / "none.csv", FILES, CLASSES)
+    _one_line(err)
+    (tmp_path / "latin1.csv").write_bytes("a.png,café\n".encode("latin-1"))
+    with pytest.raises(occsens.OcclusionError, match="is not UTF-8 text") as err:
+        read_labels(tmp_path / "latin1.csv", FILES, CLASSES)
+    _one_line(err)
+
+
+def test_a_labels_file_over_the_size_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the limit lowered to 20 bytes so the test writes 21, not 10 MB: the bounded read is the same
+    monkeypatch.setattr("occsens.images.MAX_LABEL_BYTES", 20)
+    (tmp_path / "labels.csv").write_text("a.png,cat\nb.png,dog\n")  # exactly 20 bytes: read
+    assert read_labels(tmp_path / "labels.csv", FILES, CLASSES) == [1, 0, None]
+    (tmp_path / "labels.csv").write_text("a.png,cat\nb.png,dog\n\n")
+    with pytest.raises(occsens.OcclusionError, match="is over 20 bytes") as err:
+        read_labels(tmp_path / "labels.csv", FILES, CLASSES)
+    _one_line(err)

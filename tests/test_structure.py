@@ -137,6 +137,7 @@ def test_the_public_face_is_what_the_readme_promises() -> None:
             "notebook_occlude",
             "occlude",
             "read_image",
+            "read_images",
             "register_pointwise",
             "run_checks",
         ]
