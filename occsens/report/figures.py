@@ -5,6 +5,9 @@ matplotlib with the Agg canvas (no pyplot, no global state); PNGs are saved with
 are drawn with each window position as the cell it stands for. Colour maps: viridis for
 probabilities (perceptually uniform, fixed 0..1 scale), RdBu_r for the signed drop (diverging,
 centred on 0, red = the probability fell), and one fixed colour per class across the report.
+
+Class colours come from ``occsens.report.colours``: at most ``MAX_SHOWN_CLASSES`` get their own,
+the rest are drawn in one grey and counted as "other" in legends and bar charts.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from occsens.report.analysis import (  # noqa: E402
     Takeover,
     TwinComparison,
 )
+from occsens.report.colours import OTHER, OTHER_COLOUR, _grouped, is_other  # noqa: E402
 
 DPI = 100
 PROB_CMAP = "viridis"
@@ -50,13 +54,6 @@ _STYLE: dict[str, Any] = {
     # raised on names such as "ship$_{$.png")
     "text.parse_math": False,
 }
-
-
-def class_colours(num_classes: int) -> list[str]:
-    """One fixed colour per class, the same in every figure of a report (tab10; tab20 beyond 10 classes)."""
-    name = "tab10" if num_classes <= 10 else "tab20"
-    cmap = matplotlib.colormaps[name]
-    return [matplotlib.colors.to_hex(cmap(k % cmap.N)) for k in range(num_classes)]
 
 
 def _style() -> Any:
@@ -131,9 +128,17 @@ def _outline(ax, region: Cell, colour: str = "white", style: str = "-") -> None:
     )
 
 
+def _score_norm(stats: MapStats) -> Normalize:
+    """The fixed 0..1 scale for probabilities; a scoring callable's scores outside it keep their range."""
+    lo, hi = float(np.min(stats.heatmap)), float(np.max(stats.heatmap))
+    if 0 <= lo and hi <= 1:
+        return Normalize(0, 1)
+    return Normalize(lo, hi if hi > lo else lo + 1)
+
+
 def _heat(ax, fig: Figure, stats: MapStats, target: str, title: str, colourbar: bool = True) -> None:  # noqa: ANN001
     xs, ys = _mesh(stats)
-    mesh = ax.pcolormesh(xs, ys, stats.heatmap, cmap=PROB_CMAP, norm=Normalize(0, 1), shading="flat")
+    mesh = ax.pcolormesh(xs, ys, stats.heatmap, cmap=PROB_CMAP, norm=_score_norm(stats), shading="flat")
     _outline(ax, stats.most_important, "white")
     _outline(ax, stats.most_important, "black", ":")
     _pixel_axes(ax, stats.image_size)
@@ -160,20 +165,35 @@ def _classes(ax, stats: MapStats, colours: Sequence[str], title: str) -> None:  
 
 
 def _legend(
-    fig_or_ax,
+    fig_or_ax,  # noqa: ANN001
     present: Sequence[int],
     names: Sequence[str],
-    colours: Sequence[str],  # noqa: ANN001
+    colours: Sequence[str],
     clean: int | None = None,
     counts: Sequence[int] | None = None,
-    **kwargs,
-) -> None:  # noqa: ANN003
+    max_cols: int | None = None,
+    **kwargs,  # noqa: ANN003
+) -> None:
+    """One entry per ``present`` class with its own colour, then one "other" entry for the present
+    classes that are grouped (their number, and their summed counts)."""
     handles = []
+    grouped = [k for k in present if is_other(colours, k)]
     for k in present:
+        if k in grouped:
+            continue
         label = (
             names[k] + (f" ({counts[k]})" if counts is not None else "") + (" = clean" if k == clean else "")
         )
         handles.append(Patch(facecolor=colours[k], edgecolor="black", linewidth=0.4, label=label))
+    if grouped:
+        label = (
+            f"{OTHER}: {len(grouped)} class{'' if len(grouped) == 1 else 'es'}"
+            + (f" ({sum(counts[k] for k in grouped)})" if counts is not None else "")
+            + (", clean among them" if clean in grouped else "")
+        )
+        handles.append(Patch(facecolor=OTHER_COLOUR, edgecolor="black", linewidth=0.4, label=label))
+    if max_cols is not None:
+        kwargs["ncols"] = min(max_cols, len(handles))
     fig_or_ax.legend(handles=handles, **kwargs)
 
 
@@ -215,8 +235,9 @@ def heatmap_png(image: np.ndarray, stats: MapStats, target: str) -> bytes:
         return _png(fig)
 
 
-def class_map_png(stats: MapStats, names: Sequence[str], colours: Sequence[str]) -> bytes:
-    """The most probable class per window, with a class legend, and the class counts as bars."""
+def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[str]) -> Figure:
+    """The most probable class per window, with a class legend, and the class counts as bars (one per
+    shown class, one "other" bar for the grouped ones)."""
     with _style():
         fig = _figure(7.4, 3.1)
         ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.05])
@@ -233,17 +254,24 @@ def class_map_png(stats: MapStats, names: Sequence[str], colours: Sequence[str])
             borderaxespad=0,
             frameon=False,
         )
-        k = len(names)
-        ys = np.arange(k)
-        ax2.barh(ys, stats.class_counts, color=colours, edgecolor="black", linewidth=0.4)
-        for y, v in zip(ys, stats.class_counts, strict=True):
+        bars = _grouped(stats.class_counts, names, colours)
+        ys = np.arange(len(bars))
+        counts = [v for _, v, _ in bars]
+        ax2.barh(ys, counts, color=[c for _, _, c in bars], edgecolor="black", linewidth=0.4)
+        for y, v in zip(ys, counts, strict=True):
             ax2.text(v + stats.positions * 0.01, y, str(v), va="center", fontsize=7)
-        ax2.set_yticks(ys, names)
+        ax2.set_yticks(ys, [n for n, _, _ in bars])
         ax2.invert_yaxis()
         ax2.set_xlim(0, stats.positions * 1.12)
         ax2.set_xlabel(f"windows won (of {stats.positions})")
         ax2.set_title("class counts")
-        return _png(fig)
+        return fig
+
+
+def class_map_png(stats: MapStats, names: Sequence[str], colours: Sequence[str]) -> bytes:
+    """``class_map_figure`` as PNG."""
+    with _style():
+        return _png(class_map_figure(stats, names, colours))
 
 
 def reveal_png(
@@ -264,7 +292,7 @@ def reveal_png(
             colours,
             occ.clean_class,
             loc="outside lower center",
-            ncols=min(5, len(_present(occ, rev))),
+            max_cols=5,
             frameon=False,
         )
         return _png(fig)
@@ -287,15 +315,14 @@ def fills_png(
             if i:
                 axes[1, i].set_xlabel("")
                 axes[1, i].set_ylabel("")
-        present = _present(*(f.stats for f in fills))
         _legend(
             fig,
-            present,
+            _present(*(f.stats for f in fills)),
             names,
             colours,
             fills[0].stats.clean_class,
             loc="outside lower center",
-            ncols=min(6, len(present)),
+            max_cols=6,
             frameon=False,
         )
         return _png(fig)
@@ -338,15 +365,14 @@ def geometry_png(
             )
             _heat(axes[i, 1], fig, stats, target, f"P({target}) per cell")
             _classes(axes[i, 2], stats, colours, "top class per cell")
-        present = _present(notebook, same)
         _legend(
             fig,
-            present,
+            _present(notebook, same),
             names,
             colours,
             notebook.clean_class,
             loc="outside lower center",
-            ncols=min(6, len(present)),
+            max_cols=6,
             frameon=False,
         )
         return _png(fig)
@@ -394,31 +420,34 @@ def accuracy_png(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> byt
         return _png(fig)
 
 
-def takeover_png(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> bytes:
-    """How many window positions each class takes over, across all samples; notebook geometry alongside."""
+def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> Figure:
+    """How many window positions each class takes over, across all samples; notebook geometry alongside.
+    One bar per shown class, one "other" bar for the grouped ones."""
     with _style():
         fig = _figure(7.4, 2.9)
         ax = fig.add_subplot()
-        xs = np.arange(len(names))
+        bars = _grouped([t.positions for t in takeovers], names, colours)
+        xs = np.arange(len(bars))
+        bar_colours = [c for _, _, c in bars]
         notebook = all(t.notebook_positions is not None for t in takeovers)
         width = 0.4 if notebook else 0.7
-        main = [t.positions for t in takeovers]
+        main = [v for _, v, _ in bars]
         ax.bar(
             xs - (width / 2 if notebook else 0),
             main,
             width,
-            color=colours,
+            color=bar_colours,
             edgecolor="black",
             linewidth=0.4,
             label="true windows",
         )
         if notebook:
-            nb = [t.notebook_positions or 0 for t in takeovers]
+            nb = [v for _, v, _ in _grouped([t.notebook_positions or 0 for t in takeovers], names, colours)]
             ax.bar(
                 xs + width / 2,
                 nb,
                 width,
-                color=colours,
+                color=bar_colours,
                 edgecolor="black",
                 linewidth=0.4,
                 hatch="///",
@@ -429,12 +458,18 @@ def takeover_png(takeovers: Sequence[Takeover], names: Sequence[str], colours: S
                 ax.text(x + width / 2, v, str(v), ha="center", va="bottom", fontsize=6)
         for x, v in zip(xs, main, strict=True):
             ax.text(x - (width / 2 if notebook else 0), v, str(v), ha="center", va="bottom", fontsize=6)
-        ax.set_xticks(xs, names, rotation=30, ha="right")
+        ax.set_xticks(xs, [n for n, _, _ in bars], rotation=30, ha="right")
         ax.set_ylabel("positions taken over (all samples)")
         ax.set_title("which classes take over under occlusion (positions where they beat the clean class)")
         ax.margins(y=0.15)
         ax.legend(frameon=False)
-        return _png(fig)
+        return fig
+
+
+def takeover_png(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> bytes:
+    """``takeover_figure`` as PNG."""
+    with _style():
+        return _png(takeover_figure(takeovers, names, colours))
 
 
 def twins_png(
@@ -480,7 +515,7 @@ def twins_png(
             names,
             colours,
             loc="outside lower center",
-            ncols=min(6, len(present)),
+            max_cols=6,
             frameon=False,
         )
         return _png(fig)
