@@ -11,8 +11,11 @@ from pathlib import Path
 from occsens.errors import OcclusionError
 
 
-def check_out_dir(out: str | os.PathLike) -> Path:
-    """Fail early, before any work, when ``out`` cannot become a writable folder; nothing is created."""
+def check_out_dir(out: str | os.PathLike, option: str = "--out") -> Path:
+    """Fail early, before any work, when ``out`` cannot become a writable folder; nothing is created.
+
+    ``option`` names the argument in the error (``--out``, ``--json``).
+    """
     path = Path(out)
     probe = path
     while not probe.exists():
@@ -20,9 +23,11 @@ def check_out_dir(out: str | os.PathLike) -> Path:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        raise OcclusionError(f"--out {str(out)!r} is not usable: {str(probe)!r} is a file, not a folder")
+        raise OcclusionError(f"{option} {str(out)!r} is not usable: {str(probe)!r} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise OcclusionError(f"--out {str(out)!r} is not writable: no permission to write in {str(probe)!r}")
+        raise OcclusionError(
+            f"{option} {str(out)!r} is not writable: no permission to write in {str(probe)!r}"
+        )
     return path
 
 
@@ -37,12 +42,14 @@ def _temp_in(folder: Path, suffix: str) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_files(out: str | os.PathLike, payload: Mapping[str, bytes], what: str) -> list[Path]:
+def write_files(
+    out: str | os.PathLike, payload: Mapping[str, bytes], what: str, option: str = "--out"
+) -> list[Path]:
     """Write every ``name: bytes`` into ``out``: each lands whole (temp file, then rename) or not at all.
 
     ``what`` names the output in the error (e.g. "the report").
     """
-    folder = check_out_dir(out)
+    folder = check_out_dir(out, option)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:
@@ -55,5 +62,5 @@ def write_files(out: str | os.PathLike, payload: Mapping[str, bytes], what: str)
             for name, tmp in temps.items():
                 os.replace(tmp, folder / name)
     except OSError as exc:
-        raise OcclusionError(f"--out {str(out)!r}: cannot write {what} ({exc.strerror or exc})") from None
+        raise OcclusionError(f"{option} {str(out)!r}: cannot write {what} ({exc.strerror or exc})") from None
     return [folder / name for name in payload]

@@ -44,7 +44,7 @@ def check_determinism(run: _Run) -> list[CheckResult]:
         if run.was_training
         else "The model was handed over in eval mode."
     )
-    text = f"""Occluding {len(index)} image(s) twice with the same settings changed the probabilities by at
+    text = f"""Occluding {len(index)} image(s) twice with the same settings changed the {run.scores} by at
         most {repeat:.2e}; with a different batch size ({DETERMINISM_BATCH}) and batch composition, by at most
         {batch:.2e}. A map must not depend on how the windows were batched or on the run: if it does, the
         model's forward is random (dropout or noise that eval mode does not switch off, or batch statistics)

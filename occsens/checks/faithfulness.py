@@ -105,14 +105,14 @@ def check_faithfulness(run: _Run) -> list[CheckResult]:
         if name == "deletion":
             what = (
                 f"Filling the image ({run.fill_description}) tile by tile in the order of {run.map_label}, "
-                "most important first, the target probability should fall faster than when the same tiles "
+                f"most important first, the target {run.score} should fall faster than when the same tiles "
                 "are filled in a random order: a lower area under the curve"
             )
             verdict = "lower" if z >= 0 else "higher"
         else:
             what = (
                 f"Starting from the fill alone ({run.fill_description}) and putting the image back tile by "
-                f"tile in the order of {run.map_label}, most important first, the target probability should "
+                f"tile in the order of {run.map_label}, most important first, the target {run.score} should "
                 "rise faster than for a random order: a higher area under the curve"
             )
             verdict = "higher" if z >= 0 else "lower"

@@ -77,7 +77,7 @@ def check_patch(run: _Run) -> list[CheckResult]:
         "confirms that the map is not flat; the patch-only half is the independent test."
     )
     bg_text = f"""Hiding each of the {k} windows (of {positions}) that {run.map_label} ranks most important,
-        the model seeing the image minus the window, lowered the target probability by {top_drop:.4f} on
+        the model seeing the image minus the window, lowered the target {run.score} by {top_drop:.4f} on
         average (least important windows: {bottom_drop:.4f}; random sets of {k} windows:
         {null_bg_mean:.4f} +- {null_bg_std:.4f}; z = {z_bg:.2f}). If the map's important windows carry the
         evidence, removing them must cost the model more than removing windows at random.
@@ -93,7 +93,7 @@ def check_patch(run: _Run) -> list[CheckResult]:
         "k": k,
     }
     patch_text = f"""Showing only one window and filling the rest ({run.fill_description}), the target
-        probability averaged {top_kept:.4f} for the {k} most important windows and {bottom_kept:.4f} for the
+        {run.score} averaged {top_kept:.4f} for the {k} most important windows and {bottom_kept:.4f} for the
         {k} least important (clean image: {clean:.4f}); the difference {diff:+.4f} is z = {z_patch:.2f}
         random-set standard deviations ({null_patch_mean:+.4f} +- {null_patch_std:.4f}). Evidence that
         matters should, shown on its own, keep more of the target than the window the map calls least

@@ -23,7 +23,7 @@ from occsens.checks.randomisation import check_randomisation
 from occsens.checks.results import CheckResult
 from occsens.checks.run_state import Explainer, _Run
 from occsens.engine import as_images, resolve_fill
-from occsens.engine.model import progress_bar
+from occsens.engine.model import check_output, progress_bar
 from occsens.engine.plan import plan_for
 from occsens.errors import OcclusionError
 
@@ -63,6 +63,7 @@ def run_checks(
     seed: int = 0,
     progress: bool = False,
     class_names: Sequence[str] | None = None,
+    output: Any = "softmax",
 ) -> list[CheckResult]:
     """Run the sanity checks of occlusion maps of ``model`` on ``images``; one or more results per check.
 
@@ -77,12 +78,15 @@ def run_checks(
         seed: seeds every random choice (random orders, window sets, re-initialised weights).
         progress: a progress bar on stderr, one step per check.
         class_names: names used in the explanations (ignored unless there is one per class).
+        output: what the model returns, as for ``occsens.occlude`` ("softmax", "probs", "sigmoid" or a
+            scoring callable); every check measures those scores.
 
     Bad arguments raise ``OcclusionError``; a check that crashes becomes a failed result with the error.
     """
     x = as_images(images)
     _validate_geometry(x, patch, stride)
     resolve_fill(fill, x[:1])
+    check_output(output)
     if explainer is not None and not callable(explainer):
         raise OcclusionError(
             f"explainer must be a callable (model, images) -> maps [N, H, W], got {explainer!r}"
@@ -97,7 +101,7 @@ def run_checks(
     label_array = None if labels is None else np.asarray(labels).reshape(-1)
     if label_array is not None and len(label_array) != len(x):
         raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
-    run = _Run(model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names)
+    run = _Run(model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names, output)
     if run.was_training:
         warnings.warn(
             "model was in training mode; the checks run it in eval mode and restore its mode afterwards",
@@ -108,7 +112,6 @@ def run_checks(
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="model was in training mode")  # reported once, above
-            warnings.filterwarnings("ignore", message="incremental engine not used")  # speed, not verdicts
             for name in names:
                 bar.set_description(name)
                 try:

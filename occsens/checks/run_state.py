@@ -1,7 +1,7 @@
 """What the checks share in one run: the inputs, the settings, and the trained model's map.
 
 ``_Run`` computes the trained model's occlusion result and the map under test once, on first use, and
-gives every check the same helpers (an occlusion with the run's settings, softmax in chunks, sample ids,
+gives every check the same helpers (an occlusion with the run's settings, scores in chunks, sample ids,
 class names, seeded random streams). Model modes: the map's explainer runs with every module's training
 flag off and restored afterwards (``occsens.engine.model.eval_flags``).
 """
@@ -16,7 +16,15 @@ import torch
 from torch import nn
 
 from occsens.engine import Occlusion, occlude, resolve_fill
-from occsens.engine.model import _device, _forward, default_batch_size, eval_flags, eval_mode
+from occsens.engine.model import (
+    _device,
+    _forward,
+    check_output,
+    default_batch_size,
+    eval_flags,
+    eval_mode,
+    is_probability,
+)
 from occsens.errors import OcclusionError
 
 Explainer = Callable[[Any, torch.Tensor], Any]  # explainer(model, images) -> maps [N, H, W]
@@ -61,7 +69,9 @@ class _Run:
         explainer: Explainer | None,
         seed: int,
         class_names: Sequence[str] | None,
+        output: Any = "softmax",
     ) -> None:
+        self.output = output
         self.model, self.images, self.labels, self.sample_ids = model, images, labels, sample_ids
         self.patch, self.stride, self.fill, self.explainer, self.seed = patch, stride, fill, explainer, seed
         self.class_names = list(class_names) if class_names is not None else None
@@ -94,6 +104,7 @@ class _Run:
             target=target,
             reveal=reveal,
             batch_size=batch_size,
+            output=self.output,
         )
 
     @property
@@ -136,13 +147,13 @@ class _Run:
         return maps
 
     def probs(self, model: Any, x: torch.Tensor) -> torch.Tensor:
-        """float32 [B, K] softmax of ``model`` on ``x``, in eval mode, in memory-sized chunks."""
+        """float32 [B, K] scores (the run's ``output``) of ``model`` on ``x``, in eval mode, in chunks."""
         device = _device(model, None)
         size = default_batch_size(x, device)
         with eval_mode(model):
             return torch.cat(
                 [
-                    _forward(model, x[i : i + size].to(device), len(x[i : i + size]))
+                    _forward(model, x[i : i + size].to(device), len(x[i : i + size]), self.output)
                     for i in range(0, len(x), size)
                 ]
             )
@@ -159,6 +170,15 @@ class _Run:
 
     def rng(self, stream: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, stream])
+
+    @property
+    def score(self) -> str:
+        """What explanations call one of the model's scores: a probability unless a callable gave it."""
+        return "probability" if is_probability(check_output(self.output)) else "score"
+
+    @property
+    def scores(self) -> str:
+        return "probabilities" if self.score == "probability" else "scores"
 
     @property
     def map_label(self) -> str:

@@ -15,9 +15,7 @@ conversion) happens inside ``forward``.
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -233,38 +231,3 @@ def load_model(name: str = "default") -> nn.Module:
     model = build_model(Architecture(**card["architecture"]))
     load_weights(model, _weights_dir() / f"{name}.pt")
     return model.eval()
-
-
-def model_from_path(spec: str, weights: str | Path | None = None) -> nn.Module:
-    """Build a user's model from ``"module:factory"`` (``factory()`` returns it), then load ``weights``.
-
-    The module is imported by name, so it must be importable (on ``sys.path``; the current
-    directory is tried first). Weights are a state dict, read with ``weights_only=True``.
-    """
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise OcclusionError(f"model-path {spec!r} must look like 'module:factory', e.g. 'mynet:build'")
-    if "" not in sys.path and "." not in sys.path:
-        sys.path.insert(0, "")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # the user's module may fail in any way while importing
-        raise OcclusionError(
-            f"model-path {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
-        ) from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise OcclusionError(f"model-path {spec!r}: module {module_name!r} has no callable {attr!r}")
-    try:
-        model = factory()
-    except Exception as exc:
-        raise OcclusionError(f"model-path {spec!r}: {attr}() failed ({type(exc).__name__}: {exc})") from None
-    if weights is not None:
-        if not isinstance(model, nn.Module):
-            raise OcclusionError(f"weights given but {spec!r} did not return a torch.nn.Module")
-        load_weights(model, weights)
-    if isinstance(model, nn.Module):
-        model.eval()
-    elif not callable(model):
-        raise OcclusionError(f"model-path {spec!r}: {attr}() returned {type(model).__name__}, not a model")
-    return model

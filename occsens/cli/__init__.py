@@ -40,13 +40,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    warnings.filterwarnings("default")
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"occsens: warning: {msg}\n"  # type: ignore[assignment]
-    try:
-        return int(args.func(args) or 0)
-    except OcclusionError as exc:
-        print(f"occsens: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("occsens: interrupted", file=sys.stderr)
-        return 130
+    shown: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        """Each distinct warning once per command, as one ``occsens: warning:`` line."""
+        text = str(message)
+        if text not in shown:
+            shown.add(text)
+            print(f"occsens: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        try:
+            return int(args.func(args) or 0)
+        except OcclusionError as exc:
+            print(f"occsens: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("occsens: interrupted", file=sys.stderr)
+            return 130

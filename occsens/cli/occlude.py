@@ -15,10 +15,12 @@ from occsens.cli.args import (
     add_input_size_arg,
     add_model_args,
     add_occlusion_args,
-    class_names,
     model_from_args,
+    output_from_args,
 )
-from occsens.images import read_image
+from occsens.cli.inputs import file_inputs, model_classes
+from occsens.engine.model import scores_in_words
+from occsens.errors import OcclusionError
 
 
 def add_parser(sub: Any) -> None:
@@ -34,13 +36,6 @@ def add_parser(sub: Any) -> None:
     )
     add_model_args(p)
     add_occlusion_args(p)
-    p.add_argument(
-        "--output",
-        choices=("softmax", "probs", "sigmoid"),
-        default="softmax",
-        help="what the model returns: logits (softmax, the default), probabilities (probs, used as they "
-        "are) or one logit per class (sigmoid: binary or multi-label)",
-    )
     p.add_argument("--target", type=int, default=None, help="class to map (default: the clean prediction)")
     p.add_argument(
         "--reveal", action="store_true", help="show only the window, fill the rest (patch-only view)"
@@ -57,34 +52,36 @@ def add_parser(sub: Any) -> None:
 
 
 def _cmd_occlude(args: argparse.Namespace) -> int:
+    inputs = file_inputs(args, [args.image])
     model = model_from_args(args)
-    image = read_image(
-        args.image, size=tuple(args.input_size) if args.input_size else (32, 32), max_pixels=args.max_pixels
-    )
+    output = output_from_args(args)
+    names = model_classes(args, model, inputs, output).names
+    if args.target is not None and not 0 <= args.target < len(names):
+        raise OcclusionError(f"--target {args.target} is not a class: give a number 0..{len(names) - 1}")
     if args.notebook:
         res = occsens.notebook_occlude(
             model,
-            image,
+            inputs.images,
             size=args.patch,
             fill=args.fill,
             target=args.target,
             progress=not args.quiet,
-            output=args.output,
+            output=output,
         )
     else:
         res = occsens.occlude(
             model,
-            image,
+            inputs.images,
             patch=args.patch,
             stride=args.stride,
             fill=args.fill,
             target=args.target,
             reveal=args.reveal,
             progress=not args.quiet,
-            output=args.output,
+            output=output,
         )
-    names = class_names(args, res.num_classes)
     summary = summarize(res, 0, names)
+    summary["read"] = list(inputs.notes[0])
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -115,6 +112,7 @@ def summarize(res, n: int, names: Sequence[str]) -> dict:  # noqa: ANN001
         "patch": list(res.plan.patch),
         "stride": list(res.plan.stride),
         "fill": res.fill,
+        "scores": scores_in_words(res.output),
         "reveal": res.reveal,
         "lowest_target_prob": float(heat.min()),
         "lowest_at": {"row": r, "col": c, "top": top_, "left": left, "height": h, "width": w},
@@ -125,9 +123,11 @@ def summarize(res, n: int, names: Sequence[str]) -> dict:  # noqa: ANN001
 def format_summary(s: dict, label: str) -> str:
     view = "only the window shown" if s["reveal"] else "the image minus the window"
     lines = [
+        *(f"{label}: {note}" for note in s.get("read", ())),
         f"{label}: clean prediction {s['clean_class']} ({s['clean_class_name']}), "
         f"probability {s['clean_prob']:.4f} (unoccluded input)",
         "top 3: " + ", ".join(f"{t['name']} {t['prob']:.4f}" for t in s["top3"]),
+        f"scores: {s['scores']}",
         f"occlusion: {s['geometry']} geometry, patch {s['patch'][0]}x{s['patch'][1]}, stride "
         f"{s['stride'][0]}x{s['stride'][1]}, fill {s['fill']}, "
         f"{s['grid'][0]}x{s['grid'][1]} = {s['windows']} "

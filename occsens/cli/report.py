@@ -1,8 +1,9 @@
-"""``occsens report`` and ``occsens explain``: the HTML report for CIFAR-10 test images or one image file.
+"""``occsens report`` and ``occsens explain``: the HTML report for CIFAR-10 test images or image files.
 
-Everything the report takes as data is built here from the arguments: the model and its class
-names, its card (``ModelInfo``), the shipped colour model and greyscale twin (``Twin``), the
-samples and their labels, and the sanity checks on the same samples.
+Everything the report takes as data is built here from the arguments: the images, their labels and
+how they were read (``occsens.cli.inputs``), the model and its class names, its card
+(``ModelInfo``, shipped models only), the shipped colour model and greyscale twin (``Twin``, only
+when the report's model is one of them), and the sanity checks on the same images.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ import torch
 from occsens import __version__
 from occsens.checks import CheckResult, run_checks
 from occsens.cifar import data, models
-from occsens.cifar import samples as embedded
 from occsens.cli.args import (
+    add_images_args,
     add_input_size_arg,
     add_model_args,
     add_occlusion_args,
-    class_names,
     model_from_args,
+    output_from_args,
     samples_arg,
 )
-from occsens.engine import as_images, eval_mode
+from occsens.cli.inputs import Inputs, cifar_inputs, file_inputs, is_shipped, model_classes, with_labels
 from occsens.errors import OcclusionError
-from occsens.images import read_image
 from occsens.output import check_out_dir
 
 if TYPE_CHECKING:
@@ -66,10 +66,10 @@ def add_parsers(sub: Any) -> None:
     """Add ``report`` and ``explain`` to the CLI's subparsers."""
     p = sub.add_parser(
         "report",
-        help="write the self-contained HTML report for CIFAR-10 test images (default: embedded samples)",
+        help="write the self-contained HTML report for CIFAR-10 test images or a folder of your images",
         description="Write one self-contained index.html (CSS inline, figures embedded, no network) that "
-        "explains what the model looks at in CIFAR-10 test images, with evidence for how to read "
-        "occlusion maps.",
+        "explains what the model looks at in CIFAR-10 test images (default: embedded samples) or in "
+        "your own images (--images DIR), with evidence for how to read occlusion maps.",
     )
     p.add_argument(
         "--samples",
@@ -84,16 +84,18 @@ def add_parsers(sub: Any) -> None:
         metavar="DIR",
         help="folder holding cifar-10-batches-py/, for indices that are not embedded (or $OCCSENS_DATA_DIR)",
     )
+    add_images_args(p)
     _add_common(p, DEFAULT_OUT)
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(
         "explain",
         help="write the HTML report for one image file of yours",
-        description="The report of `occsens report` for one image file; it is resized to the "
-        "model's input with a warning when needed.",
+        description="The report of `occsens report` for one image file, read as it looks (EXIF "
+        "orientation, 16-bit depth, transparency) and resized to the model's input when needed; the "
+        "report says how it was read.",
     )
-    p.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, ...)")
+    p.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, TIFF, WebP, BMP, GIF)")
     p.add_argument("--label", default=None, metavar="CLASS", help="the image's true class, by name or number")
     add_input_size_arg(p)
     _add_common(p, f"{DEFAULT_OUT}/explain-IMAGE")
@@ -104,20 +106,26 @@ def _model_info(args: argparse.Namespace, model: Any) -> ModelInfo:
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
     params = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
-    if args.model_path:
+    shipped = is_shipped(args)
+    if shipped is None:
         label = args.model_path + (f" with weights {args.weights}" if args.weights else "")
         return report.ModelInfo(
-            label, None, params, "a user model without a model card, so no test accuracy is shown"
+            label, None, params, "a model of yours: occsens has no model card for it, so no test accuracy"
         )
-    name = args.model or "default"
-    card = report.Card.from_json(models.model_card(name), data.CIFAR10_CLASSES)
-    return report.ModelInfo(f"shipped model '{name}'", card, params)
+    card = report.Card.from_json(models.model_card(shipped), data.CIFAR10_CLASSES)
+    return report.ModelInfo(f"shipped model '{shipped}'", card, params)
 
 
 def _twin(args: argparse.Namespace, model: Any) -> tuple[Twin | None, str | None]:
     """The shipped colour model and greyscale twin, reusing the report's model when it is one of them."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
+    shipped = is_shipped(args)
+    if shipped is None:
+        return None, (
+            "The colour-vs-greyscale comparison measures occsens's two shipped CIFAR-10 models against "
+            "each other; it says nothing about a model of yours, so it is left out."
+        )
     names = data.CIFAR10_CLASSES
     try:
         grey_card = report.Card.from_json(models.model_card("greyscale"), names)
@@ -127,7 +135,6 @@ def _twin(args: argparse.Namespace, model: Any) -> tuple[Twin | None, str | None
             "colour-vs-greyscale measurement yet. Train the twin (occsens train --name greyscale "
             "--greyscale), ship its weights and card, and rerun the report."
         )
-    shipped = None if args.model_path else (args.model or "default")
     try:
         grey = model if shipped == "greyscale" else models.load_model("greyscale")
         colour = model if shipped == "default" else models.load_model("default")
@@ -176,124 +183,84 @@ def _fit_threads() -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     out = args.out or DEFAULT_OUT
     check_out_dir(out)
-    indices = args.samples if args.samples is not None else list(embedded.DEFAULT_SAMPLES)
-    samples = embedded.sample_by_index(indices, args.data_dir)
-    model = model_from_args(args)
-    _fit_threads()
-    result = _report_from_args(
-        args,
-        model,
-        samples.images,
-        sample_names=[f"test #{i}" for i in samples.indices],
-        indices=[int(i) for i in samples.indices],
-        labels=[int(y) for y in samples.labels],
-        label_names=data.CIFAR10_CLASSES,
-        title="Occlusion sensitivity report: CIFAR-10 test images",
-    )
-    return _finish(args, result, out)
+    if args.images is not None:
+        if args.samples is not None or args.data_dir is not None:
+            raise OcclusionError(
+                "give either --images (your images) or --samples/--data-dir (CIFAR-10 images), not both"
+            )
+        inputs = file_inputs(args, args.images)
+        title = f"Occlusion sensitivity report: {inputs.source}"
+    else:
+        if args.labels is not None:
+            raise OcclusionError("--labels needs --images; CIFAR-10 test images carry their own labels")
+        inputs = cifar_inputs(args)
+        title = "Occlusion sensitivity report: CIFAR-10 test images"
+    return _report(args, inputs, title, out)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     path = Path(args.image)
     out = args.out or f"{DEFAULT_OUT}/explain-{path.stem}"
     check_out_dir(out)
-    image = read_image(
-        path, size=tuple(args.input_size) if args.input_size else (32, 32), max_pixels=args.max_pixels
-    )
+    inputs = file_inputs(args, [path])
+    return _report(args, inputs, f"Occlusion sensitivity report: {path.name}", out)
+
+
+def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> int:
     model = model_from_args(args)
+    output = output_from_args(args)
     _fit_threads()
-    label = None
-    if args.label is not None:
-        names = class_names(args, _num_classes(model, image))
-        if args.label in names:
-            label = names.index(args.label)
-        elif args.label.isdigit() and int(args.label) < len(names):
-            label = int(args.label)
-        else:
-            raise OcclusionError(
-                f"--label {args.label!r} is not a class: use a name ({', '.join(names)}) or a "
-                f"number 0..{len(names) - 1}"
-            )
-    result = _report_from_args(
-        args,
-        model,
-        image,
-        sample_names=[path.name],
-        indices=[None],
-        labels=[label],
-        label_names=None,
-        title=f"Occlusion sensitivity report: {path.name}",
-    )
+    classes = model_classes(args, model, inputs, output)
+    inputs = with_labels(args, inputs, classes.names)
+    result = _report_from_args(args, model, inputs, classes.names, output, title)
     return _finish(args, result, out)
 
 
-def _num_classes(model: Any, images: Any) -> int:
-    """The model's number of classes, from one forward pass on one image."""
-    with eval_mode(model):
-        out = model(as_images(images)[:1])
-    if not hasattr(out, "shape") or len(out.shape) != 2:
-        raise OcclusionError(
-            f"model must return logits [B, K], got {getattr(out, 'shape', type(out).__name__)}"
-        )
-    return int(out.shape[-1])
-
-
 def _run_report_checks(
-    model: Any,
-    images: Any,
-    labels: list[int | None],
-    indices: list[int | None],
-    names: Sequence[str],
-    args: argparse.Namespace,
+    model: Any, inputs: Inputs, names: Sequence[str], output: Any, args: argparse.Namespace
 ) -> list[CheckResult]:
     """``occsens.checks`` on the report's samples with the report's settings."""
-    ids = [i if i is not None else k for k, i in enumerate(indices)]
-    known = None if any(y is None for y in labels) else labels
+    ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
+    known = None if any(y is None for y in inputs.labels) else inputs.labels
     return run_checks(
         model,
-        images,
+        inputs.images,
         labels=known,
         sample_ids=ids,
         patch=args.patch,
         stride=args.stride,
         fill=args.fill,
+        output=output,
         class_names=names,
         progress=not args.quiet,
     )
 
 
 def _report_from_args(
-    args: argparse.Namespace,
-    model: Any,
-    images: Any,
-    *,
-    sample_names: list[str],
-    indices: list[int | None],
-    labels: list[int | None],
-    label_names: Sequence[str] | None,
-    title: str,
+    args: argparse.Namespace, model: Any, inputs: Inputs, names: list[str], output: Any, title: str
 ) -> Report:
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
-    names = class_names(args, _num_classes(model, images))
     twin, missing = _twin(args, model)
     return report.make_report(
         model,
-        images,
+        inputs.images,
         names=names,
-        sample_names=sample_names,
-        indices=indices,
-        labels=labels,
-        label_names=label_names,
+        sample_names=inputs.sample_names,
+        indices=inputs.indices,
+        labels=inputs.labels,
+        label_names=data.CIFAR10_CLASSES if inputs.cifar else None,
+        notes=inputs.notes,
         patch=args.patch,
         stride=args.stride,
         fill=args.fill,
+        output=output,
         model_info=_model_info(args, model),
         twin=twin,
         twin_missing=missing,
         title=title,
         timestamp=_timestamp(args),
-        checks=None if args.no_checks else _run_report_checks(model, images, labels, indices, names, args),
+        checks=None if args.no_checks else _run_report_checks(model, inputs, names, output, args),
         version=__version__,
         progress=not args.quiet,
     )

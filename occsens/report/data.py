@@ -45,6 +45,9 @@ class ReportData:
     patch: tuple[int, int]
     stride: tuple[int, int]
     fill: str
+    scores: str  # what the maps measure, in words (``occsens.engine.model.scores_in_words``)
+    probabilities: bool  # the scores are probabilities in [0, 1] (not a scoring callable's own units)
+    notes: tuple[tuple[str, ...], ...]  # per sample, how its image was read (original size, resizing)
     samples: tuple[SampleAnalysis, ...]
     takeovers: tuple[Takeover, ...]
     twins: TwinComparison | None

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from occsens.checks import CheckResult
 from occsens.engine import as_images
+from occsens.engine.model import check_output, is_probability, scores_in_words
 from occsens.errors import OcclusionError
 from occsens.output import write_files
 from occsens.report import analysis as an
@@ -70,9 +71,11 @@ def make_report(
     indices: Sequence[int | None] | None = None,
     labels: Sequence[int | None] | None = None,
     label_names: Sequence[str] | None = None,
+    notes: Sequence[Sequence[str]] | None = None,
     patch: int | tuple[int, int] = 4,
     stride: int | tuple[int, int] | None = None,
     fill: Any = 0.5,
+    output: Any = "softmax",
     model_info: ModelInfo | None = None,
     twin: Twin | None = None,
     twin_missing: str | None = None,
@@ -86,13 +89,19 @@ def make_report(
     """Measure, analyse, draw and render; nothing is written.
 
     ``names`` are the model's class names, ``label_names`` those of ``labels`` (default: ``names``);
-    ``checks`` are ``occsens.checks`` results to show with the maps; ``version`` is the occsens
-    version the page names as its generator.
+    ``notes`` say per image how it was read (its original size, a resize), shown next to it;
+    ``output`` is what the model returns, as for ``occsens.occlude``; ``checks`` are
+    ``occsens.checks`` results to show with the maps; ``version`` is the occsens version the page
+    names as its generator.
     """
     x = as_images(images)
     n = len(x)
     if len(sample_names) != n:
         raise OcclusionError(f"sample_names has {len(sample_names)} entries for {n} images")
+    notes = [()] * n if notes is None else [tuple(str(t) for t in ns) for ns in notes]
+    if len(notes) != n:
+        raise OcclusionError(f"notes has {len(notes)} entries for {n} images")
+    output_name = check_output(output)
     pair = None  # a twin model that is the report's own model is not run again: its map is ``main``
     if twin is not None:
         pair = (
@@ -103,7 +112,7 @@ def make_report(
     steps = _Steps(len(plan) + n + 1, progress)  # the runs, each sample's figures, the rendering
     try:
         with _once_each_warning():
-            runs = execute(model, plan, batch_size=batch_size, step=steps)
+            runs = execute(model, plan, batch_size=batch_size, step=steps, output=output)
         if len(names) != runs.main.num_classes:
             raise OcclusionError(f"{len(names)} class names for a model with {runs.main.num_classes} classes")
         samples = an.analyse(runs, names=names, sample_names=sample_names, indices=indices, labels=labels)
@@ -119,6 +128,9 @@ def make_report(
             patch=runs.main.plan.patch,
             stride=runs.main.plan.stride,
             fill=runs.main.fill,
+            scores=scores_in_words(output_name),
+            probabilities=is_probability(output_name),
+            notes=tuple(tuple(ns) for ns in notes),
             samples=samples,
             takeovers=an.takeovers(samples, len(names)),
             twins=comparison,

@@ -116,14 +116,21 @@ def execute(
     *,
     batch_size: int | None = None,
     step: Callable[[str], None] | None = None,
+    output: Any = "softmax",
 ) -> Runs:
-    """Run the plan with ``model`` (and the twin's models); ``step(label)`` is called after each run."""
+    """Run the plan with ``model`` (and the twin's models); ``step(label)`` is called after each run.
+
+    ``output`` is what ``model`` returns (see ``occsens.occlude``); the twin's shipped models return logits.
+    """
     done: list[tuple[Run, Occlusion]] = []
     for run in plan.runs:
         which = model if run.model is None else run.model
+        scores = output if run.model is None else "softmax"
         if run.notebook:
             assert isinstance(run.patch, int)
-            res = notebook_occlude(which, plan.images, size=run.patch, fill=run.fill, batch_size=batch_size)
+            res = notebook_occlude(
+                which, plan.images, size=run.patch, fill=run.fill, batch_size=batch_size, output=scores
+            )
         else:
             res = occlude(
                 which,
@@ -133,6 +140,7 @@ def execute(
                 fill=run.fill,
                 reveal=run.reveal,
                 batch_size=batch_size,
+                output=scores,
             )
         if step is not None:
             step(run.label)
@@ -168,10 +176,11 @@ def measure(
     fill: Any = 0.5,
     batch_size: int | None = None,
     step: Callable[[str], None] | None = None,
+    output: Any = "softmax",
 ) -> Runs:
     """Plan and execute the report's own runs (no twin) in one call."""
     plan = plan_runs(images, patch=patch, stride=stride, fill=fill)
-    return execute(model, plan, batch_size=batch_size, step=step)
+    return execute(model, plan, batch_size=batch_size, step=step, output=output)
 
 
 def runs_count(patch: int | Pair, stride: int | Pair | None, fill: Any, images: Any) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 
 from occsens.checks import CheckResult, headline
 from occsens.report import analysis as an
+from occsens.report import colours as cl
 from occsens.report import figures as fg
 from occsens.report.data import Finding, ReportData
 from occsens.report.findings import (
@@ -112,6 +113,7 @@ def _sample_view(
         "index": s.index,
         "title": title,
         "true": true or "not given",
+        "notes": list(data.notes[i]) if i < len(data.notes) else [],
         "pred": names[s.clean_class],
         "correct": None if true is None else names[s.clean_class] == true,
         "clean_prob": prob(s.clean_prob),
@@ -222,7 +224,7 @@ def _int(v: int | None) -> str:
 def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> tuple[dict, list[Finding]]:
     """The view model: plain values and formatted strings only, plus every finding it contains."""
     names = data.names
-    colours = fg.class_colours(len(names))
+    colours = cl.class_colours(len(names), cl.shown_classes(cl.class_frequency(data.samples, data.twins)))
     all_findings: list[Finding] = []
     samples = []
     for i, s in enumerate(data.samples):
@@ -310,6 +312,8 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
             "grid": f"{grid[0]}x{grid[1]}",
             "fills": [an.fill_label(f.fill) for f in data.samples[0].fills] if data.samples else [],
             "threshold": f"{an.IMPORTANT_DROP:g}",
+            "scores": data.scores,
+            "score": "probability" if data.probabilities else "score",
         },
         "card": card,
         "card_findings": [f.text for f in overview_findings],
@@ -339,7 +343,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
         "twins_missing": data.twins_missing,
         "twin_findings": [f.text for f in twin_findings],
         "checks": check_rows(data.checks) if data.checks is not None else None,
-        "legend": [{"name": n, "colour": c} for n, c in zip(names, colours, strict=True)],
+        "legend": [{"name": n, "colour": c} for n, c in cl.legend_entries(names, colours)],
     }
     return view, all_findings
 

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from occsens import OcclusionError, cli, report
+from occsens.cifar.data import CIFAR10_CLASSES
 
 from .conftest import shipped_default
 
@@ -81,7 +82,8 @@ def test_report_with_a_user_model_writes_html_and_json(
     assert f"wrote {out / 'index.html'}" in stdout
     html = (out / "index.html").read_text()
     assert "test #1" in html and "test #2" in html and user_model in html
-    assert "without a model card" in html
+    assert "occsens has no model card for it" in html
+    assert "says nothing about a model of yours, so it is left out" in html  # no shipped twin comparison
 
 
 def test_report_renders_the_same_sanity_checks_occsens_check_reports(
@@ -118,27 +120,22 @@ def test_no_checks_leaves_the_section_out(
 
 
 def test_explain_one_image_file(tmp_path: Path, user_model: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user model runs at the image's own size unless --input-size says otherwise; the report says how
+    the file was read, with its original size, next to the image."""
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / "my picture.png")
+    (tmp_path / "names.txt").write_text("\n".join(CIFAR10_CLASSES) + "\n")
     out = tmp_path / "explained"
-    with pytest.warns(UserWarning, match="my picture.png is 48x40 pixels; resized to 32x32"):
-        code, stdout, err = run(
-            [
-                "explain",
-                "my picture.png",
-                "--model-path",
-                user_model,
-                "--label",
-                "ship",
-                "--out",
-                str(out),
-                "--quiet",
-            ],
-            capsys,
-        )
+    args = ["explain", "my picture.png", "--model-path", user_model, "--out", str(out), "--quiet"]
+    code, _, err = run(args, capsys)  # the tiny model's Linear layer takes 32x32 only
+    assert code == 2 and "model failed on a 3-channel 40x48 image" in err and "--input-size H W" in err
+    assert not out.exists()
+    more = ["--input-size", "32", "32", "--classes-file", "names.txt", "--label", "ship"]
+    code, _, err = run([*args, *more], capsys)
     assert code == 0, err
     html = (out / "index.html").read_text()
     assert "my picture.png" in html and "<td>ship</td>" in html
+    assert "resized from 40x48 to 32x32 (height x width)" in html
 
 
 def test_explain_default_out_folder_is_named_after_the_image(

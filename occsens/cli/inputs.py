@@ -1,0 +1,157 @@
+"""What a command explains: the images (CIFAR-10 test samples, image files, a folder), their labels,
+and what the model makes of them (how many classes it scores, and their names).
+
+Every command that occludes gathers its input here, so the shipped models' input size, the user's
+``--input-size``, ``--labels`` and ``--classes`` mean the same thing in ``occlude``, ``explain``,
+``report`` and ``check``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from occsens.cifar import samples as embedded
+from occsens.cifar.models import SHIPPED_MODELS
+from occsens.cli.args import class_names
+from occsens.engine import as_images, eval_mode
+from occsens.engine.model import _check_logits
+from occsens.errors import OcclusionError
+from occsens.images import read_images, read_labels
+
+SHIPPED_SIZE = (32, 32)  # the shipped models' input: CIFAR-10 images
+
+
+@dataclass(frozen=True, eq=False)
+class Inputs:
+    """The images a command explains, how it names them, and what is known about them."""
+
+    images: torch.Tensor  # float32 [N, C, H, W] in [0, 1]
+    sample_names: list[str]
+    indices: list[int | None]  # CIFAR-10 test-set indices, None for files
+    labels: list[int | None]  # true classes where known
+    notes: list[tuple[str, ...]]  # per image, how it was read (original size, resizing, ...)
+    cifar: bool  # CIFAR-10 test images (so CIFAR-10's class names and labels apply)
+    source: str  # in words, for titles and summaries
+
+
+def input_size(args: argparse.Namespace) -> tuple[int, int] | None:
+    """The size images are resized to: 32x32 for the shipped models, --input-size or none for yours."""
+    given = tuple(args.input_size) if getattr(args, "input_size", None) else None
+    if getattr(args, "model_path", None):
+        return given  # type: ignore[return-value]
+    if given is not None and given != SHIPPED_SIZE:
+        raise OcclusionError(
+            f"--input-size {given[0]} {given[1]}: the shipped models take 32x32 CIFAR-10 images "
+            " and would answer about a different image at another size; leave it out "
+            "(images are resized to 32x32) or explain your own model with --model-path"
+        )
+    return SHIPPED_SIZE
+
+
+def cifar_inputs(args: argparse.Namespace) -> Inputs:
+    """The CIFAR-10 test images of --samples (default: the embedded set), with their labels."""
+    indices = args.samples if args.samples is not None else list(embedded.DEFAULT_SAMPLES)
+    samples = embedded.sample_by_index(indices, args.data_dir)
+    return Inputs(
+        images=as_images(samples.images),
+        sample_names=[f"test #{i}" for i in samples.indices],
+        indices=[int(i) for i in samples.indices],
+        labels=[int(y) for y in samples.labels],
+        notes=[() for _ in samples.indices],
+        cifar=True,
+        source="CIFAR-10 test images",
+    )
+
+
+def file_inputs(args: argparse.Namespace, paths: str | Path | Sequence[str | Path]) -> Inputs:
+    """Image files (one file, a list, or a folder), read as they look and sized by ``input_size``."""
+    files = read_images(
+        paths, size=input_size(args), channels=getattr(args, "channels", 3), max_pixels=args.max_pixels
+    )
+    folder = isinstance(paths, (str, Path)) and Path(paths).is_dir()
+    source = f"images in {paths}" if folder else "image files"
+    if len(files.names) == 1:
+        source = files.names[0]
+    return Inputs(
+        images=files.images,
+        sample_names=list(files.names),
+        indices=[None] * len(files.names),
+        labels=[None] * len(files.names),
+        notes=[tuple(n) for n in files.notes],
+        cifar=False,
+        source=source,
+    )
+
+
+@dataclass(frozen=True)
+class Classes:
+    """What the model scores: how many classes, their names, and whether they come from one logit."""
+
+    names: list[str]
+    one_logit: bool
+
+
+def model_classes(args: argparse.Namespace, model: Any, inputs: Inputs, output: Any) -> Classes:
+    """Run the model once on the first image to count its classes, then name them.
+
+    A model that fails on the image (a wrong size, a wrong channel count) is reported in one line
+    with the image's size and what to pass instead.
+    """
+    x = as_images(inputs.images[:1])
+    try:
+        with eval_mode(model), torch.inference_mode():
+            raw = model(x)
+    except Exception as exc:  # the user's model may fail in any way on an input it was not built for
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise OcclusionError(
+            f"the model failed on a {x.shape[1]}-channel {x.shape[2]}x{x.shape[3]} image "
+            f"({type(exc).__name__}: {first[:200]}); if it takes another size, pass --input-size H W "
+            "(and --channels 1 for a greyscale model)"
+        ) from None
+    scores = _check_logits(raw, 1, output)
+    one_logit = output == "sigmoid" and getattr(raw, "ndim", 0) == 2 and raw.shape[1] == 1
+    names = class_names(args, int(scores.shape[1]), one_logit=one_logit, cifar=inputs.cifar)
+    return Classes(names, one_logit)
+
+
+def with_labels(args: argparse.Namespace, inputs: Inputs, names: Sequence[str]) -> Inputs:
+    """``inputs`` with true classes from --labels (a CSV of file,label) or --label (one image)."""
+    csv_path = getattr(args, "labels", None)
+    one = getattr(args, "label", None)
+    if csv_path is None and one is None:
+        return inputs
+    if inputs.cifar:
+        raise OcclusionError("--labels is for --images; CIFAR-10 test images carry their own labels")
+    if csv_path is not None:
+        labels = read_labels(csv_path, inputs.sample_names, list(names))
+    else:
+        labels = [label_from_text(str(one), names, "--label")]
+    return Inputs(
+        inputs.images, inputs.sample_names, inputs.indices, labels, inputs.notes, inputs.cifar, inputs.source
+    )
+
+
+def label_from_text(text: str, names: Sequence[str], option: str) -> int:
+    """A class given by name or number."""
+    if text in names:
+        return list(names).index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    raise OcclusionError(
+        f"{option} {text!r} is not a class: use a name ({shown}) or a number 0..{len(names) - 1}"
+    )
+
+
+def is_shipped(args: argparse.Namespace) -> str | None:
+    """The shipped model's name when the command runs one, else None (the user's own model)."""
+    if getattr(args, "model_path", None):
+        return None
+    name = args.model or "default"
+    return name if name in SHIPPED_MODELS else None
