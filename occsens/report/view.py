@@ -329,8 +329,9 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
                     "samples_top": t.samples_top,
                     "notebook": "" if t.notebook_positions is None else t.notebook_positions,
                 }
-                for t in data.takeovers
+                for t in _takeover_rows(data.takeovers)
             ],
+            "quiet": len(data.takeovers) - len(_takeover_rows(data.takeovers)),
             "notebook": notebook,
             "findings": [f.text for f in takeover_findings],
             "lost": sum(s.main.lost for s in data.samples),
@@ -346,6 +347,14 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
         "legend": [{"name": n, "colour": c} for n, c in cl.legend_entries(names, colours)],
     }
     return view, all_findings
+
+
+def _takeover_rows(takeovers: Sequence[an.Takeover]) -> list[an.Takeover]:
+    """The takeover table's rows: every class up to ``MAX_SHOWN_CLASSES``; past that, only the classes
+    that take over somewhere (a 1000-class model would list 990 rows of zeros)."""
+    if len(takeovers) <= cl.MAX_SHOWN_CLASSES:
+        return list(takeovers)
+    return [t for t in takeovers if t.positions or t.samples_top or t.notebook_positions]
 
 
 def check_rows(results: Sequence[CheckResult]) -> list[dict[str, Any]]:
