@@ -305,10 +305,17 @@ def _read(path: Path, size: tuple[int, int] | None, channels: int, max_pixels: i
     except OcclusionError:
         raise
     except Image.DecompressionBombError:
-        limit = Image.MAX_IMAGE_PIXELS or 0
+        pillow = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # Pillow refuses past twice its limit, before decoding
+        if max_pixels <= pillow:  # over both limits: occsens's is the one the user can raise
+            raise OcclusionError(
+                f"image {str(path)!r} is over {pillow:,} pixels, so over the limit of {max_pixels:,} (a "
+                "guard against decompression bombs); raise it with --max-pixels N on the command line or "
+                "read_image(..., max_pixels=N), and PIL.Image.MAX_IMAGE_PIXELS past "
+                f"{pillow // 2:,} in Python if you trust the file"
+            ) from None
         raise OcclusionError(
-            f"image {str(path)!r} is over Pillow's decompression-bomb limit ({2 * limit:,} pixels); "
-            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+            f"image {str(path)!r} is over Pillow's decompression-bomb limit ({pillow:,} pixels); "
+            "raise PIL.Image.MAX_IMAGE_PIXELS in Python if you trust the file"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise OcclusionError(

@@ -119,7 +119,12 @@ def test_an_image_over_the_pixel_limit_is_refused_before_decoding(tmp_path: Path
 def test_pillows_own_bomb_limit_gives_one_line_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Image.new("RGB", (100, 100)).save(tmp_path / "bomb.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 10,000 pixels is over twice that: an error
-    with pytest.raises(occsens.OcclusionError, match="decompression-bomb limit"):
+    # Over occsens's limit too (1,500 <= 2,000): the message names the limit the user can raise.
+    with pytest.raises(occsens.OcclusionError, match="over 2,000 pixels, so over the limit of 1,500") as err:
+        read_image(tmp_path / "bomb.png", max_pixels=1500)
+    assert "--max-pixels N" in str(err.value)
+    # --max-pixels already past Pillow's limit: only Pillow's own limit is left to raise.
+    with pytest.raises(occsens.OcclusionError, match="over Pillow's decompression-bomb limit"):
         read_image(tmp_path / "bomb.png")
 
 

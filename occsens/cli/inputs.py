@@ -48,7 +48,7 @@ def input_size(args: argparse.Namespace) -> tuple[int, int] | None:
     if given is not None and given != SHIPPED_SIZE:
         raise OcclusionError(
             f"--input-size {given[0]} {given[1]}: the shipped models take 32x32 CIFAR-10 images "
-            " and would answer about a different image at another size; leave it out "
+            "and would answer about a different image at another size; leave it out "
             "(images are resized to 32x32) or explain your own model with --model-path"
         )
     return SHIPPED_SIZE
