@@ -23,6 +23,7 @@ express a setting is reported as such, never silently dropped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,18 +45,27 @@ from occsens._alloc import keep_heap_memory
 from occsens.cifar.models import count_flops, load_model, resnet20
 from occsens.cifar.samples import load_samples
 from occsens.engine import default_batch_size, occlude, sliding_plan
-from occsens.engine.receptive import layer_extents
+from occsens.engine.incremental import supports
+from occsens.engine.receptive import Unsupported, layer_extents
 from occsens.errors import OcclusionError
 from occsens.output import check_out_dir, write_files
 
-SETTINGS = {"p4s4": (4, 4), "p8s2": (8, 2), "p4s1": (4, 1)}
+SETTINGS = {"p4s4": (4, 4), "p8s2": (8, 2), "p4s1": (4, 1), "p16s8": (16, 8), "p32s16": (32, 16)}
 CAPTUM_PPE = (16, 64, 256)
 MONAI_BATCH = (16, 64, 256)
+# At 224x224 a chunk of 256 occluded images is 154 MB of input and, for VGG-16, about 15 GB of
+# activations (60 MB per image): more than this 24 GB machine can hold beside everything else.
+LARGE_PPE = (16, 64)
 FILL = 0.5
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "default": lambda: load_model("default"),
     "resnet20": lambda: _seeded_resnet20(),
+    "resnet18": lambda: _torchvision("resnet18"),
+    "vgg16": lambda: _torchvision("vgg16"),
 }
+# Input size per model: the CIFAR-10 models take 32x32, the torchvision ImageNet models 224x224
+# (the embedded CIFAR-10 samples are upsampled bilinearly to it).
+INPUT_SIZE = {"default": 32, "resnet20": 32, "resnet18": 224, "vgg16": 224}
 
 # The issue's targets (issue 6), checked on the shipped model: best occsens time / Captum's best time.
 TARGETS = {"p4s4": 0.5, "p8s2": 0.5, "p4s1": 0.7}
@@ -66,6 +76,17 @@ MEMORY_OF_CHUNK = 2.0  # peak memory for 841 windows at most 2x one chunk's forw
 def _seeded_resnet20() -> nn.Module:
     torch.manual_seed(0)  # untrained, but the same weights in every process (the memory probes rebuild it)
     return resnet20().eval()
+
+
+def _torchvision(name: str) -> nn.Module:
+    import torchvision  # optional here: only the ImageNet-size rows need it
+
+    torch.manual_seed(0)  # random weights, the same in every process
+    return getattr(torchvision.models, name)(weights=None).eval()
+
+
+def _large(images: torch.Tensor) -> bool:
+    return images.shape[-1] > 64
 
 
 @dataclass
@@ -82,6 +103,7 @@ class Row:
     auto_engine: str = ""
     peak_mb: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    busy: bool = False  # timed while one single-threaded busy process competed for the cores
 
 
 # --------------------------------------------------------------------------- engines
@@ -96,7 +118,7 @@ def _softmax_model(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def per_position_loop(model: nn.Module, images: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
     """The notebook's way: one model call per window position. Returns probabilities [N, P, K]."""
-    plan = sliding_plan(tuple(images.shape[2:]), (patch, patch), (stride, stride))
+    plan = sliding_plan((images.shape[2], images.shape[3]), (patch, patch), (stride, stride))
     out = []
     with torch.inference_mode():
         for image in images:
@@ -170,34 +192,40 @@ def engines_for(
 ) -> tuple[dict[str, Callable[[], Any]], list[str]]:
     """Every engine for one case, as zero-argument callables, and notes on those that cannot run."""
     patch, stride = SETTINGS[setting]
+    size = images.shape[-1]
+    windows = sliding_plan((size, size), (patch, patch), (stride, stride)).positions
     fns: dict[str, Callable[[], Any]] = {
         "occsens brute": lambda: occlude(
-            model, images, patch=patch, stride=stride, fill=FILL, engine="brute"
-        ),
-        "occsens incremental": lambda: occlude(
-            model, images, patch=patch, stride=stride, fill=FILL, engine="incremental"
+            model, images, patch=patch, stride=stride, fill=FILL, engine="brute", progress=False
         ),
     }
     notes = []
-    if loop:
+    unsupported = supports(model, (size, size), images.shape[1])
+    if unsupported is None:
+        fns["occsens incremental"] = lambda: occlude(
+            model, images, patch=patch, stride=stride, fill=FILL, engine="incremental", progress=False
+        )
+    else:
+        notes.append(f"occsens incremental cannot run: {unsupported}")
+    if loop and not _large(images):
         fns["per-position loop"] = lambda: per_position_loop(model, images, patch, stride)
     else:
-        windows = sliding_plan((32, 32), (patch, patch), (stride, stride)).positions
         notes.append(
-            f"per-position loop not run on {len(images)} images ({len(images) * windows} calls of batch 1)"
+            f"per-position loop not run on {len(images)} {size}x{size} image(s) "
+            f"({len(images) * windows} calls of batch 1)"
         )
     with torch.inference_mode():
         clean = torch.softmax(model(images), dim=1)
     targets = clean.argmax(dim=1)
     if _have("captum"):
-        for ppe in CAPTUM_PPE:
+        for ppe in LARGE_PPE if _large(images) else CAPTUM_PPE:
             fns[f"captum ppe {ppe}"] = functools.partial(
                 captum_map, model, images, targets, patch, stride, ppe
             )
     else:
         notes.append("Captum is not installed (pip install captum)")
     if _have("monai"):
-        for nb in MONAI_BATCH:
+        for nb in LARGE_PPE if _large(images) else MONAI_BATCH:
             fns[f"monai n_batch {nb}"] = functools.partial(
                 monai_map, model, images, targets, clean, patch, stride, nb
             )
@@ -221,11 +249,13 @@ def matmul_gflops(size: int = 2048, reps: int = 5) -> float:
     return 2 * size**3 / statistics.median(_timed(lambda: torch.mm(a, b))[0] for _ in range(reps)) / 1e9
 
 
-def forward_gflops(model: nn.Module, flops: int, batch: int = 64, reps: int = 5) -> float:
-    """The model's own forward throughput at a large batch, best of NCHW and channels-last inputs."""
+def forward_gflops(model: nn.Module, flops: int, size: int = 32, reps: int = 5) -> float:
+    """The model's own forward throughput at a large batch (64 at 32x32, 16 at 224x224), best of NCHW
+    and channels-last inputs."""
     best = 0.0
+    batch = 64 if size <= 64 else 16
     for layout in (torch.contiguous_format, torch.channels_last):
-        x = torch.rand(batch, 3, 32, 32).contiguous(memory_format=layout)
+        x = torch.rand(batch, 3, size, size).contiguous(memory_format=layout)
         with torch.inference_mode():
             model(x)
             seconds = statistics.median(_timed(lambda: model(x))[0] for _ in range(reps))  # noqa: B023
@@ -233,8 +263,11 @@ def forward_gflops(model: nn.Module, flops: int, batch: int = 64, reps: int = 5)
     return best
 
 
-def _samples(n: int) -> torch.Tensor:
-    return torch.from_numpy(load_samples().images[:n].copy()).float() / 255
+def _samples(n: int, size: int = 32) -> torch.Tensor:
+    images = torch.from_numpy(load_samples().images[:n].copy()).float() / 255
+    if size != images.shape[-1]:
+        images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear").clamp_(0, 1)
+    return images
 
 
 def _memory_in_child(model: str, setting: str, engine: str, threads: int) -> float | None:
@@ -264,7 +297,7 @@ def _memory_probe(spec_json: str) -> float:
     torch.set_num_threads(spec["threads"])
     keep_heap_memory()
     model = MODELS[spec["model"]]()
-    images = _samples(1)
+    images = _samples(1, INPUT_SIZE[spec["model"]])
     patch, stride = SETTINGS[spec["setting"]]
     if spec["engine"] == "one chunk forward":  # the reference: one chunk of occluded images, one forward
         x = images.expand(default_batch_size(images, torch.device("cpu")), -1, -1, -1).clone()
@@ -286,6 +319,21 @@ def _memory_probe(spec_json: str) -> float:
 # --------------------------------------------------------------------------- one case
 
 
+@contextlib.contextmanager
+def _competitor(busy: bool) -> Iterator[None]:
+    """One single-threaded busy process beside the timing (a user's machine is rarely idle), or nothing."""
+    if not busy:
+        yield
+        return
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it reach the scheduler before the first timed run
+        yield
+    finally:
+        spin.kill()
+        spin.wait()
+
+
 def run_case(
     name: str,
     model: nn.Module,
@@ -294,20 +342,23 @@ def run_case(
     reps: int,
     memory: bool,
     progress: Callable[[str], None],
+    busy: bool = False,
 ) -> Row:
     patch, stride = SETTINGS[setting]
     n = len(images)
-    windows = sliding_plan((32, 32), (patch, patch), (stride, stride)).positions
-    row = Row(name, setting, n, windows)
+    size = images.shape[-1]
+    windows = sliding_plan((size, size), (patch, patch), (stride, stride)).positions
+    row = Row(name, setting, n, windows, busy=busy)
     fns, row.notes = engines_for(model, images, setting, loop=n == 1)
     answers = {}
     for engine, fn in fns.items():  # warm-up: every engine once, its answer kept for the comparison
         seconds, answers[engine] = _timed(fn)
         row.warmup_ms_per_image[engine] = 1000 * seconds / n
     brute = answers["occsens brute"]
-    row.agreement["incremental vs brute (probs)"] = float(
-        (answers["occsens incremental"].probs - brute.probs).abs().max()
-    )
+    if "occsens incremental" in answers:
+        row.agreement["incremental vs brute (probs)"] = float(
+            (answers["occsens incremental"].probs - brute.probs).abs().max()
+        )
     if "per-position loop" in answers:
         ref = answers["per-position loop"]
         row.agreement["loop vs brute (probs)"] = float((ref.view_as(brute.probs) - brute.probs).abs().max())
@@ -318,7 +369,7 @@ def run_case(
             row.agreement[f"{peer} vs occsens (attribution)"] = max(
                 float((answers[e] - attribution).abs().max()) for e in found
             )
-    row.auto_engine = occlude(model, images[:1], patch=patch, stride=stride, fill=FILL).engine
+    row.auto_engine = occlude(model, images[:1], patch=patch, stride=stride, fill=FILL, progress=False).engine
     timed = list(fns)
     if n > 1:  # each peer's fastest warm-up configuration only
         timed = [e for e in fns if not e.startswith(("captum", "monai"))]
@@ -327,13 +378,14 @@ def run_case(
             if found:
                 timed.append(min(found, key=lambda e: row.warmup_ms_per_image[e]))
     times: dict[str, list[float]] = {e: [] for e in timed}
-    for rep in range(reps):
-        for engine in timed:
-            times[engine].append(_timed(fns[engine])[0])
-        progress(f"{name} {setting} x{n}: repetition {rep + 1}/{reps}")
+    with _competitor(busy):
+        for rep in range(reps):
+            for engine in timed:
+                times[engine].append(_timed(fns[engine])[0])
+            progress(f"{name} {setting} x{n}{' busy' if busy else ''}: repetition {rep + 1}/{reps}")
     row.ms_per_image = {e: 1000 * statistics.median(t) / n for e, t in times.items()}
     if memory and n == 1 and sys.platform.startswith("linux"):
-        probe = ["one chunk forward", "occsens brute", "occsens incremental"]
+        probe = ["one chunk forward", *(e for e in ("occsens brute", "occsens incremental") if e in fns)]
         probe += [b for b in (_best(row, "captum"), _best(row, "monai")) if b]
         threads = torch.get_num_threads()
         row.peak_mb = {e: _memory_in_child(name, setting, e, threads) for e in probe}
@@ -352,11 +404,15 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def flop_floor(model: nn.Module, setting: str) -> dict[str, Any]:
-    """Where a forward's FLOPs are and which share of each layer a window changes (averaged over windows)."""
+def flop_floor(model: nn.Module, setting: str, size: int = 32) -> dict[str, Any]:
+    """Where a forward's FLOPs are and which share of each layer a window changes (averaged over windows);
+    ``share`` None with the reason where the walk cannot state the model's layers."""
     patch, stride = SETTINGS[setting]
-    plan = sliding_plan((32, 32), (patch, patch), (stride, stride))
-    layers = layer_extents(model, (32, 32), plan.windows.reshape(-1, 4).tolist())
+    plan = sliding_plan((size, size), (patch, patch), (stride, stride))
+    try:
+        layers = layer_extents(model, (size, size), plan.windows.reshape(-1, 4).tolist())
+    except Unsupported as exc:
+        return {"share": None, "layers": [], "reason": str(exc)}
     names = [
         f"{type(m).__name__}({m.in_channels}->{m.out_channels})"
         if isinstance(m, nn.Conv2d)
@@ -367,6 +423,8 @@ def flop_floor(model: nn.Module, setting: str) -> dict[str, Any]:
     total = sum(layer.full for layer in layers)
     rows: list[dict[str, Any]] = []
     changed_total = 0.0
+    if len(names) != len(layers):  # the walk's order need not be the modules' (a traced graph)
+        names = [f"layer {i}" for i in range(len(layers))]
     for label, layer in zip(names, layers, strict=True):
         changed = float((layer.per_pixel * layer.rows * layer.cols).float().mean())
         changed_total += changed
@@ -379,7 +437,8 @@ def verdicts(rows: Sequence[Row], ceilings: dict[str, Any]) -> list[str]:
     out = []
     for r in rows:
         cap = _best(r, "captum")
-        best = min(r.ms_per_image["occsens brute"], r.ms_per_image["occsens incremental"])
+        ours = [e for e in ("occsens brute", "occsens incremental") if e in r.ms_per_image]
+        best = min(r.ms_per_image[e] for e in ours)
         if r.model == "default" and r.setting in TARGETS and cap:
             ratio = best / r.ms_per_image[cap]
             limit = TARGETS[r.setting]
@@ -387,8 +446,8 @@ def verdicts(rows: Sequence[Row], ceilings: dict[str, Any]) -> list[str]:
                 f"- {'PASS' if ratio <= limit else 'MISS'} default {r.setting} x{r.images}: best occsens / "
                 f"Captum best = {ratio:.2f} (target <= {limit})"
             )
-        faster = min(("occsens brute", "occsens incremental"), key=lambda e: r.ms_per_image[e])
-        slower = "occsens incremental" if faster == "occsens brute" else "occsens brute"
+        faster = min(ours, key=lambda e: r.ms_per_image[e])
+        slower = max(ours, key=lambda e: r.ms_per_image[e])
         margin = r.ms_per_image[slower] / r.ms_per_image[faster]
         picked = f"occsens {r.auto_engine}"
         ok = picked == faster or margin < 1.1  # within noise: 10% is the low end of this machine's spread
@@ -435,18 +494,20 @@ def markdown(
     for r in rows:
         cap, mon = _best(r, "captum"), _best(r, "monai")
         ms = r.ms_per_image
-        brute, inc, loop = ms["occsens brute"], ms["occsens incremental"], ms.get("per-position loop")
+        brute, inc, loop = ms["occsens brute"], ms.get("occsens incremental"), ms.get("per-position loop")
         c = ms[cap] if cap else None
 
         def ratio(t: float | None, c: float | None = c) -> str:
             return _fmt(t / c if t is not None and c else None, ".2f")
 
         gf = r.windows * ceilings["flops"][r.model] / (brute / 1000) / 1e9
+        best = min(brute, inc) if inc is not None else brute
+        setting = r.setting + (" busy" if r.busy else "")
         lines.append(
-            f"| {r.model} | {r.setting} | {r.images} | {r.windows} | {_fmt(loop)} | "
-            f"{brute:.1f} | {inc:.1f} | {f'{c:.1f} ({cap[7:]})' if cap and c else 'n/a'} | "
+            f"| {r.model} | {setting} | {r.images} | {r.windows} | {_fmt(loop)} | "
+            f"{brute:.1f} | {_fmt(inc)} | {f'{c:.1f} ({cap[7:]})' if cap and c else 'n/a'} | "
             f"{f'{ms[mon]:.1f} ({mon[6:]})' if mon else 'n/a'} | {ratio(loop)} | {ratio(brute)} | "
-            f"{ratio(inc)} | {ratio(ms[mon] if mon else None)} | {ratio(min(brute, inc))} | "
+            f"{ratio(inc)} | {ratio(ms[mon] if mon else None)} | {ratio(best)} | "
             f"{r.auto_engine} | {gf:.0f} |"
         )
     lines += ["", "## Targets (issue 6)", "", *verdicts(rows, ceilings)]
@@ -478,7 +539,10 @@ def markdown(
         layers = ", ".join(
             f"{x['layer']} {x['mflop']:.1f} MFLOP {x['changed_share']:.2f}" for x in floor["layers"]
         )
-        lines.append(f"- {key}: share {floor['share']:.3f}; {layers}")
+        if floor["share"] is None:
+            lines.append(f"- {key}: n/a ({floor['reason']})")
+        else:
+            lines.append(f"- {key}: share {floor['share']:.3f}; {layers}")
     lines += [
         "",
         "## Warm-up (one run each, ms per image; picks the peers' configurations on more images)",
@@ -504,6 +568,7 @@ def run_bench(
     command: str,
     progress: bool = True,
     memory: bool = True,
+    busy: bool = False,
 ) -> list[Row]:
     keep_heap_memory()
     for m in models:
@@ -520,7 +585,8 @@ def run_bench(
     except OSError as exc:
         raise OcclusionError(f"--out {str(out)!r} cannot be created ({exc.strerror or exc})") from None
     samples = _samples(max(counts))
-    bar = tqdm(total=len(models) * len(settings) * len(counts) * reps, disable=not progress, unit="rep")
+    cases = len(models) * len(settings) * len(counts) * (2 if busy else 1)
+    bar = tqdm(total=cases * reps, disable=not progress, unit="rep")
     ceilings: dict[str, Any] = {
         "matmul_gflops": matmul_gflops(),
         "forward_gflops": {},
@@ -531,17 +597,21 @@ def run_bench(
     rows, floors = [], {}
     for name in models:
         model = MODELS[name]()
-        ceilings["flops"][name] = count_flops(model)
-        ceilings["forward_gflops"][name] = forward_gflops(model, ceilings["flops"][name])
+        size = INPUT_SIZE[name]
+        ceilings["flops"][name] = count_flops(model, (1, 3, size, size))
+        ceilings["forward_gflops"][name] = forward_gflops(model, ceilings["flops"][name], size)
         for setting in settings:
-            floors[f"{name} {setting}"] = flop_floor(model, setting)
+            floors[f"{name} {setting}"] = flop_floor(model, setting, size)
             for n in counts:
 
                 def step(msg: str) -> None:
                     bar.set_postfix_str(msg)
                     bar.update(1)
 
-                rows.append(run_case(name, model, samples[:n], setting, reps, memory, progress=step))
+                images = samples[:n] if size == 32 else _samples(n, size)
+                rows.append(run_case(name, model, images, setting, reps, memory, progress=step))
+                if busy:
+                    rows.append(run_case(name, model, images, setting, reps, False, step, busy=True))
     bar.close()
     saved = {"ceilings": ceilings, "floors": floors, "rows": [asdict(r) for r in rows]}
     payload = {

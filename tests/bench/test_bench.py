@@ -42,3 +42,44 @@ def test_an_unusable_out_folder_is_named_before_any_timing(tmp_path) -> None:
     with pytest.raises(OcclusionError, match="--out .* is not usable: .* is a file, not a folder"):
         run_bench(["default"], ["p4s4"], [1], reps=1, out=blocker / "bench", command="test", progress=False)
     assert list(tmp_path.iterdir()) == [blocker]
+
+
+def _spinners() -> list[str]:
+    """Processes running the benchmark's competitor, by their command lines."""
+    from pathlib import Path
+
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "while True: pass" in text:
+            found.append(text)
+    return found
+
+
+def test_busy_rows_are_timed_beside_a_competitor_that_is_stopped_afterwards(tmp_path) -> None:
+    before = _spinners()
+    rows = run_bench(
+        ["default"],
+        ["p4s4"],
+        [1],
+        reps=1,
+        out=tmp_path,
+        command="test",
+        progress=False,
+        memory=False,
+        busy=True,
+    )
+    assert [r.busy for r in rows] == [False, True]
+    assert "| default | p4s4 busy | 1 | 64 |" in (tmp_path / "bench.md").read_text()
+    assert _spinners() == before  # the competing process is gone
+
+
+def test_imagenet_size_models_get_their_input_size() -> None:
+    from occsens.bench import INPUT_SIZE, MODELS, _samples
+
+    assert INPUT_SIZE["resnet18"] == INPUT_SIZE["vgg16"] == 224 and set(INPUT_SIZE) == set(MODELS)
+    images = _samples(2, 224)
+    assert images.shape == (2, 3, 224, 224) and 0 <= float(images.min()) and float(images.max()) <= 1
