@@ -19,10 +19,20 @@ from occsens.errors import OcclusionError
 
 
 def _window_scores(maps: torch.Tensor, plan: Plan) -> np.ndarray:
-    """float64 [N, P]: the map's mean over each window's pixels."""
-    masks = plan.masks.reshape(plan.positions, -1).to(torch.float64)
-    flat = maps.reshape(len(maps), -1).to(torch.float64)
-    return (flat @ masks.T / masks.sum(dim=1)).numpy()
+    """float64 [N, P]: the map's mean over each window's pixels, from an integral image (four corner
+    lookups per window, so no [P, H, W] masks)."""
+    n, h, w = maps.shape
+    integral = torch.zeros(n, h + 1, w + 1, dtype=torch.float64)
+    integral[:, 1:, 1:] = maps.to(torch.float64).cumsum(dim=1).cumsum(dim=2)
+    top, left, bh, bw = plan.windows.reshape(-1, 4).T
+    bottom, right = top + bh, left + bw
+    sums = (
+        integral[:, bottom, right]
+        - integral[:, top, right]
+        - integral[:, bottom, left]
+        + integral[:, top, left]
+    )
+    return (sums / (bh * bw).to(torch.float64)).numpy()
 
 
 def check_patch(run: _Run) -> list[CheckResult]:

@@ -105,6 +105,7 @@ class _Run:
             reveal=reveal,
             batch_size=batch_size,
             output=self.output,
+            progress=False,  # the checks show one bar of their own
         )
 
     @property

@@ -38,7 +38,11 @@ class _Fill:
     def images(
         self, x: torch.Tensor, index: Sequence[int] | torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """Fill values for the batch ``x`` (image numbers ``index``) where ``mask`` is True."""
+        """Fill values for the batch ``x`` (image numbers ``index``) where ``mask`` is True.
+
+        ``mask`` is bool [B, 1, H, W] (or [1, 1, H, W]), built for this chunk of windows only; a fill
+        callable receives it as bool [B, 1, H, W], True where its output is used.
+        """
         if self.fn is not None:
             out = self.fn(x, mask.expand(len(x), 1, *x.shape[2:]))
             if not isinstance(out, torch.Tensor) or out.shape != x.shape:
@@ -157,7 +161,11 @@ def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bo
 def _occluded(
     images: torch.Tensor, plan: Plan, fill: _Fill, image: int, window: int, reveal: bool = False
 ) -> torch.Tensor:
-    """[1, C, H, W]: what the model sees for image number ``image`` at window number ``window``."""
-    mask = plan.masks[window].view(1, 1, *plan.image_size)
+    """[1, C, H, W]: what the model sees for image number ``image`` at window number ``window``.
+
+    The one window's mask [1, 1, H, W] is built from its box (``Plan.window_masks``); nothing of
+    the plan's other windows is.
+    """
+    mask = plan.window_masks([window]).view(1, 1, *plan.image_size).to(images.device)
     x = images[image : image + 1]
     return _compose(x, fill.images(x, [image], ~mask if reveal else mask), mask, reveal)

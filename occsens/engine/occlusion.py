@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from occsens.engine.model import (
     full_float32,
     progress_bar,
 )
-from occsens.engine.plan import Pair, Plan, notebook_plan, plan_for
+from occsens.engine.plan import Pair, Plan, box_masks, box_sums, notebook_plan, plan_for
 from occsens.engine.schedule import (
     ENGINES,
     _check_spots,
@@ -40,6 +41,10 @@ from occsens.engine.schedule import (
     _use_incremental,
 )
 from occsens.errors import OcclusionError
+
+# progress=None shows a bar when a call is estimated to take longer than this: past a few seconds a
+# user starts to wonder whether anything is happening; below it a bar is only noise in a notebook.
+PROGRESS_AFTER_S = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,15 +117,18 @@ class Occlusion:
 
     @property
     def coverage(self) -> torch.Tensor:
-        """int64 [H, W]: how many windows cover each pixel."""
+        """int64 [H, W]: how many windows cover each pixel (counted from the boxes, O(H*W))."""
         return self.plan.coverage
 
     def attribution(self) -> torch.Tensor:
-        """float32 [N, H, W]: each pixel's mean drop over the windows that cover it (Captum's definition)."""
-        masks = self.plan.masks.reshape(self.plan.positions, -1).to(torch.float64)
-        total = self.drop.reshape(len(self.probs), -1).to(torch.float64) @ masks
-        per_pixel = total / self.plan.coverage.reshape(1, -1).clamp(min=1)
-        return per_pixel.reshape(len(self.probs), *self.plan.image_size).to(torch.float32)
+        """float32 [N, H, W]: each pixel's mean drop over the windows that cover it (Captum's definition).
+
+        Summed in float64 from the window boxes (``occsens.engine.plan.box_sums``), never through
+        per-window masks: extra memory O(N * H * W) whatever the number of windows.
+        """
+        drop = self.drop.reshape(len(self.probs), -1).to(torch.float64)
+        total = box_sums(drop, self.plan.windows, self.plan.image_size)  # float64 [N, H, W]
+        return (total / self.plan.coverage.clamp(min=1)).to(torch.float32)
 
     def occluded(self, image: int, row: int, col: int) -> torch.Tensor:
         """float32 [C, H, W]: exactly the input the model saw for ``image`` at grid position (row, col)."""
@@ -152,7 +160,7 @@ def _run(
     and pooling run up to 1.4x faster that way on CPU, with the same values.
     """
     n, p = len(images), plan.positions
-    masks = plan.masks.unsqueeze(1).to(device)  # [P, 1, H, W]
+    boxes = plan.windows.reshape(p, 4).to(device)  # each chunk's masks are built from its boxes
     x_all = images.to(device)
     fill = fill.on(device)
     out: torch.Tensor | None = None
@@ -160,7 +168,8 @@ def _run(
         for start in range(0, n * p, batch_size):
             pairs = torch.arange(start, min(start + batch_size, n * p))
             image_idx, window_idx = pairs // p, pairs % p
-            x, mask = x_all[image_idx], masks[window_idx]
+            x = x_all[image_idx]
+            mask = box_masks(boxes[window_idx.to(device)], plan.image_size).unsqueeze(1)  # bool [B, 1, H, W]
             fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
             occluded = _compose(x, fill_values, mask, reveal)
             if channels_last:
@@ -183,11 +192,13 @@ def _occlude_with_plan(
     reveal: bool,
     batch_size: int | None,
     device: Any,
-    progress: bool,
+    progress: bool | None,
     engine: str = "auto",
     output: Any = "softmax",
 ) -> Occlusion:
     output_name = check_output(output)
+    if progress is not None and not isinstance(progress, bool):
+        raise OcclusionError(f"progress must be True, False or None (automatic), got {progress!r}")
     if engine not in ENGINES:
         raise OcclusionError(f"engine {engine!r} is unknown; use one of {', '.join(map(repr, ENGINES))}")
     if not callable(model):
@@ -215,7 +226,11 @@ def _occlude_with_plan(
         incremental, not_used = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
         spots = _spot_windows(len(images), plan) if incremental else []
         spot_inputs = [_occluded(images, plan, resolved_fill, i, w) for i, w in spots]
+        started = time.perf_counter()
         clean, spot_probs = _clean_forward(model, images, spot_inputs, size, dev, layout, output)
+        if progress is None:  # automatic: a bar when brute force would take more than a few seconds
+            per_image = (time.perf_counter() - started) / (len(images) + len(spot_inputs))
+            progress = per_image * len(images) * plan.positions > PROGRESS_AFTER_S
         targets = _targets(target, clean)
         probs, used = None, "brute" if not_used is None else f"brute (incremental not used: {not_used})"
         if incremental:
@@ -281,7 +296,7 @@ def occlude(
     reveal: bool = False,
     batch_size: int | None = None,
     device: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
     engine: str = "auto",
     layout: str = "NCHW",
     output: Any = "softmax",
@@ -302,7 +317,9 @@ def occlude(
         batch_size: occluded images per model call; None = ``default_batch_size`` (up to 3x that
             many windows per call for the incremental engine, whose windows carry only changed boxes).
         device: where the model runs; None = where its parameters are.
-        progress: show a progress bar.
+        progress: a progress bar on stderr: True, False, or None (default) for one whenever the
+            call is estimated to take more than ``PROGRESS_AFTER_S`` seconds (from the time of its
+            clean forward pass, times the windows).
         engine: "auto" (incremental on CPU where it applies and saves time, checked on every call and
             replaced by brute force when a check fails: see "Engines" in the module docstring),
             "brute" (every occluded copy through the whole model) or "incremental" (error if it
@@ -335,7 +352,7 @@ def notebook_occlude(
     target: Any = None,
     batch_size: int | None = None,
     device: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
     engine: str = "auto",
     layout: str = "NCHW",
     output: Any = "softmax",

@@ -19,7 +19,7 @@ from torch import nn
 from occsens.engine.fill import _compose, _Fill
 from occsens.engine.incremental import CleanActivations, window_logits
 from occsens.engine.model import _MEMORY_BUDGET, _check_logits, _forward, progress_bar
-from occsens.engine.plan import Plan
+from occsens.engine.plan import Plan, box_masks
 from occsens.engine.receptive import layer_extents
 from occsens.errors import OcclusionError
 
@@ -52,7 +52,6 @@ def _run_incremental(
     if not chunk_given:  # brute force's chunk, grown as far as a window's boxes are smaller than an image
         batch_size = _incremental_chunk(batch_size, walked.footprint)
     fill = fill.on(device)
-    masks = plan.masks.unsqueeze(1).to(device)
     win = plan.windows.reshape(-1, 4).to(device)
     box_h, box_w = int(win[:, 2].max()), int(win[:, 3].max())  # one box size: the largest window
     h, w = plan.image_size
@@ -76,7 +75,7 @@ def _run_incremental(
             for start in range(0, pairs, batch_size):
                 pair = torch.arange(start, min(start + batch_size, pairs), device=device)
                 member, idx = pair % len(members), order[pair // len(members)]
-                x, mask = members[member], masks[idx]
+                x, mask = members[member], box_masks(win[idx], plan.image_size).unsqueeze(1)
                 occluded = _compose(x, fill.images(x, first + member, mask).to(device), mask, False)
                 batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
                 chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)

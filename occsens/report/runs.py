@@ -129,7 +129,13 @@ def execute(
         if run.notebook:
             assert isinstance(run.patch, int)
             res = notebook_occlude(
-                which, plan.images, size=run.patch, fill=run.fill, batch_size=batch_size, output=scores
+                which,
+                plan.images,
+                size=run.patch,
+                fill=run.fill,
+                batch_size=batch_size,
+                output=scores,
+                progress=False,  # the report shows one bar of its own
             )
         else:
             res = occlude(
@@ -141,6 +147,7 @@ def execute(
                 reveal=run.reveal,
                 batch_size=batch_size,
                 output=scores,
+                progress=False,
             )
         if step is not None:
             step(run.label)

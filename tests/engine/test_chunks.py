@@ -1,0 +1,70 @@
+"""Chunks and progress: how many windows go to the model per call, and when a progress bar shows.
+
+* The default chunk is the memory budget over one image's estimated footprint, but on the CPU never
+  below ``_CPU_FLOOR`` windows per call while that stays within ``_FLOOR_MEMORY`` (a 224x224 image
+  used to get chunks of 1, paying each call's fixed cost per window).
+* ``progress=None`` (the default) shows a bar when the call is estimated to take longer than
+  ``PROGRESS_AFTER_S``; ``False`` never shows one, ``True`` always does.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import occsens
+from occsens.engine import model as engine_model
+from occsens.engine import occlusion
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        # 32x32x3 float32 = 12 kB, x64 estimated activations = 786 kB: the 48 MB budget holds 64
+        (32, 64),
+        # 224x224x3 float32 = 602 kB, x64 = 38.5 MB: the budget holds 1, the floor makes it 16
+        (224, engine_model._CPU_FLOOR),
+        # 1024x1024x3 float32 = 12.6 MB, x64 = 805 MB: one fits under _FLOOR_MEMORY (1 GiB), two do not
+        (1024, 1),
+    ],
+)
+def test_the_default_chunk_on_the_cpu_has_a_floor_that_yields_to_memory(size: int, expected: int) -> None:
+    images = torch.zeros(1, 3, size, size)
+    assert engine_model.default_batch_size(images, CPU) == expected
+
+
+def test_gpus_keep_the_memory_budget_alone() -> None:
+    # 224x224: 1 GiB / 38.5 MB = 27 images per call, no floor involved
+    assert engine_model.default_batch_size(torch.zeros(1, 3, 224, 224), torch.device("cuda")) == 27
+
+
+NET = nn.Sequential(
+    nn.Conv2d(3, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)
+).eval()
+IMAGES = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def _bar_shown(capsys: pytest.CaptureFixture[str], **kw: object) -> bool:
+    occsens.occlude(NET, IMAGES, patch=2, **kw)
+    return "occluding" in capsys.readouterr().err
+
+
+def test_progress_none_shows_a_bar_only_for_calls_estimated_to_be_slow(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 1e9)  # no call is that slow
+    assert not _bar_shown(capsys)
+    monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 0.0)  # every call is slower than nothing
+    assert _bar_shown(capsys)
+    assert not _bar_shown(capsys, progress=False)
+    monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 1e9)
+    assert _bar_shown(capsys, progress=True)
+
+
+@pytest.mark.parametrize("progress", ["yes", 1, 0.5])
+def test_progress_must_be_a_bool_or_none(progress: object) -> None:
+    with pytest.raises(occsens.OcclusionError, match="progress must be True, False or None"):
+        occsens.occlude(NET, IMAGES, patch=2, progress=progress)
