@@ -1,0 +1,168 @@
+"""``occsens bench``'s results: one ``Row`` per case, the targets' verdicts and the markdown table.
+
+``occsens.bench`` measures and fills the rows; this module only reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# The issue's targets (issue 6), checked on the shipped model: best occsens time / Captum's best time.
+TARGETS = {"p4s4": 0.5, "p8s2": 0.5, "p4s1": 0.7}
+BRUTE_OF_CEILING = 0.8  # brute force within 20% of the model's own large-batch throughput
+MEMORY_OF_CHUNK = 2.0  # peak memory for 841 windows at most 2x one chunk's forward pass
+
+
+@dataclass
+class Row:
+    """One (model, setting, images) case: agreement, then the median time of every timed engine."""
+
+    model: str
+    setting: str
+    images: int
+    windows: int
+    agreement: dict[str, float] = field(default_factory=dict)
+    warmup_ms_per_image: dict[str, float] = field(default_factory=dict)
+    ms_per_image: dict[str, float] = field(default_factory=dict)
+    auto_engine: str = ""
+    peak_mb: dict[str, float | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    busy: bool = False  # timed while one single-threaded busy process competed for the cores
+
+
+def _best(row: Row, prefix: str) -> str | None:
+    found = [e for e in row.ms_per_image if e.startswith(prefix)]
+    return min(found, key=lambda e: row.ms_per_image[e]) if found else None
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def verdicts(rows: Sequence[Row], ceilings: dict[str, Any]) -> list[str]:
+    """The issue's targets, each with the measured number and PASS or MISS."""
+    out = []
+    for r in rows:
+        cap = _best(r, "captum")
+        ours = [e for e in ("occsens brute", "occsens incremental") if e in r.ms_per_image]
+        best = min(r.ms_per_image[e] for e in ours)
+        if r.model == "default" and r.setting in TARGETS and cap:
+            ratio = best / r.ms_per_image[cap]
+            limit = TARGETS[r.setting]
+            out.append(
+                f"- {'PASS' if ratio <= limit else 'MISS'} default {r.setting} x{r.images}: best occsens / "
+                f"Captum best = {ratio:.2f} (target <= {limit})"
+            )
+        faster = min(ours, key=lambda e: r.ms_per_image[e])
+        slower = max(ours, key=lambda e: r.ms_per_image[e])
+        margin = r.ms_per_image[slower] / r.ms_per_image[faster]
+        picked = f"occsens {r.auto_engine}"
+        ok = picked == faster or margin < 1.1  # within noise: 10% is the low end of this machine's spread
+        out.append(
+            f"- {'PASS' if ok else 'MISS'} {r.model} {r.setting} x{r.images}: engine='auto' picks "
+            f"{r.auto_engine}; measured faster: {faster[8:]} ({margin:.2f}x)"
+        )
+        gf = r.windows * ceilings["flops"][r.model] / (r.ms_per_image["occsens brute"] / 1000) / 1e9
+        of = gf / ceilings["forward_gflops"][r.model]
+        out.append(
+            f"- {'PASS' if of >= BRUTE_OF_CEILING else 'MISS'} {r.model} {r.setting} x{r.images}: brute "
+            f"force at {gf:.0f} GFLOP/s = {of:.2f} of its forward ceiling (target >= {BRUTE_OF_CEILING})"
+        )
+        chunk = r.peak_mb.get("one chunk forward")
+        if r.setting == "p4s1" and chunk:
+            for engine in ("occsens brute", "occsens incremental"):
+                peak = r.peak_mb.get(engine)
+                if peak is not None:
+                    x = peak / chunk
+                    out.append(
+                        f"- {'PASS' if x <= MEMORY_OF_CHUNK else 'MISS'} {r.model} p4s1 x1 {engine}: peak "
+                        f"{peak:.1f} MB = {x:.2f}x one chunk's forward ({chunk:.1f} MB; target <= 2)"
+                    )
+    return out
+
+
+def markdown(
+    rows: Sequence[Row], ceilings: dict[str, Any], floors: dict[str, dict[str, Any]], command: str
+) -> str:
+    lines = [
+        "# occsens benchmark",
+        "",
+        f"Command: `{command}`. Machine: {ceilings['machine']}. Median of {ceilings['reps']} interleaved "
+        "repetitions after a warm-up; ms per image; C = Captum's best time, ratios are time / C (lower is "
+        "faster).",
+        f"float32 matmul (2048): {ceilings['matmul_gflops']:.0f} GFLOP/s. Model forward at batch 64 (best "
+        "layout): " + ", ".join(f"{m} {g:.0f} GFLOP/s" for m, g in ceilings["forward_gflops"].items()) + ".",
+        "",
+        "| model | setting | images | windows | loop | brute | incremental | Captum best | MONAI best "
+        "| loop / C | brute / C | incremental / C | MONAI / C | best occsens / C | auto picks "
+        "| brute GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cap, mon = _best(r, "captum"), _best(r, "monai")
+        ms = r.ms_per_image
+        brute, inc, loop = ms["occsens brute"], ms.get("occsens incremental"), ms.get("per-position loop")
+        c = ms[cap] if cap else None
+
+        def ratio(t: float | None, c: float | None = c) -> str:
+            return _fmt(t / c if t is not None and c else None, ".2f")
+
+        gf = r.windows * ceilings["flops"][r.model] / (brute / 1000) / 1e9
+        best = min(brute, inc) if inc is not None else brute
+        setting = r.setting + (" busy" if r.busy else "")
+        lines.append(
+            f"| {r.model} | {setting} | {r.images} | {r.windows} | {_fmt(loop)} | "
+            f"{brute:.1f} | {_fmt(inc)} | {f'{c:.1f} ({cap[7:]})' if cap and c else 'n/a'} | "
+            f"{f'{ms[mon]:.1f} ({mon[6:]})' if mon else 'n/a'} | {ratio(loop)} | {ratio(brute)} | "
+            f"{ratio(inc)} | {ratio(ms[mon] if mon else None)} | {ratio(best)} | "
+            f"{r.auto_engine} | {gf:.0f} |"
+        )
+    lines += ["", "## Targets (issue 6)", "", *verdicts(rows, ceilings)]
+    lines += ["", "## Agreement (max abs difference, computed before timing)", ""]
+    for r in rows:
+        agree = ", ".join(f"{k} {v:.1e}" for k, v in r.agreement.items())
+        lines.append(f"- {r.model} {r.setting} x{r.images}: {agree}")
+    lines += [
+        "",
+        "## Peak memory (MB: rise of the resident set's high-water mark, one run on one image, new process)",
+        "",
+    ]
+    for r in rows:
+        if r.peak_mb:
+            lines.append(
+                f"- {r.model} {r.setting} x{r.images}: "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in r.peak_mb.items())
+            )
+    lines += [
+        "",
+        "## Where the FLOPs are: the floor for exact incremental inference",
+        "",
+        "Share of each layer's FLOPs inside a window's changed region, averaged over windows. An exact "
+        "engine must recompute at least this; the incremental engine computes each chunk of windows on "
+        "its largest box, a little more. Layers near 1.00 run in full for every window.",
+        "",
+    ]
+    for key, floor in floors.items():
+        layers = ", ".join(
+            f"{x['layer']} {x['mflop']:.1f} MFLOP {x['changed_share']:.2f}" for x in floor["layers"]
+        )
+        if floor["share"] is None:
+            lines.append(f"- {key}: n/a ({floor['reason']})")
+        else:
+            lines.append(f"- {key}: share {floor['share']:.3f}; {layers}")
+    lines += [
+        "",
+        "## Warm-up (one run each, ms per image; picks the peers' configurations on more images)",
+        "",
+    ]
+    for r in rows:
+        lines.append(
+            f"- {r.model} {r.setting} x{r.images}: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r.warmup_ms_per_image.items())
+        )
+    notes = [f"- {r.model} {r.setting} x{r.images}: {n}" for r in rows for n in r.notes]
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    return "\n".join(lines) + "\n"
