@@ -46,8 +46,9 @@ from occsens.bench_results import Row, _best, markdown
 from occsens.cifar.models import count_flops, load_model, resnet20
 from occsens.cifar.samples import load_samples
 from occsens.engine import default_batch_size, occlude, sliding_plan
+from occsens.engine.extents import layer_extents
 from occsens.engine.incremental import supports
-from occsens.engine.receptive import Unsupported, layer_extents
+from occsens.engine.receptive import Unsupported
 from occsens.errors import OcclusionError
 from occsens.output import check_out_dir, write_files
 

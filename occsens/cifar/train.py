@@ -32,7 +32,7 @@ from occsens.cifar.models import (
     count_flops,
 )
 from occsens.cifar.samples import load_samples
-from occsens.engine.receptive import affected_share
+from occsens.engine.extents import affected_share
 from occsens.errors import OcclusionError
 
 
@@ -214,7 +214,7 @@ def write_card(
             "patch 4 stride 4": round(affected_share(model, (32, 32), 4, 4), 4),
             "patch 8 stride 2": round(affected_share(model, (32, 32), 8, 2), 4),
             "meaning": "share of a full forward's FLOPs inside each window's projective field, averaged over "
-            "windows: what an exact incremental engine must recompute (occsens.engine.receptive)",
+            "windows: what an exact incremental engine must recompute (occsens.engine.extents)",
         },
         "training": {
             "command": f"occsens train --name {name} --width {arch.width}"

@@ -45,7 +45,13 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
   layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
   clean pass must reproduce the model's own clean forward; (3) two windows per call, the
   top-left one of the first image (borders) and the centre one of the last, are also run by
-  brute force and must agree. Where (1) fails, "auto" runs brute force silently (it is exact, and the
+  brute force and must agree. A model built of ``nn.Sequential``, ``Residual`` and known layers
+  is walked as it is; any other (torchvision's ResNets, VGGs, MobileNetV2, a hand-written
+  ``forward``) is read from its real ``forward`` with ``torch.fx`` (``occsens.engine.graph``:
+  its Python runs once per call on symbolic values, in eval mode) and rebuilt as such a tree
+  sharing the model's own layers; a forward the trace cannot follow (data-dependent control
+  flow), a function the walk has no rule for, or an in-place write whose input is read again
+  is a failure of (1). Where (1) fails, "auto" runs brute force silently (it is exact, and the
   user did not ask for the other engine) and ``res.engine`` reads ``"brute (incremental not used:
   ...)"`` naming the layer; where (2) or (3) fails, the whole call reruns by brute force, one
   warning names the check, and ``res.engine`` reads ``"brute (fallback: ...)"``.

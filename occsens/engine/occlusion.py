@@ -211,10 +211,6 @@ def _occlude_with_plan(
     dev = _device(model, device)
     size = int(batch_size) if batch_size is not None else default_batch_size(images, dev)
 
-    unsupported = supports(model, plan.image_size, images.shape[1])
-    # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
-    fast_layout = unsupported is None and dev.type == "cpu"
-    layout = torch.channels_last if fast_layout else torch.contiguous_format
     keep_heap_memory()
     with eval_mode(model) as was_training, full_float32():
         if was_training:
@@ -223,6 +219,13 @@ def _occlude_with_plan(
                 "statistics) and restores its mode afterwards",
                 stacklevel=3,
             )
+        # A model with its own forward is traced (its Python runs once, on symbolic values): in eval
+        # mode and without autograd, as every real call, so the graph is the one the model runs.
+        with torch.inference_mode():
+            unsupported = supports(model, plan.image_size, images.shape[1])
+        # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
+        fast_layout = unsupported is None and dev.type == "cpu"
+        layout = torch.channels_last if fast_layout else torch.contiguous_format
         incremental, not_used = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
         spots = _spot_windows(len(images), plan) if incremental else []
         spot_inputs = [_occluded(images, plan, resolved_fill, i, w) for i, w in spots]

@@ -11,9 +11,12 @@ FLOPs that occlusion really needs.
 Supported layers: ``nn.Sequential``, ``occsens.engine.layers.Residual``, ``nn.Conv2d``,
 ``nn.BatchNorm2d``, the point-wise layers registered in ``occsens.engine.layers`` (torch's
 activations, the shipped models' ``Normalize``, ``Luminance`` and ``Scale``, and any a user
-registers), ``nn.MaxPool2d``/``nn.AvgPool2d``, adaptive pooling to
-1x1, ``nn.Flatten``, ``nn.Linear``, ``nn.Dropout`` (identity in eval mode). Anything
-else raises ``Unsupported``.
+registers), ``nn.MaxPool2d``/``nn.AvgPool2d``, adaptive pooling to 1x1 or to the map's own size
+(the identity: VGG's 7x7 pooling of a 7x7 map), ``nn.Flatten`` (of a map: every output then
+changes), ``nn.Linear``, ``nn.Dropout`` (identity in eval mode). Anything else raises
+``Unsupported``. A model with its own ``forward`` (torchvision's) is walked as the tree
+``occsens.engine.graph.structure`` rebuilds from its traced graph; ``occsens.engine.extents``
+(FLOPs and changed boxes per layer) takes any model and does that itself.
 
 The rules describe what those classes' own ``forward`` does, so the walk proves nothing about
 a module whose call runs other code. ``refusal`` says why a module is not the layer it looks
@@ -38,7 +41,6 @@ from torch.nn.modules import module as torch_module
 from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
 from occsens.engine.layers import Residual, behaviour, pointwise, registered_behaviour
-from occsens.engine.plan import sliding_plan
 
 
 class Unsupported(Exception):
@@ -86,7 +88,7 @@ def _changed(mine: dict[str, Any], known: dict[str, Any]) -> list[str]:
     return sorted(name for name in names if mine.get(name) is not known.get(name))
 
 
-def _class_refusal(cls: type) -> str | None:
+def class_refusal(cls: type) -> str | None:
     """Why instances of ``cls`` cannot be trusted to run a known layer's forward, or None."""
     base = next((k for k in cls.__mro__ if _known(k) is not None), None)
     if base is None:
@@ -111,15 +113,34 @@ def refusal(module: nn.Module, classes: dict[type, str | None] | None = None) ->
     if classes is None:
         classes = {}
     if nn.Module not in classes:
-        mine = {k: v for k, v in vars(nn.Module).items() if callable(v) or hasattr(v, "__get__")}
-        changed = _changed(mine, _MODULE_BEHAVIOUR)
-        classes[nn.Module] = f"Module.{changed[0]} was replaced after occsens saw it" if changed else None
+        classes[nn.Module] = module_refusal()
     if classes[nn.Module] is not None:
         return classes[nn.Module]
     if cls not in classes:
-        classes[cls] = _class_refusal(cls)
+        classes[cls] = class_refusal(cls)
     if classes[cls] is not None:
         return classes[cls]
+    hooks = hook_refusal(module)
+    if hooks is not None:
+        return hooks
+    shadowed = _method_names(cls) & vars(module).keys()  # the class passed: its methods are the known ones
+    if shadowed:
+        return f"{cls.__name__}.{min(shadowed)} replaced on the instance"
+    for name, tensor in itertools.chain(module._parameters.items(), module._buffers.items()):
+        if tensor is not None and type(tensor) not in (torch.Tensor, nn.Parameter):
+            return f"{cls.__name__}.{name} is a {type(tensor).__name__}, a tensor subclass"
+    return None
+
+
+def module_refusal() -> str | None:
+    """Why no module's call may be trusted: a method of ``nn.Module`` changed since occsens was imported."""
+    mine = {k: v for k, v in vars(nn.Module).items() if callable(v) or hasattr(v, "__get__")}
+    changed = _changed(mine, _MODULE_BEHAVIOUR)
+    return f"Module.{changed[0]} was replaced after occsens saw it" if changed else None
+
+
+def hook_refusal(module: nn.Module) -> str | None:
+    """The hooks of any kind on ``module`` (not its children), or None."""
     hooks = [
         kind
         for kind, table in (
@@ -130,15 +151,7 @@ def refusal(module: nn.Module, classes: dict[type, str | None] | None = None) ->
         )
         if table
     ]
-    if hooks:
-        return f"a {' and a '.join(hooks)} on {cls.__name__}"
-    shadowed = _method_names(cls) & vars(module).keys()  # the class passed: its methods are the known ones
-    if shadowed:
-        return f"{cls.__name__}.{min(shadowed)} replaced on the instance"
-    for name, tensor in itertools.chain(module._parameters.items(), module._buffers.items()):
-        if tensor is not None and type(tensor) not in (torch.Tensor, nn.Parameter):
-            return f"{cls.__name__}.{name} is a {type(tensor).__name__}, a tensor subclass"
-    return None
+    return f"a {' and a '.join(hooks)} on {type(module).__name__}" if hooks else None
 
 
 def global_refusal() -> str | None:
@@ -248,13 +261,17 @@ def walk(
     visit,  # noqa: ANN001
     name: str = "model",
     classes: dict[type, str | None] | None = None,
+    names: dict[int, str] | None = None,
 ) -> tuple[Region, int]:
     """Propagate ``region`` through ``module``, calling ``visit(layer, out, full_flops, region_flops)``.
 
-    Raises ``Unsupported`` naming the layer (``name``, then its path inside the model) for a module
-    whose call the rules do not describe (``refusal``).
+    Raises ``Unsupported`` naming the layer (``name``, then its path inside the model; ``names`` maps
+    a layer's ``id`` to its own name, for a tree rebuilt from a traced graph) for a module whose call
+    the rules do not describe (``refusal``).
     """
     classes = {} if classes is None else classes
+    if names:
+        name = names.get(id(module), name)
     reason = refusal(module, classes)
     if reason is None and isinstance(module, pointwise()):
         reason = _pointwise_refusal(module)
@@ -263,7 +280,9 @@ def walk(
     if isinstance(module, nn.Sequential):
         for child_name, child in module._modules.items():
             if child is not None:
-                region, channels = walk(child, region, channels, visit, f"{name}.{child_name}", classes)
+                region, channels = walk(
+                    child, region, channels, visit, f"{name}.{child_name}", classes, names
+                )
         return region, channels
     if isinstance(module, Residual):
         if _starts_in_place(module.body) or (
@@ -274,11 +293,13 @@ def walk(
             raise Unsupported(
                 f"a residual branch that starts with an in-place layer (it overwrites x) at {name}"
             )
-        body_region, body_channels = walk(module.body, region, channels, visit, f"{name}.body", classes)
+        body_region, body_channels = walk(
+            module.body, region, channels, visit, f"{name}.body", classes, names
+        )
         short_region, short_channels = (
             (region, channels)
             if module.shortcut is None
-            else walk(module.shortcut, region, channels, visit, f"{name}.shortcut", classes)
+            else walk(module.shortcut, region, channels, visit, f"{name}.shortcut", classes, names)
         )
         if body_region.size != short_region.size or body_channels != short_channels:
             raise Unsupported(f"a residual whose branches differ in shape at {name}")
@@ -306,11 +327,19 @@ def walk(
             region, module.kernel_size, stride, module.padding, getattr(module, "dilation", 1)
         ), channels
     if isinstance(module, (nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)):
-        if as_pair(module.output_size) != (1, 1):
-            raise Unsupported(f"adaptive pooling to more than 1x1 at {name}")
         if getattr(module, "return_indices", False):
             raise Unsupported(f"pooling that returns indices at {name}")
-        return Region(0, 0, 1, 1, (1, 1)), channels
+        given: Any = module.output_size
+        sizes = tuple(given) if isinstance(given, (tuple, list)) else (given, given)
+        pooled = tuple(region.size[i] if sizes[i] is None else int(sizes[i]) for i in range(2))
+        if pooled == (1, 1):  # global pooling: everything after it changes
+            return Region(0, 0, 1, 1, (1, 1)), channels
+        if pooled == region.size:  # every output is the mean (max) of one input: the identity
+            return region, channels
+        raise Unsupported(
+            f"adaptive pooling to {pooled[0]}x{pooled[1]} of a {region.size[0]}x{region.size[1]} map "
+            f"at {name}"
+        )
     if isinstance(module, nn.BatchNorm2d) and module.running_mean is None:
         raise Unsupported(
             f"BatchNorm2d without running statistics (it normalises by the batch's own) at {name}"
@@ -318,9 +347,16 @@ def walk(
     if isinstance(module, nn.BatchNorm2d) or isinstance(module, pointwise()):
         return region, channels
     if isinstance(module, nn.Flatten):
-        if region.size != (1, 1):
-            raise Unsupported(f"flatten of a spatial map (every output depends on every pixel) at {name}")
-        return region, channels
+        if module.start_dim < 1 and (module.start_dim, module.end_dim) != (-1, -1):
+            raise Unsupported(f"flatten from dimension {module.start_dim} (it may merge the batch) at {name}")
+        if region.size == (1, 1):
+            return region, channels
+        if (module.start_dim, module.end_dim) != (1, -1):
+            raise Unsupported(
+                f"flatten of dimensions {module.start_dim}..{module.end_dim} of a map at {name}"
+            )
+        # channels and positions into one vector: every output may change, the rest runs in full
+        return Region(0, 0, 1, 1, (1, 1)), channels * region.size[0] * region.size[1]
     if isinstance(module, nn.Linear):
         if region.size != (1, 1):
             raise Unsupported(f"Linear on a spatial map (it mixes the last axis, width) at {name}")
@@ -328,110 +364,3 @@ def walk(
         visit(module, region, flops, flops)
         return region, module.out_features
     raise Unsupported(f"layer {type(module).__name__} at {name}")
-
-
-def affected_share(
-    model: nn.Module, image_size: tuple[int, int], patch: int, stride: int, channels: int = 3
-) -> float:
-    """Share of a full forward's FLOPs (convolutions and linear layers) that the windows change, averaged."""
-    plan = sliding_plan(image_size, (patch, patch), (stride, stride))
-    return window_share(model, image_size, plan.windows.reshape(-1, 4).tolist(), channels)
-
-
-def window_share(
-    model: nn.Module, image_size: tuple[int, int], windows: list[list[int]], channels: int = 3
-) -> float:
-    """``affected_share`` for any list of (top, left, height, width) windows."""
-    layers = layer_extents(model, image_size, windows, channels)
-    changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
-    return changed / (sum(layer.full for layer in layers) * len(windows))
-
-
-@dataclass(frozen=True)
-class Extent:
-    """A FLOP-counting layer: FLOPs for the whole map and per output pixel, and each window's changed box."""
-
-    full: int
-    per_pixel: int
-    rows: torch.Tensor  # int64 [windows]: changed output rows
-    cols: torch.Tensor  # int64 [windows]: changed output columns
-    channels: int  # output channels (features, for a linear layer)
-    size: tuple[int, int]  # output map (1, 1 for a linear layer)
-
-
-def layer_extents(
-    model: nn.Module, image_size: tuple[int, int], windows: list[list[int]], channels: int = 3
-) -> list[Extent]:
-    """Each FLOP-counting layer (convolution, linear) and the box every (top, left, h, w) window changes.
-
-    Rows and columns travel through a network independently (each rule above acts on one axis
-    at a time), so one walk per distinct (top, height) and one per distinct (left, width)
-    answer for a whole grid of windows: 2 x 29 walks instead of 841 for a 4x4 patch at stride 1.
-    """
-    t0, l0, h0, w0 = windows[0]
-
-    def boxes(region: Region) -> list[tuple[int, int, int, int, int, tuple[int, int]]]:
-        """(full, per_pixel, rows, cols, channels, size) per layer for one window."""
-        found: list[tuple[int, int, int, int, int, tuple[int, int]]] = []
-
-        def visit(layer, out, full, part):  # noqa: ANN001
-            rows, cols = max(0, out.bottom - out.top), max(0, out.right - out.left)
-            channels = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
-            found.append((full, full // (out.size[0] * out.size[1]), rows, cols, channels, out.size))
-
-        walk(model, region, channels, visit)
-        return found
-
-    row_spans = {(t, h) for t, _, h, _ in windows}
-    col_spans = {(lft, w) for _, lft, _, w in windows}
-    by_row = {(t, h): boxes(Region(t, l0, t + h, l0 + w0, image_size)) for t, h in row_spans}
-    by_col = {(lft, w): boxes(Region(t0, lft, t0 + h0, lft + w, image_size)) for lft, w in col_spans}
-    first = by_row[(t0, h0)]
-    return [
-        Extent(
-            full,
-            per_pixel,
-            torch.tensor([by_row[(t, h)][i][2] for t, _, h, _ in windows]),
-            torch.tensor([by_col[(lft, w)][i][3] for _, lft, _, w in windows]),
-            channels,
-            size,
-        )
-        for i, (full, per_pixel, _, _, channels, size) in enumerate(first)
-    ]
-
-
-def check_against_model(
-    model: nn.Module, image_size: tuple[int, int], window: tuple[int, int, int, int]
-) -> bool:
-    """True when filling ``window`` leaves every conv output outside the predicted region unchanged."""
-    top, left, h, w = window
-    x = torch.rand(1, 3, *image_size, generator=torch.Generator().manual_seed(0))
-    y = x.clone()
-    y[:, :, top : top + h, left : left + w] = 0.5
-    regions: dict[nn.Module, Region] = {}
-    walk(  # before the hooks below go on: the walk refuses hooked layers
-        model,
-        Region(top, left, top + h, left + w, image_size),
-        3,
-        lambda layer, out, full, part: regions.__setitem__(layer, out),
-    )
-    outputs: dict[nn.Module, list[torch.Tensor]] = {}
-    hooks = [
-        m.register_forward_hook(lambda m, i, o: outputs.setdefault(m, []).append(o))
-        for m in model.modules()
-        if isinstance(m, nn.Conv2d)
-    ]
-    with torch.inference_mode():
-        model.eval()
-        model(x)
-        model(y)
-    for hook in hooks:
-        hook.remove()
-    for layer, (a, b) in outputs.items():
-        changed = (a - b).abs().amax(dim=(0, 1)) > 0
-        r = regions[layer]
-        inside = torch.zeros_like(changed)
-        inside[r.top : r.bottom, r.left : r.right] = True
-        if (changed & ~inside).any():
-            return False
-    return True

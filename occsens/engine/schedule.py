@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from occsens.engine.extents import layer_extents
 from occsens.engine.fill import _compose, _Fill
 from occsens.engine.incremental import CleanActivations, window_logits
 from occsens.engine.model import _MEMORY_BUDGET, _check_logits, _forward, progress_bar
 from occsens.engine.plan import Plan, box_masks
-from occsens.engine.receptive import layer_extents
 from occsens.errors import OcclusionError
 
 

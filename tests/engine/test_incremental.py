@@ -22,8 +22,9 @@ from torch import nn
 
 import occsens
 from occsens.cifar.models import Residual, resnet20
+from occsens.engine.extents import check_against_model, window_share
 from occsens.engine.incremental import supports
-from occsens.engine.receptive import Region, check_against_model, walk, window_share
+from occsens.engine.receptive import Region, walk
 
 from .strategies import networks
 
