@@ -65,7 +65,11 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
   the model, and mode and TF32 changes are reference-counted (``eval_mode``, ``full_float32``),
   so each call sees eval mode throughout and the caller's flags come back when the last call
   ends. Not safe: training or changing the model in another thread meanwhile; the TF32 flags
-  are process-wide, so other threads' CUDA work also runs without TF32 while occsens runs.
+  are process-wide, so other threads' CUDA work also runs without TF32 while occsens runs. On the
+  CPU the incremental engine runs its chunks on one worker thread per torch thread, each with one
+  intra-op thread (a machine with a busy process beside it then loses one worker, not every
+  kernel's barrier); torch's default thread count for threads started meanwhile reads 1 until the
+  call ends.
 """
 
 from occsens.engine.fill import BLUR_SIGMA, FILL_NAMES, NOISE_SEED, gaussian_blur, resolve_fill

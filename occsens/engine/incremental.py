@@ -33,6 +33,7 @@ It is exact on GPUs too, but slower there than brute force (many small kernels),
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,8 +109,9 @@ class CleanActivations:
     no hooks go on the caller's model, so two threads can share it. Its result, ``logits``, is the
     walk's reconstruction of the model's clean output, which ``occsens.engine`` checks against the
     model's own forward. Entries are keyed by (layer, how often it has run), so a layer used twice
-    in a network has two; a sparse pass asks for them in the same order (``get``), and one that turns
-    dense early asks for fewer entries, never other ones.
+    in a network has two; a sparse pass asks for them in the same order (``_Pass.get``), and one that
+    turns dense early asks for fewer entries, never other ones. Passes in several threads may share
+    one ``CleanActivations``: each counts its own layer runs, and entries are added under a lock.
     """
 
     def __init__(self, model: nn.Module, images: torch.Tensor) -> None:
@@ -121,7 +123,7 @@ class CleanActivations:
         images = images.contiguous(memory_format=_CL)
         self.input = _Clean.of(images)
         self._values: dict[tuple[int, int], _Clean] = {}
-        self._asked: dict[int, int] = {}
+        self._lock = threading.Lock()
         runs: dict[int, int] = {}
 
         def keep(layer: nn.Module, output: torch.Tensor) -> None:
@@ -132,16 +134,28 @@ class CleanActivations:
 
         self.logits = _clean_pass(tree, images, keep)
 
-    def start_pass(self) -> None:
-        self._asked.clear()
+    def value(self, key: tuple[int, int], compute: Callable[[], torch.Tensor]) -> _Clean:
+        """The clean activation of (layer id, run number), computed once if the forward pass missed it."""
+        found = self._values.get(key)
+        if found is None:  # not reached by the forward pass (a layer used in an unusual way)
+            with self._lock:
+                found = self._values.get(key)
+                if found is None:
+                    found = self._values[key] = _Clean.of(compute())
+        return found
+
+
+class _Pass:
+    """One sparse pass's view of a group's clean activations: its own count of each layer's runs."""
+
+    def __init__(self, clean: CleanActivations) -> None:
+        self.clean = clean
+        self._asked: dict[int, int] = {}
 
     def get(self, layer: nn.Module, compute: Callable[[], torch.Tensor]) -> _Clean:
         n = self._asked.get(id(layer), 0)
         self._asked[id(layer)] = n + 1
-        key = (id(layer), n)
-        if key not in self._values:  # not reached by the forward pass (a layer used in an unusual way)
-            self._values[key] = _Clean.of(compute())
-        return self._values[key]
+        return self.clean.value((id(layer), n), compute)
 
 
 @dataclass
@@ -153,7 +167,7 @@ class _Sparse:
     image: torch.Tensor  # int64 [B]
     top: torch.Tensor  # int64 [B]
     left: torch.Tensor  # int64 [B]
-    cache: CleanActivations
+    cache: _Pass
 
     @property
     def size(self) -> tuple[int, int]:
@@ -247,13 +261,15 @@ def _out_box(
 _FOLDED: weakref.WeakKeyDictionary[nn.Conv2d, tuple[list, tuple[torch.Tensor, torch.Tensor]]] = (
     weakref.WeakKeyDictionary()
 )
+_FOLDED_LOCK = threading.Lock()  # threads folding at once: a WeakKeyDictionary is not thread-safe
 
 
 def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of ``bn(conv(x))`` as one convolution (eval-mode batch norm is affine per channel)."""
     sources = [conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps]
     versions = [_version(t) for t in sources]
-    kept = _FOLDED.get(conv)
+    with _FOLDED_LOCK:
+        kept = _FOLDED.get(conv)
     if kept is not None and None not in versions:
         then, values = kept
         same = all(a is b for a, b in zip(then[: len(sources)], sources, strict=True))
@@ -261,7 +277,8 @@ def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Te
             return values
     values = _fold(conv, bn)
     if None not in versions:
-        _FOLDED[conv] = (sources + versions, values)
+        with _FOLDED_LOCK:
+            _FOLDED[conv] = (sources + versions, values)
     return values
 
 
@@ -438,6 +455,5 @@ def window_logits(
     ``clean`` holds the group of images that ``image`` indexes (and, once computed, their activations),
     made for ``model``: its tree (``model`` itself, or the one rebuilt from its traced graph) runs.
     """
-    clean.start_pass()
-    state = _Sparse(clean.input, boxes.contiguous(memory_format=_CL), image, top, left, clean)
+    state = _Sparse(clean.input, boxes.contiguous(memory_format=_CL), image, top, left, _Pass(clean))
     return _dense(_run(clean.tree, state))

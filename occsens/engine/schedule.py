@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,17 @@ def _run_incremental(
                     f"{first}..{first + len(members) - 1}): the model runs code its layers do not show"
                 )
             pairs = len(members) * p
-            for start in range(0, pairs, batch_size):
-                pair = torch.arange(start, min(start + batch_size, pairs), device=device)
+            size = batch_size if chunk_given else _parallel_chunk(batch_size, pairs, device)
+
+            def chunk(
+                start: int,
+                members: torch.Tensor = members,
+                first: int = first,
+                clean: CleanActivations = clean,
+                pairs: int = pairs,
+                size: int = size,
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+                pair = torch.arange(start, min(start + size, pairs), device=device)
                 member, idx = pair % len(members), order[pair // len(members)]
                 x, mask = members[member], box_masks(win[idx], plan.image_size).unsqueeze(1)
                 occluded = _compose(x, fill.images(x, first + member, mask).to(device), mask, False)
@@ -81,13 +91,71 @@ def _run_incremental(
                 chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
                 boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
                 logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
-                probs = _check_logits(logits, len(pair), output)
+                return (first + member) * p + idx, _check_logits(logits, len(pair), output)
+
+            for index, probs in _chunks_in_parallel(chunk, range(0, pairs, size), device):
                 if out is None:
                     out = probs.new_empty(n * p, probs.shape[1])
-                out[(first + member) * p + idx] = probs
-                bar.update(len(pair))
+                out[index] = probs
+                bar.update(len(index))
     assert out is not None
     return out.view(n, p, -1).cpu()
+
+
+# Chunks in flight at once on the CPU, each on one thread, instead of one chunk at a time whose every
+# small kernel is split over all threads: with a busy process beside it, a kernel split over threads
+# waits for the one the scheduler took away, at every layer (a straggler at every barrier), while
+# whole chunks on single threads keep running. See _chunks_in_parallel for the measurements.
+_PARALLEL_CHUNKS = True
+
+
+# The smallest chunk worth splitting a group's windows for, so every worker has one. Measured on the
+# shipped model, 1 image, 2 threads (/tmp/par.py in the issue-13 note, 2026-11-30): 64 windows as two
+# chunks of 32 took 41 ms quiet against 33 ms as one chunk (no gain under load either: 59 against
+# 52 ms); 169 windows as two chunks of 85 took 75 against 73 ms quiet and 128 against 235 ms beside
+# a busy process.
+_MIN_PARALLEL_CHUNK = 64
+
+
+def _parallel_chunk(batch_size: int, pairs: int, device: torch.device) -> int:
+    """The chunk size for ``pairs`` windows: ``batch_size``, made smaller so that every worker gets a
+    chunk when each would still hold at least ``_MIN_PARALLEL_CHUNK`` windows."""
+    share = -(-pairs // _workers(device))
+    return min(batch_size, share) if share >= _MIN_PARALLEL_CHUNK else batch_size
+
+
+def _workers(device: torch.device) -> int:
+    """Chunks the incremental engine runs at once: one per torch thread on the CPU, else one."""
+    return torch.get_num_threads() if device.type == "cpu" and _PARALLEL_CHUNKS else 1
+
+
+def _chunks_in_parallel(
+    fn: Callable[[int], tuple[torch.Tensor, torch.Tensor]], starts: range, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``fn(start)`` for every chunk, in order; on the CPU with several torch threads, one chunk per
+    thread at a time, each chunk's kernels on a single thread.
+
+    torch's intra-op thread count is per OS thread (OpenMP's): the pool's threads set theirs to 1 when
+    they start, which also sets torch's process-wide default for threads started meanwhile; it is put
+    back when the pool is done.
+    """
+    threads = torch.get_num_threads()
+    workers = min(_workers(device), len(starts))
+    if workers <= 1:
+        yield from map(fn, starts)
+        return
+    try:
+        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            pending = [pool.submit(fn, start) for start in starts[:workers]]
+            ahead = iter(starts[workers:])
+            while pending:  # at most `workers` chunks held at once: memory as for `workers` chunks
+                done = pending.pop(0).result()
+                nxt = next(ahead, None)
+                if nxt is not None:
+                    pending.append(pool.submit(fn, nxt))
+                yield done
+    finally:
+        torch.set_num_threads(threads)
 
 
 # The incremental engine keeps every layer's clean activation for a group of images: measured 1.84 MB per

@@ -68,3 +68,50 @@ def test_progress_none_shows_a_bar_only_for_calls_estimated_to_be_slow(
 def test_progress_must_be_a_bool_or_none(progress: object) -> None:
     with pytest.raises(occsens.OcclusionError, match="progress must be True, False or None"):
         occsens.occlude(NET, IMAGES, patch=2, progress=progress)
+
+
+def test_the_incremental_engine_runs_chunks_in_parallel_with_the_same_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With two torch threads, 841 windows run as chunks on two single-threaded workers (robust beside a
+    busy process); the answer is brute force's within ENGINE_TOLERANCE and the thread count comes back."""
+    from occsens.engine import schedule
+
+    model, images = (
+        occsens.load_model("default"),
+        torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3)),
+    )
+    seen: list[int] = []
+    original = schedule.window_logits
+
+    def spy(*args: object, **kw: object) -> torch.Tensor:
+        seen.append(torch.get_num_threads())  # the calling worker's own thread count
+        return original(*args, **kw)
+
+    monkeypatch.setattr(schedule, "window_logits", spy)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fast = occsens.occlude(model, images, patch=4, stride=1, engine="incremental", progress=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
+    brute = occsens.occlude(model, images, patch=4, stride=1, engine="brute", progress=False)
+    torch.testing.assert_close(fast.probs, brute.probs, rtol=0, atol=schedule.ENGINE_TOLERANCE)
+    assert len(seen) >= 2 and set(seen) == {1}  # several chunks, each on a single-threaded worker
+
+
+def test_one_chunk_per_worker_only_when_each_holds_enough_windows() -> None:
+    from occsens.engine import schedule
+
+    cpu = torch.device("cpu")
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        # 169 windows over 2 workers: 85 each, above the 64-window minimum
+        assert schedule._parallel_chunk(192, 169, cpu) == 85
+        # 64 windows over 2 workers: 32 each, below it; one chunk measured faster
+        assert schedule._parallel_chunk(192, 64, cpu) == 192
+        assert schedule._parallel_chunk(50, 841, cpu) == 50  # a smaller memory-bound chunk is kept
+    finally:
+        torch.set_num_threads(saved)
