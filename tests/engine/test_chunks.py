@@ -108,10 +108,12 @@ def test_one_chunk_per_worker_only_when_each_holds_enough_windows() -> None:
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        # 169 windows over 2 workers: 85 each, above the 64-window minimum
+        # 169 windows over 2 workers: 85 each, above the 64-window minimum and within half of 192
         assert schedule._parallel_chunk(192, 169, cpu) == 85
-        # 64 windows over 2 workers: 32 each, below it; one chunk measured faster
+        # 841 windows: half of 192 each, so both workers together hold what one chunk held
+        assert schedule._parallel_chunk(192, 841, cpu) == 96
+        # 64 windows over 2 workers: 32 each, below the minimum; one chunk measured faster
         assert schedule._parallel_chunk(192, 64, cpu) == 192
-        assert schedule._parallel_chunk(50, 841, cpu) == 50  # a smaller memory-bound chunk is kept
+        assert schedule._parallel_chunk(50, 841, cpu) == 50  # never above the memory-bound chunk
     finally:
         torch.set_num_threads(saved)
