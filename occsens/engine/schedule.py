@@ -60,6 +60,7 @@ def _run_incremental(
     rows = tops.view(-1, 1, 1) + torch.arange(box_h, device=device).view(1, -1, 1)  # [P, box_h, 1]
     cols = lefts.view(-1, 1, 1) + torch.arange(box_w, device=device).view(1, 1, -1)  # [P, 1, box_w]
     group = _clean_group(images, device)
+    workers = _workers(device, plan.image_size)
     out: torch.Tensor | None = None
     with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
         for first in range(0, n, group):
@@ -73,7 +74,7 @@ def _run_incremental(
                     f"{first}..{first + len(members) - 1}): the model runs code its layers do not show"
                 )
             pairs = len(members) * p
-            size = batch_size if chunk_given else _parallel_chunk(batch_size, pairs, device)
+            size = batch_size if chunk_given else _parallel_chunk(batch_size, pairs, workers)
 
             def chunk(
                 start: int,
@@ -93,7 +94,7 @@ def _run_incremental(
                 logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
                 return (first + member) * p + idx, _check_logits(logits, len(pair), output)
 
-            for index, probs in _chunks_in_parallel(chunk, range(0, pairs, size), device):
+            for index, probs in _chunks_in_parallel(chunk, range(0, pairs, size), workers):
                 if out is None:
                     out = probs.new_empty(n * p, probs.shape[1])
                 out[index] = probs
@@ -117,27 +118,36 @@ _PARALLEL_CHUNKS = True
 _MIN_PARALLEL_CHUNK = 64
 
 
-def _parallel_chunk(batch_size: int, pairs: int, device: torch.device) -> int:
+def _parallel_chunk(batch_size: int, pairs: int, workers: int) -> int:
     """The chunk size for ``pairs`` windows: ``batch_size``, or, when every worker's share holds at
     least ``_MIN_PARALLEL_CHUNK`` windows, a share of it per worker. Measured with /tmp/par.py and the
     bench's memory probe (shipped model, patch 4 stride 1, 2 threads): workers on chunks of 192 peaked
     317 MB, on chunks of 96 (half each) 186-209 MB at the same speed, against 56-66 MB one chunk at a
     time: each worker thread keeps its own scratch memory (oneDNN's and the allocator's)."""
-    workers = _workers(device)
     share = -(-pairs // workers)
     if share < _MIN_PARALLEL_CHUNK:
         return batch_size
-    # the workers' chunks together hold no more windows than one chunk did, down to the minimum
-    return min(batch_size, max(_MIN_PARALLEL_CHUNK, min(share, batch_size // workers)))
+    # the workers' chunks together hold no more windows than one chunk did
+    return max(1, min(share, batch_size // workers))
 
 
-def _workers(device: torch.device) -> int:
-    """Chunks the incremental engine runs at once: one per torch thread on the CPU, else one."""
-    return torch.get_num_threads() if device.type == "cpu" and _PARALLEL_CHUNKS else 1
+# Parallel workers only for images up to this many pixels: each worker thread keeps its own scratch
+# memory, which grows with the image. Measured with the bench's memory probe (1 image, 2 threads):
+# the shipped model at 32x32, patch 4 stride 1, peaked 186-209 MB with workers against 56-66 MB
+# without (at 2x the speed beside a busy process); torchvision ResNet-18 at 224x224, patch 16 stride 8,
+# 663 MB against 241 MB, which issue 13's memory bound does not allow.
+_PARALLEL_MAX_PIXELS = 64 * 64
+
+
+def _workers(device: torch.device, image_size: tuple[int, int]) -> int:
+    """Chunks the incremental engine runs at once: one per torch thread on the CPU for images up to
+    ``_PARALLEL_MAX_PIXELS``, else one."""
+    small = image_size[0] * image_size[1] <= _PARALLEL_MAX_PIXELS
+    return torch.get_num_threads() if device.type == "cpu" and _PARALLEL_CHUNKS and small else 1
 
 
 def _chunks_in_parallel(
-    fn: Callable[[int], tuple[torch.Tensor, torch.Tensor]], starts: range, device: torch.device
+    fn: Callable[[int], tuple[torch.Tensor, torch.Tensor]], starts: range, workers: int
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``fn(start)`` for every chunk, in order; on the CPU with several torch threads, one chunk per
     thread at a time, each chunk's kernels on a single thread.
@@ -147,7 +157,7 @@ def _chunks_in_parallel(
     back when the pool is done.
     """
     threads = torch.get_num_threads()
-    workers = min(_workers(device), len(starts))
+    workers = min(workers, len(starts))
     if workers <= 1:
         yield from map(fn, starts)
         return

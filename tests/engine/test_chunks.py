@@ -104,16 +104,26 @@ def test_the_incremental_engine_runs_chunks_in_parallel_with_the_same_answer(
 def test_one_chunk_per_worker_only_when_each_holds_enough_windows() -> None:
     from occsens.engine import schedule
 
-    cpu = torch.device("cpu")
+    # 169 windows over 2 workers: 85 each, above the 64-window minimum and within half of 192
+    assert schedule._parallel_chunk(192, 169, 2) == 85
+    # 841 windows: half of 192 each, so both workers together hold what one chunk held
+    assert schedule._parallel_chunk(192, 841, 2) == 96
+    # 64 windows over 2 workers: 32 each, below the minimum; one chunk measured faster
+    assert schedule._parallel_chunk(192, 64, 2) == 192
+    assert schedule._parallel_chunk(50, 841, 2) == 25  # two workers hold the memory-bound chunk together
+
+
+def test_workers_only_for_small_images_on_the_cpu() -> None:
+    """Each worker keeps its own scratch memory, which grows with the image (ResNet-18 at 224: 663 MB
+    with workers against 241 MB without), so 224x224 images run one chunk at a time."""
+    from occsens.engine import schedule
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
     saved = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        # 169 windows over 2 workers: 85 each, above the 64-window minimum and within half of 192
-        assert schedule._parallel_chunk(192, 169, cpu) == 85
-        # 841 windows: half of 192 each, so both workers together hold what one chunk held
-        assert schedule._parallel_chunk(192, 841, cpu) == 96
-        # 64 windows over 2 workers: 32 each, below the minimum; one chunk measured faster
-        assert schedule._parallel_chunk(192, 64, cpu) == 192
-        assert schedule._parallel_chunk(50, 841, cpu) == 50  # never above the memory-bound chunk
+        assert schedule._workers(cpu, (32, 32)) == 2
+        assert schedule._workers(cpu, (224, 224)) == 1
+        assert schedule._workers(cuda, (32, 32)) == 1
     finally:
         torch.set_num_threads(saved)
