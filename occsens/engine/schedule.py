@@ -238,22 +238,29 @@ def _use_incremental(
     return device.type == "cpu" and _incremental_pays(model, images, plan), None
 
 
-# When "auto" picks the incremental engine: it recomputes a share of the FLOPs but pays per layer for
-# reading and pasting boxes. Measured on the development machine (2 threads, 2026-11-26, one image,
-# median of 7 interleaved runs; incremental / brute time at FLOP share): shipped model 0.355 -> 0.59,
-# 0.377 -> 0.66, 0.399 -> 0.65, 0.498 -> 0.73, and with 16 windows 0.457 -> 1.08, 25 windows 0.701 ->
-# 1.10; ResNet-20 (19 convolutions, so more per-layer work) 0.500 -> 0.99, 0.531 -> 1.16, 0.542 -> 1.07,
-# 0.629 -> 1.19. So: a share up to 0.5 and at least 32 windows per image.
-_INCREMENTAL_MAX_SHARE = 0.5
+# When "auto" picks the incremental engine: a cost model of its time over brute force's,
+#     ratio = SHARE_COST * share + (CALL_COST + LAYER_COST * layers) / windows,
+# the FLOP share a window changes (its kernels on small boxes cost more per FLOP than brute force's
+# large ones), plus per-call work (the clean pass, the checks) and per-layer work (reading and pasting
+# boxes) spread over the windows of an image. Fitted by least squares to 15 measurements on the
+# development machine (/tmp/costfit.py in the issue-13 note: 2 threads, one image, median of 5
+# interleaved runs, 2026-11-30): the shipped model (9 FLOP layers) at 8 settings, ratios 0.63-1.53;
+# ResNet-20 (22 layers) at 4, 0.92-1.74; torchvision ResNet-18 at 224x224 (21 layers) at 3, 0.46-0.68.
+# RMS error 0.13; the predicted side of 1.0 matched the measured one wherever the measurement was more
+# than 10% from it (the machine's noise).
+SHARE_COST = 1.58
+CALL_COST = 0.82
+LAYER_COST = 0.50
 
 
-_INCREMENTAL_MIN_WINDOWS = 32
+def predicted_ratio(share: float, layers: int, windows: int) -> float:
+    """The incremental engine's time over brute force's, as the cost model above predicts it."""
+    return SHARE_COST * share + (CALL_COST + LAYER_COST * layers) / windows
 
 
 def _incremental_pays(model: Any, images: torch.Tensor, plan: Plan) -> bool:
-    if plan.positions < _INCREMENTAL_MIN_WINDOWS:
-        return False
-    return _walked(model, plan, images.shape[1]).share <= _INCREMENTAL_MAX_SHARE
+    walked = _walked(model, plan, images.shape[1])
+    return predicted_ratio(walked.share, walked.layers, plan.positions) < 1.0
 
 
 @dataclass(frozen=True)
@@ -266,6 +273,7 @@ class _Walked:
     # changed box times its channels), over the largest map a whole image has: what a window costs
     # in memory there, against the one image that sizes brute force's chunks
     footprint: float
+    layers: int = 0  # FLOP-counting layers (convolutions, linear) the walk met
 
 
 _WALKED: dict[tuple, _Walked] = {}
@@ -303,7 +311,7 @@ def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
         largest = max(layer.size[0] * layer.size[1] * layer.channels for layer in layers)
         if len(_WALKED) >= 64:
             _WALKED.clear()
-        _WALKED[key] = _Walked(share, order, carried / largest)
+        _WALKED[key] = _Walked(share, order, carried / largest, len(layers))
     return _WALKED[key]
 
 
