@@ -137,7 +137,7 @@ class _Tracer(fx.Tracer):
         return _Proxy(node, self)
 
 
-_TRACE_LOCK = threading.RLock()
+_TRACE_LOCK = receptive.TRACE_LOCK  # also held by receptive.module_refusal
 
 
 def _preflight(model: nn.Module) -> str | None:

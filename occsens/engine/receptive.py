@@ -32,6 +32,7 @@ or thread: global module hooks, ``__torch_function__`` and dispatch modes, and a
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,9 +133,16 @@ def refusal(module: nn.Module, classes: dict[type, str | None] | None = None) ->
     return None
 
 
+# Held by ``occsens.engine.graph`` for the whole of a trace, during which torch.fx replaces
+# ``nn.Module.__call__`` process-wide: the check below waits for it, so a trace in another thread is
+# never mistaken for a user's patch (that sent concurrent calls to brute force at random).
+TRACE_LOCK = threading.RLock()
+
+
 def module_refusal() -> str | None:
     """Why no module's call may be trusted: a method of ``nn.Module`` changed since occsens was imported."""
-    mine = {k: v for k, v in vars(nn.Module).items() if callable(v) or hasattr(v, "__get__")}
+    with TRACE_LOCK:
+        mine = {k: v for k, v in vars(nn.Module).items() if callable(v) or hasattr(v, "__get__")}
     changed = _changed(mine, _MODULE_BEHAVIOUR)
     return f"Module.{changed[0]} was replaced after occsens saw it" if changed else None
 
