@@ -60,16 +60,7 @@ Names = dict[int, str]
 
 # Leaf layers whose arithmetic the walk states; with the registered point-wise ones and any other layer
 # of torch.nn (which the guard then refuses by name), the tracer does not trace into them.
-_LEAVES = (
-    nn.Conv2d,
-    nn.BatchNorm2d,
-    nn.MaxPool2d,
-    nn.AvgPool2d,
-    nn.AdaptiveMaxPool2d,
-    nn.AdaptiveAvgPool2d,
-    nn.Flatten,
-    nn.Linear,
-)
+_LEAVES = tuple(cls for cls in receptive._LAYERS if cls not in (nn.Sequential, Residual))
 
 # Leaf layers known to return a new tensor (never their input or a view of it) when not in place.
 _FRESH = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
