@@ -1,5 +1,150 @@
-"""The one exception type occsens raises for bad input."""
+"""The one exception type occsens raises for bad input, and the checks of plain arguments that raise it.
+
+Every public function checks its arguments at the door, before any work, with the checks here (plain
+Python values: integers, flags, paths) and in ``occsens.engine.validate`` (tensors, devices, models
+and the user's callables). Each raises one ``OcclusionError`` whose message names the argument,
+quotes the value and says what would be valid. This module imports nothing heavy (no torch, no
+numpy at import time), so the command line can use it before torch loads.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from pathlib import Path
+from typing import Any
+
+# Torch indexes, counts and seeds with 64-bit integers: an int past this is refused at the door
+# instead of failing deep inside with an OverflowError.
+INT64_MAX = 2**63 - 1
+
+# A value quoted in a message is cut at this many characters: a whole tensor or a long list in an
+# error line hides the message (80 is one terminal line, less the message around it).
+_SHOWN = 80
 
 
 class OcclusionError(ValueError):
     """Bad input to occsens: the message names the argument, its value and what is valid."""
+
+
+def shown(value: Any) -> str:
+    """``value`` for a one-line message: an array or tensor by its shape and dtype, anything else by its
+    ``repr`` on one line, cut to ``_SHOWN`` characters (a list's repr is as long as the list)."""
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None and len(shape) > 0:
+        return f"a {type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    try:
+        text = " ".join(repr(value).split())
+    except Exception:  # noqa: BLE001 - a user's object whose __repr__ fails is still named
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def integral(value: Any) -> int | None:
+    """``value`` as an int if it is one (Python, numpy, or a 0-dimensional integer array or tensor),
+    else None. Bools are not integers here: ``True`` for a size or a position is a mistake."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    # a 0-dimensional integer tensor or numpy array (``labels[i]``, ``t.argmax()``) is one number
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        dtype = getattr(value, "dtype", None)
+        kind = getattr(dtype, "kind", None)  # numpy
+        is_int = kind in ("i", "u") if kind is not None else _torch_integer_dtype(dtype)
+        if is_int:
+            return int(value.item())
+    return None
+
+
+_TORCH_INTEGERS = frozenset(f"torch.{kind}{bits}" for kind in ("int", "uint") for bits in (8, 16, 32, 64))
+
+
+def _torch_integer_dtype(dtype: Any) -> bool:
+    """Whether ``dtype`` is a torch integer dtype (not bool), without importing torch."""
+    return str(dtype) in _TORCH_INTEGERS
+
+
+def integer(value: Any, name: str, low: int | None = None, high: int = INT64_MAX, valid: str = "") -> int:
+    """``value`` as an int in ``low..high``; else ``OcclusionError`` naming ``name``.
+
+    Accepted: Python and numpy integers and 0-dimensional integer tensors or arrays. Refused: bools,
+    floats (even 2.0: a size or a position is counted, not measured), strings and everything else.
+    ``valid`` says what is valid in the message (default: "an int" and the range).
+    """
+    got = integral(value)
+    if not valid:
+        valid = _range_words(low, high)
+    if got is None:
+        raise OcclusionError(f"{name} must be {valid}, got {shown(value)} ({type(value).__name__})")
+    if (low is not None and got < low) or got > high:
+        if got > high == INT64_MAX:  # past what torch can index or count with
+            raise OcclusionError(f"{name} must be at most 2**63 - 1 (a 64-bit integer), got {got}")
+        raise OcclusionError(f"{name} must be {valid}, got {got}")
+    return got
+
+
+def _range_words(low: int | None, high: int) -> str:
+    if low == 1 and high == INT64_MAX:
+        return "a positive int"
+    if low == 0 and high == INT64_MAX:
+        return "an int >= 0"
+    if low is None:
+        return "an int" if high == INT64_MAX else f"an int up to {high}"
+    return f"an int in {low}..{high}"
+
+
+def flag(value: Any, name: str) -> bool:
+    """``value`` if it is ``True`` or ``False`` (or a numpy bool); anything else is refused.
+
+    ``"False"`` is a non-empty string, so it would read as true: a flag given as text is a mistake.
+    """
+    if isinstance(value, bool):
+        return value
+    if type(value).__name__ == "bool_":  # numpy's bool, e.g. from a comparison
+        return bool(value)
+    raise OcclusionError(f"{name} must be True or False, got {shown(value)} ({type(value).__name__})")
+
+
+def real(value: Any, name: str, low: float, high: float, valid: str = "") -> float:
+    """``value`` as a finite float in ``[low, high]`` (ints and 0-dimensional real tensors allowed)."""
+    what = valid or f"a number in [{low:g}, {high:g}]"
+    number: float | None = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value) if _fits_float(value) else None
+    elif getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        item = value.item()
+        if isinstance(item, numbers.Real) and not isinstance(item, bool):
+            number = float(item)
+    if number is None:
+        raise OcclusionError(f"{name} must be {what}, got {shown(value)} ({type(value).__name__})")
+    if not low <= number <= high:  # also refuses NaN
+        raise OcclusionError(f"{name} must be {what}, got {shown(value)}")
+    return number
+
+
+def _fits_float(value: numbers.Real) -> bool:
+    try:
+        float(value)
+    except OverflowError:  # an int past 1e308
+        return False
+    return True
+
+
+def path(value: Any, name: str) -> Path:
+    """``value`` as a ``Path`` if it is a str or ``os.PathLike`` naming something (not empty, no NUL)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise OcclusionError(
+            f"{name} must be a path (str or pathlib.Path), got {shown(value)} ({type(value).__name__})"
+        )
+    text = os.fspath(value)
+    if isinstance(text, bytes) or not text or "\0" in text:
+        raise OcclusionError(f"{name} must be a path naming a file or folder, got {shown(value)}")
+    return Path(text)
+
+
+def one_of(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of the strings ``choices``."""
+    if isinstance(value, str) and value in choices:
+        return value
+    raise OcclusionError(f"{name} must be one of {', '.join(map(repr, choices))}, got {shown(value)}")

@@ -27,17 +27,22 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from occsens.errors import OcclusionError
+from occsens.errors import INT64_MAX, OcclusionError, integer, shown
+from occsens.errors import path as as_path
+from occsens.files import open_regular, read_bounded
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: the CLI's parser reads MAX_PIXELS
+    import torch
 
 # 50 megapixels: more than any camera photo a user explains (a 45 MP full-frame sensor), and far below
 # what decoding can cost in memory (a 50 MP RGB image is 150 MB as bytes, 600 MB as float32).
@@ -51,6 +56,13 @@ MAX_FILES = 10_000
 # A label file has one short line per image ("a_long_file_name.png,airplane" is 30 bytes): 10 MB holds
 # MAX_FILES lines of 1,000 bytes each, far beyond any real label file, and is nothing to hold in memory.
 MAX_LABEL_BYTES = 10_000_000
+
+# An image file holds at most this many bytes per pixel of the limit, plus the slack below: 16 is the
+# deepest layout Pillow opens (4 channels of 32 bits, uncompressed, as in a float or CMYK TIFF).
+_BYTES_PER_PIXEL = 16
+# Metadata besides the pixels: EXIF, ICC profiles and embedded thumbnails of camera files run to a few
+# MB; 64 MB is far past any real file and still a bound.
+_METADATA_BYTES = 64 << 20
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
 
@@ -100,10 +112,9 @@ def read_image(
     the notes it warns with, and the ``max_pixels`` limit.
     """
     _check_channels(channels)
-    _check_size(size)
-    path = Path(path)
-    if not path.is_file():
-        raise OcclusionError(f"image {str(path)!r} does not exist")
+    max_pixels = _check_max_pixels(max_pixels)
+    _check_size(size, max_pixels)
+    path = as_path(path, "image")
     read = _read(path, size, channels, max_pixels)
     for note in read.notes:
         if note.warn:
@@ -127,13 +138,12 @@ def read_images(
     for ``read_image``.
     """
     _check_channels(channels)
-    _check_size(size)
+    max_pixels = _check_max_pixels(max_pixels)
+    _check_size(size, max_pixels)
     files = _image_files(paths)
     names = tuple(f.name for f in files)
     reads: list[_Read] = []
     for file in files:
-        if not file.is_file():
-            raise OcclusionError(f"image {str(file)!r} does not exist")
         read = _read(file, size, channels, max_pixels)
         if reads and read.image.shape[1:] != reads[0].image.shape[1:]:
             (h0, w0), (h, w) = reads[0].size, read.size
@@ -143,6 +153,8 @@ def read_images(
                 "resize them all to one size"
             )
         reads.append(read)
+    import torch
+
     return ImageFiles(
         images=torch.stack([r.image for r in reads]),
         names=names,
@@ -161,17 +173,9 @@ def read_labels(
     whitespace; blank lines are skipped; UTF-8, with or without a byte-order mark. At most
     ``MAX_LABEL_BYTES``. A file listed twice must have the same label both times.
     """
-    path = Path(csv_path)
+    path = as_path(csv_path, "labels file")
     where = f"labels file {str(path)!r}"
-    if not path.is_file():
-        raise OcclusionError(f"{where} does not exist (a CSV with rows file,label)")
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_LABEL_BYTES + 1)
-    except OSError as exc:
-        raise OcclusionError(f"{where} cannot be read ({type(exc).__name__})") from None
-    if len(data) > MAX_LABEL_BYTES:
-        raise OcclusionError(f"{where} is over {MAX_LABEL_BYTES:,} bytes, too large for a label file")
+    data = read_bounded(path, MAX_LABEL_BYTES, "labels file", "a label file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -227,12 +231,18 @@ def _label_index(label: str, class_names: Sequence[str], where: str) -> int:
     )
 
 
-def _check_channels(channels: int) -> None:
-    if channels not in (1, 3):
-        raise OcclusionError(f"channels must be 1 or 3, got {channels!r}")
+def _check_channels(channels: object) -> None:
+    if integer(channels, "channels", valid="1 or 3") not in (1, 3):
+        raise OcclusionError(f"channels must be 1 or 3, got {shown(channels)}")
 
 
-def _check_size(size: object) -> None:
+def _check_max_pixels(max_pixels: object) -> int:
+    return integer(max_pixels, "max_pixels", low=1, high=INT64_MAX)
+
+
+def _check_size(size: object, max_pixels: int) -> None:
+    """``size`` is None or (height, width): two positive ints, at most ``MAX_PIXELS`` pixels in all (or
+    ``max_pixels``, where that was raised): the same bound on memory as for the images read."""
     if size is None:
         return
     ok = (
@@ -241,13 +251,20 @@ def _check_size(size: object) -> None:
         and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in size)
     )
     if not ok:
-        raise OcclusionError(f"size must be two positive integers (height, width), got {size!r}")
+        raise OcclusionError(f"size must be two positive integers (height, width), got {shown(size)}")
+    assert isinstance(size, (tuple, list))  # for type checkers: ``ok`` said so
+    h, w, most = int(size[0]), int(size[1]), max(MAX_PIXELS, max_pixels)
+    if h * w > most:
+        raise OcclusionError(
+            f"size {h}x{w} is {h * w:,} pixels, over the limit of {most:,} (height x width); raise it "
+            "with --max-pixels N on the command line or max_pixels=N"
+        )
 
 
 def _image_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     """The files ``read_images`` reads: a folder's images by name, or the files given."""
-    if isinstance(paths, (str, Path)):
-        folder = Path(paths)
+    if isinstance(paths, (str, os.PathLike)):
+        folder = as_path(paths, "image folder")
         if folder.is_file():
             return [folder]
         if not folder.is_dir():
@@ -270,7 +287,12 @@ def _image_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
                 f"image folder {str(folder)!r} has no image files (accepted suffixes, any case: {accepted})"
             )
         return sorted(files, key=lambda p: p.name)
-    files = [Path(p) for p in paths]
+    if not isinstance(paths, (list, tuple)):
+        raise OcclusionError(
+            "paths must be a folder, a file, or a list of files (str or pathlib.Path), got "
+            f"{shown(paths)} ({type(paths).__name__})"
+        )
+    files = [as_path(p, "image") for p in paths]
     if not files:
         raise OcclusionError("no image files given: pass a folder or a list of files")
     if len(files) > MAX_FILES:
@@ -292,8 +314,9 @@ def _image_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
 def _read(path: Path, size: tuple[int, int] | None, channels: int, max_pixels: int) -> _Read:
     """One existing file as ``[C, H, W]``, its upright (height, width) and the notes on reading it."""
     notes: list[_Note] = []
+    limit = max_pixels * _BYTES_PER_PIXEL + _METADATA_BYTES
     try:
-        with Image.open(path) as opened:
+        with open_regular(path, limit, "image", "an image within max_pixels") as f, Image.open(f) as opened:
             width, height = opened.size
             if width * height > max_pixels:
                 raise OcclusionError(_too_large(path, width, height, max_pixels))
@@ -366,6 +389,8 @@ def _planes(img: Image.Image, channels: int, notes: list[_Note]) -> list[Image.I
 
 
 def _tensor(planes: list[Image.Image]) -> torch.Tensor:
+    import torch
+
     if planes[0].mode == "F":
         arr = np.stack([np.asarray(p, dtype=np.float32) for p in planes])
         return torch.from_numpy(np.clip(arr, 0, 1).copy())

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, flag, one_of
+from occsens.errors import path as as_path
+from occsens.files import read_bounded
 
 # The official label names (batches.meta), in label order.
 CIFAR10_CLASSES = (
@@ -56,6 +58,20 @@ OFFICIAL_MD5 = {
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
 
+# The most bytes a batch file may have, per image: its 3,072 pixel bytes twice over (a batch re-saved by
+# Python 3 at protocol 2 stores them as latin-1 text, UTF-8 encoded: bytes past 127 take two) plus 256
+# for its label and file name (the official files: 3,104 bytes per image in all, 31,035,704 per batch).
+_BATCH_BYTES_PER_IMAGE = 2 * 3 * 32 * 32 + 256
+# Plus this much for the rest of a batch (its dict, its batch_label) and for batches.meta (ten names).
+_FILE_SLACK_BYTES = 1 << 20
+
+
+def _size_limit(name: str) -> int:
+    """The most bytes the release's file ``name`` can have (read at call time: tests shrink batches)."""
+    images = IMAGES_PER_BATCH if name != META_FILE else 0
+    return images * _BATCH_BYTES_PER_IMAGE + _FILE_SLACK_BYTES
+
+
 # The only globals a batch file may name: what numpy needs to rebuild an ndarray.
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -85,10 +101,7 @@ class _SafeUnpickler(pickle.Unpickler):
 
 
 def _unpickle(path: Path) -> object:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise OcclusionError(f"data file {str(path)!r} cannot be read ({exc.strerror})") from None
+    raw = read_bounded(path, _size_limit(path.name), "data file", "a CIFAR-10 file")
     try:
         return _SafeUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
@@ -98,7 +111,7 @@ def _unpickle(path: Path) -> object:
                 "which the format never needs"
             ) from None
         raise OcclusionError(f"data file {str(path)!r} is truncated or corrupt ({exc})") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as exc:
         raise OcclusionError(
             f"data file {str(path)!r} is truncated or corrupt ({type(exc).__name__})"
         ) from None
@@ -155,7 +168,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
             raise OcclusionError(
                 f"data_dir is not set: pass --data-dir DIR (the folder holding {FOLDER}/) or set {ENV_VAR}"
             )
-    root = Path(data_dir).expanduser()
+    root = as_path(data_dir, "data_dir").expanduser()
     for candidate in (root / FOLDER, root):
         if (candidate / TEST_FILE).exists() or (candidate / META_FILE).exists():
             return candidate
@@ -176,6 +189,7 @@ def _check_counts(split: Split, per_class: int, what: str) -> None:
 
 def load_split(train: bool, data_dir: str | os.PathLike | None = None) -> Split:
     """The training (50,000) or test (10,000) split, checked for shape, labels and class balance."""
+    train = flag(train, "train")
     folder = resolve_data_dir(data_dir)
     names = TRAIN_FILES if train else (TEST_FILE,)
     parts = []
@@ -208,12 +222,15 @@ def class_names(data_dir: str | os.PathLike | None = None) -> tuple[str, ...]:
 
 def file_digests(data_dir: str | os.PathLike | None = None, algorithm: str = "sha256") -> dict[str, str]:
     """Hex digest of every file of the release that is present (for model cards and provenance)."""
+    fixed_length = sorted(a for a in hashlib.algorithms_guaranteed if not a.startswith("shake"))
+    algorithm = one_of(algorithm, "algorithm", tuple(fixed_length))
     folder = resolve_data_dir(data_dir)
     out = {}
     for name in (*TRAIN_FILES, TEST_FILE, META_FILE):
         path = folder / name
         if path.exists():
-            out[name] = hashlib.new(algorithm, path.read_bytes()).hexdigest()
+            raw = read_bounded(path, _size_limit(name), "data file", "a CIFAR-10 file")
+            out[name] = hashlib.new(algorithm, raw).hexdigest()
     return out
 
 
@@ -234,7 +251,11 @@ def download(root: str | os.PathLike) -> Path:
     """Fetch the official release into ``root`` with torchvision's downloader."""
     try:
         from torchvision.datasets import CIFAR10  # only for --download: torchvision is slow to import
-
+    except ImportError:
+        raise OcclusionError(
+            'downloading CIFAR-10 needs torchvision, an optional dependency: pip install "occsens[download]"'
+        ) from None
+    try:
         CIFAR10(root=str(root), download=True)
     except Exception as exc:  # network errors come in many types
         raise OcclusionError(

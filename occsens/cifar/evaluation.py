@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from occsens.cifar.data import NUM_CLASSES, Split
-from occsens.engine import eval_mode
-from occsens.errors import OcclusionError
+from occsens.engine import eval_mode, validate
+from occsens.errors import OcclusionError, integer
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,21 @@ def predict(
     ``model`` is a module or any callable returning ``[B, num_classes]`` scores; a model with another
     class count is refused (its classes cannot be CIFAR-10's).
     """
+    validate.model(model)
+    batch_size = integer(batch_size, "batch_size", low=1)
+    num_classes = integer(num_classes, "num_classes", low=1)
+    if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4):
+        got = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
+        raise OcclusionError(f"images must be a uint8 numpy array [N, C, H, W], got {got}")
+    device = validate.model_device(model, None)
     out = np.empty(len(images), dtype=np.int64)
     with eval_mode(model):  # the engine's: flags put back, safe when other threads use the model
         for start in range(0, len(images), batch_size):
             x = torch.tensor(images[start : start + batch_size]).float().div_(255)
-            x = x.contiguous(memory_format=torch.channels_last)
-            scores = model(x)
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            scores = validate.user_call(f"the model, on a batch of shape {tuple(x.shape)},", model, x)
             if not isinstance(scores, torch.Tensor) or scores.ndim != 2 or scores.shape[0] != len(x):
-                got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+                got = str(tuple(scores.shape)) if isinstance(scores, torch.Tensor) else type(scores).__name__
                 raise OcclusionError(f"model must return scores [B, K] for B images, got {got}")
             if scores.shape[1] != num_classes:
                 raise OcclusionError(
@@ -75,6 +82,8 @@ def evaluate(
     progress=None,  # noqa: ANN001 - anything with update(n), e.g. a tqdm bar
 ) -> Evaluation:
     """Confusion matrix of ``model`` on every image of ``split``."""
+    if not isinstance(split, Split):
+        raise OcclusionError(f"split must be an occsens.cifar.data.Split, got {type(split).__name__}")
     predicted = predict(model, split.images, progress=progress, num_classes=num_classes)
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(confusion, (split.labels, predicted), 1)

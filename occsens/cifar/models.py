@@ -24,19 +24,37 @@ import torch
 from torch import nn
 
 from occsens.engine.layers import Residual, register_pointwise
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, flag, integer, shown
+from occsens.errors import path as as_path
+from occsens.files import bounded_stream, read_bounded
 
 # ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
+# The widest network ``build_model`` makes: 4x the published ResNet-9's 64, about 100 M parameters
+# (0.4 GB of float32 weights, 16x the published model's 6.6 M) and 26 GFLOP per 32x32 image; past it a
+# width is a typo, not a CIFAR-10 model this project would train or occlude.
+MAX_WIDTH = 256
+# The most classes a head may have: ImageNet-21k's 21,841 is the largest common label set.
+MAX_CLASSES = 21_841
+
+
 @dataclass(frozen=True)
 class Architecture:
-    """What ``build_model`` needs to rebuild a shipped network before loading its weights."""
+    """What ``build_model`` needs to rebuild a shipped network before loading its weights.
+
+    Checked when made: ``width`` 1..``MAX_WIDTH``, ``greyscale`` a bool, ``num_classes`` 1..``MAX_CLASSES``.
+    """
 
     width: int = 24  # channels of the prep layer; the stages use 2x, 4x, 8x this
     greyscale: bool = False
     num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        integer(self.width, "width", low=1, high=MAX_WIDTH)
+        flag(self.greyscale, "greyscale")
+        integer(self.num_classes, "num_classes", low=1, high=MAX_CLASSES)
 
 
 @register_pointwise
@@ -94,7 +112,9 @@ def _conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
 
 def build_model(arch: Architecture = Architecture()) -> nn.Sequential:
     """The ResNet-9 layout at ``arch.width``; untrained (normalisation buffers at identity)."""
-    w = arch.width
+    if not isinstance(arch, Architecture):
+        raise OcclusionError(f"arch must be an occsens.cifar.models.Architecture, got {shown(arch)}")
+    w = int(arch.width)
     in_channels = 1 if arch.greyscale else 3
     front: list[nn.Module] = [Luminance()] if arch.greyscale else []
     return nn.Sequential(
@@ -184,50 +204,107 @@ def _weights_dir() -> Path:
     return Path(str(resources.files("occsens") / "weights"))
 
 
+# A model card is a page of JSON (the shipped ones are 3-4 KB); 1 MB is far past any real card.
+MAX_CARD_BYTES = 1 << 20
+
+
 def model_card(name: str) -> dict:
     """The JSON model card of a shipped model."""
     _check_name(name)
     path = _weights_dir() / f"{name}.json"
     if not path.exists():
         raise OcclusionError(f"model {name!r} has no model card at {path}: it has not been trained yet")
-    return json.loads(path.read_text())
+    raw = read_bounded(path, MAX_CARD_BYTES, "model card", "a model card")
+    try:
+        card = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OcclusionError(f"model card {str(path)!r} is not valid JSON ({exc})") from None
+    if not isinstance(card, dict) or not isinstance(card.get("architecture"), dict):
+        raise OcclusionError(f"model card {str(path)!r} does not describe an architecture")
+    return card
 
 
 def _check_name(name: str) -> None:
-    if name not in SHIPPED_MODELS:
-        raise OcclusionError(f"model {name!r} is unknown; shipped models are {', '.join(SHIPPED_MODELS)}")
+    if not isinstance(name, str) or name not in SHIPPED_MODELS:
+        shipped = ", ".join(SHIPPED_MODELS)
+        raise OcclusionError(f"model {shown(name)} is unknown; shipped models are {shipped}")
+
+
+def state_size_limit(model: nn.Module) -> int:
+    """The most bytes a weights file or training checkpoint for ``model`` can have.
+
+    A checkpoint holds the model's tensors and an optimizer's state per parameter: SGD with momentum one
+    buffer, Adam two; 4x the model's bytes covers both with room to spare. Every tensor adds its zip and
+    pickle records (a few hundred bytes; 4 KB allowed), and 1 MB covers the rest (names, history, config).
+    """
+    tensors = list(model.state_dict().values())
+    data = sum(t.numel() * t.element_size() for t in tensors)
+    return 4 * data + 4096 * len(tensors) + (1 << 20)
+
+
+def load_state(path: Path, model: nn.Module, what: str) -> object:
+    """``torch.load(weights_only=True)`` of a file at most ``state_size_limit(model)`` bytes: plain
+    tensors and containers only, never code; any failure is one ``OcclusionError`` naming the file."""
+    stream = bounded_stream(path, state_size_limit(model), what, "the state of this model")
+    try:
+        return torch.load(stream, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
+        raise OcclusionError(
+            f"{what} {str(path)!r} is not a readable state dict saved by torch.save: {_load_failure(exc)}"
+        ) from None
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in one short clause (torch's own message is
+    paragraphs long, and advises loading with ``weights_only=False``, which would run the file's code)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        named = next((line for line in lines if "GLOBAL" in line), None)
+        detail = named or next((line for line in lines if line.startswith("Unsupported")), "")
+        detail = detail.split(" was not an allowed global")[0].strip().rstrip(":")
+        return (
+            "the safe loader refused it"
+            + (f" ({detail})" if detail else "")
+            + "; it is corrupt, or holds more than tensors and numbers, which occsens never loads"
+        )
+    if not lines:
+        return "it is empty or truncated" if isinstance(exc, EOFError) else type(exc).__name__
+    return lines[0].split(". ")[0].rstrip(".")
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a state dict saved with ``torch.save`` into ``model``, refusing anything but plain tensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise OcclusionError(f"weights file {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OcclusionError(
-            f"weights file {str(path)!r} is not a readable state dict saved by torch.save ({first})"
-        ) from None
+    if not isinstance(model, nn.Module):
+        raise OcclusionError(f"weights are loaded into a torch.nn.Module, got {shown(model)}")
+    path = as_path(path, "weights file")
+    state = load_state(path, model, "weights file")
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a training checkpoint: take its model part
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise OcclusionError(f"weights file {str(path)!r} does not hold a state dict (name -> tensor)")
+    apply_state(model, state, f"weights file {str(path)!r}")
+    return model
+
+
+def apply_state(model: nn.Module, state: object, where: str) -> None:
+    """``model.load_state_dict(state)`` for a state read from a file, every failure one ``OcclusionError``."""
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise OcclusionError(f"{where} does not hold a state dict (name -> tensor)")
     try:
         model.load_state_dict(state)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, TypeError) as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise OcclusionError(
-            f"weights file {str(path)!r} does not match the architecture ({detail})"
-        ) from None
-    return model
+        detail = lines[1] if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
+        raise OcclusionError(f"{where} does not match the architecture ({detail})") from None
 
 
 def load_model(name: str = "default") -> nn.Module:
     """A shipped CIFAR-10 model, in eval mode, taking pixel-space [0, 1] images ``[B, 3, 32, 32]``."""
     card = model_card(name)
-    model = build_model(Architecture(**card["architecture"]))
+    try:
+        arch = Architecture(**card["architecture"])
+    except TypeError as exc:  # a key Architecture does not have
+        raise OcclusionError(f"model card of {name!r} names an unknown architecture field ({exc})") from None
+    model = build_model(arch)
     load_weights(model, _weights_dir() / f"{name}.pt")
     return model.eval()

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from occsens.cifar import data
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, integral, shown
+from occsens.errors import path as as_path
+from occsens.files import read_bounded
 
 SAMPLES_FILE = "cifar10_test_samples.npz"
 PER_CLASS = 10
@@ -37,6 +39,10 @@ TEST_SIZE = 10_000  # official test-set indices are 0..9999
 # of the test set, and two views of one class), then the first airplane (3), frog (4), automobile (6),
 # truck (11) and bird (25) in the official order.
 DEFAULT_SAMPLES = (0, 1, 2, 3, 4, 6, 11, 25)
+
+# The embedded file's arrays hold 100 * 3,072 pixel bytes and 2 * 800 bytes of labels and indices;
+# deflate never grows data by more than a few bytes per block, so 1 MB is three times what it can be.
+MAX_SAMPLES_BYTES = 1 << 20
 
 # A fixed timestamp in the zip entries, so rebuilding the file from the same data gives the same bytes.
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -63,13 +69,13 @@ def _readonly(array: np.ndarray) -> np.ndarray:
 def load_samples() -> Samples:
     """The embedded samples, read once from the package (arrays are read-only: they are shared)."""
     resource = importlib.resources.files("occsens").joinpath("samples").joinpath(SAMPLES_FILE)
-    try:
-        raw = resource.read_bytes()
-    except OSError:
+    if not resource.is_file():
         raise OcclusionError(
             f"the embedded samples occsens/samples/{SAMPLES_FILE} are missing from this installation: "
             "reinstall occsens, or rebuild them with occsens.cifar.samples.build_embedded"
-        ) from None
+        )
+    with importlib.resources.as_file(resource) as file:
+        raw = read_bounded(file, MAX_SAMPLES_BYTES, "embedded samples file", "100 CIFAR-10 images")
     with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
         return Samples(
             images=_readonly(npz["images"]),
@@ -81,23 +87,31 @@ def load_samples() -> Samples:
 def _as_indices(indices: int | Iterable[int]) -> np.ndarray:
     if isinstance(indices, (str, bytes)):
         raise OcclusionError(
-            f"sample {indices!r} is not an integer: CIFAR-10 test indices are 0..{TEST_SIZE - 1}"
+            f"sample {shown(indices)} is not an integer: CIFAR-10 test indices are 0..{TEST_SIZE - 1}"
         )
-    items = list(indices) if isinstance(indices, Iterable) else [indices]
+    one = integral(indices)
+    items: list[object]
+    try:
+        items = [one] if one is not None else (list(indices) if isinstance(indices, Iterable) else [indices])
+    except TypeError:  # an iterable that cannot be iterated (a 0-dimensional float tensor)
+        items = [indices]
     if not items:
         raise OcclusionError(
             f"no samples were given: pass CIFAR-10 test indices 0..{TEST_SIZE - 1}, e.g. {DEFAULT_SAMPLES}"
         )
+    checked = []
     for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, np.integer)):
+        value = integral(item)  # Python, numpy and 0-dimensional tensor integers; not bools
+        if value is None:
             raise OcclusionError(
-                f"sample {item!r} is not an integer: CIFAR-10 test indices are 0..{TEST_SIZE - 1}"
+                f"sample {shown(item)} is not an integer: CIFAR-10 test indices are 0..{TEST_SIZE - 1}"
             )
-        if not 0 <= item < TEST_SIZE:
+        if not 0 <= value < TEST_SIZE:
             raise OcclusionError(
-                f"sample {item} is out of range: CIFAR-10 test indices are 0..{TEST_SIZE - 1}"
+                f"sample {value} is out of range: CIFAR-10 test indices are 0..{TEST_SIZE - 1}"
             )
-    return np.asarray(items, dtype=np.int64)
+        checked.append(value)
+    return np.asarray(checked, dtype=np.int64)
 
 
 def _listed(values: np.ndarray, most: int = 5) -> str:
@@ -115,6 +129,8 @@ def sample_by_index(indices: int | Iterable[int], data_dir: str | os.PathLike | 
     must not pass unnoticed.
     """
     wanted = _as_indices(indices)
+    if data_dir is not None:
+        as_path(data_dir, "data_dir")
     given = data_dir if data_dir is not None else (os.environ.get(data.ENV_VAR) or None)
     if given is not None and not Path(given).expanduser().is_dir():
         source = "data_dir" if data_dir is not None else f"${data.ENV_VAR}"

@@ -10,8 +10,10 @@ by ``(seed, epoch)``, so a resumed run sees the same batches as an uninterrupted
 
 from __future__ import annotations
 
+import io
 import json
-import platform
+import math
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,23 +23,30 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from occsens._alloc import keep_heap_memory
 from occsens.cifar import data
-from occsens.cifar.evaluation import evaluate, predict
-from occsens.cifar.models import (
-    LUMA_WEIGHTS,
-    Architecture,
-    Normalize,
-    build_model,
-    count_flops,
-)
-from occsens.cifar.samples import load_samples
-from occsens.engine.extents import affected_share
-from occsens.errors import OcclusionError
+from occsens.cifar.card import build_card, card_files
+from occsens.cifar.evaluation import evaluate
+from occsens.cifar.models import LUMA_WEIGHTS, Architecture, Normalize, apply_state, build_model, load_state
+from occsens.errors import OcclusionError, flag, integer, path, real, shown
+from occsens.output import check_out_dir, write_files
+
+# Page's recipe reaches 94% in 24 epochs and the shipped models took 28; 1,000 is 36x that (about 28
+# hours on the development machine at 1.7 min per epoch): past it an epoch count is a typo.
+MAX_EPOCHS = 1000
+# numpy's and most tools' seed range (32 bits); torch's generator is seeded with seed * 100,003 + epoch,
+# which stays far inside its 64 bits.
+MAX_SEED = 2**32 - 1
+# Random crops shift the image by up to this many pixels each way: half the 32-pixel side (reflect
+# padding cannot reach past the image's own width anyway).
+MAX_CROP_PADDING = 16
+# A learning rate past this diverges for any SGD recipe on this network (Page's peak is 0.4).
+MAX_LR = 10.0
 
 
 @dataclass(frozen=True)
 class Recipe:
+    """How ``train`` trains; every field is checked when a recipe is made (``OcclusionError``)."""
+
     epochs: int = 20
     batch_size: int = 512
     peak_lr: float = 0.4
@@ -47,6 +56,18 @@ class Recipe:
     label_smoothing: float = 0.2
     crop_padding: int = 4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        integer(self.epochs, "epochs", low=1, high=MAX_EPOCHS)
+        integer(self.batch_size, "batch_size", low=1)
+        if real(self.peak_lr, "peak_lr", 0.0, MAX_LR) == 0:
+            raise OcclusionError(f"peak_lr must be a number in (0, {MAX_LR:g}], got 0")
+        real(self.warmup_fraction, "warmup_fraction", 0.0, 1.0)
+        real(self.momentum, "momentum", 0.0, 0.999)
+        real(self.weight_decay, "weight_decay", 0.0, 1.0)
+        real(self.label_smoothing, "label_smoothing", 0.0, 1.0)
+        integer(self.crop_padding, "crop_padding", low=0, high=MAX_CROP_PADDING)
+        integer(self.seed, "seed", low=0, high=MAX_SEED)
 
 
 def _lr_at(step: int, total: int, recipe: Recipe) -> float:
@@ -85,6 +106,66 @@ def _set_normalisation(model: torch.nn.Module, train_images: np.ndarray, greysca
     norm.std.copy_(std)
 
 
+# A model name becomes file names (<name>.pt, .json, .md, .checkpoint.pt): letters, digits, "-", "_"
+# and ".", not starting with ".", and short enough that the longest of them fits a 255-byte file name.
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+# The note is one line of the model card: a sentence or two, not a document.
+MAX_NOTE_CHARS = 1000
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise OcclusionError(
+            f"name must be 1-100 letters, digits, '-', '_' or '.' (not starting with '.'), used for file "
+            f"names, got {shown(name)}"
+        )
+    return name
+
+
+def _files(name: str) -> tuple[str, str, str, str]:
+    """The files ``train`` writes: weights, card JSON, card markdown, checkpoint."""
+    return f"{name}.pt", f"{name}.json", f"{name}.md", f"{name}.checkpoint.pt"
+
+
+def _check_arguments(
+    out_dir: object,
+    name: object,
+    arch: object,
+    recipe: object,
+    resume: object,
+    progress: object,
+    note: object,
+) -> Path:
+    """Everything ``train`` is given, checked before any work; returns the output folder."""
+    _check_name(name)
+    if not isinstance(arch, Architecture):
+        raise OcclusionError(f"arch must be an occsens.cifar.models.Architecture, got {shown(arch)}")
+    if arch.num_classes != data.NUM_CLASSES:
+        raise OcclusionError(
+            f"num_classes must be {data.NUM_CLASSES} to train on CIFAR-10, got {arch.num_classes}"
+        )
+    if not isinstance(recipe, Recipe):
+        raise OcclusionError(f"recipe must be an occsens.cifar.train.Recipe, got {shown(recipe)}")
+    images = len(data.TRAIN_FILES) * data.IMAGES_PER_BATCH
+    if recipe.batch_size > images:
+        raise OcclusionError(
+            f"batch_size must be at most the {images:,} training images, got {recipe.batch_size:,}"
+        )
+    flag(resume, "resume")
+    flag(progress, "progress")
+    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS or "\n" in note or "\r" in note:
+        raise OcclusionError(
+            f"note must be one line of text, at most {MAX_NOTE_CHARS} characters, got {shown(note)}"
+        )
+    out = check_out_dir(path(out_dir, "out"), "--out")
+    for file in _files(str(name)):
+        if (out / file).is_dir():
+            raise OcclusionError(
+                f"--out {str(out)!r}: {file!r} there is a folder; train writes a file of that name"
+            )
+    return out
+
+
 def train(
     out_dir: str | Path,
     name: str = "default",
@@ -95,22 +176,20 @@ def train(
     progress: bool = True,
     note: str = "",
 ) -> Path:
-    """Train ``arch`` with ``recipe``; write ``<name>.pt`` (state dict) and its model card to ``out_dir``."""
-    keep_heap_memory()
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OcclusionError(f"out {str(out)!r} cannot be created ({exc.strerror})") from None
-    ckpt_path = out / f"{name}.checkpoint.pt"
+    """Train ``arch`` with ``recipe``; write ``<name>.pt`` (state dict) and its model card to ``out_dir``.
+
+    Every argument is checked first, and with ``resume`` the checkpoint too, before the data is read.
+    Each epoch's checkpoint, and at the end the weights with the card's two files, are written whole
+    (temporary files renamed into place, all files of a step together): an interrupted run leaves the
+    previous checkpoint or the previous model as it was.
+    """
+    out = _check_arguments(out_dir, name, arch, recipe, resume, progress, note)
+    weights_file, _, _, ckpt_file = _files(name)
+    ckpt_path = out / ckpt_file
     config = {"architecture": asdict(arch), "recipe": asdict(recipe)}
 
-    train_split = data.load_split(True, data_dir)
-    test_split = data.load_split(False, data_dir)
     torch.manual_seed(recipe.seed)
-    model = build_model(arch)
-    _set_normalisation(model, train_split.images, arch.greyscale)
-    model = model.to(memory_format=torch.channels_last)
+    model = build_model(arch).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimizer = torch.optim.SGD(
@@ -119,19 +198,15 @@ def train(
         momentum=recipe.momentum,
         nesterov=True,
     )
-    start_epoch, elapsed, history = 0, 0.0, []
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if json.loads(ckpt["config"]) != config:
-            raise OcclusionError(
-                f"resume: checkpoint {str(ckpt_path)!r} was made with other settings; "
-                f"rerun without --resume or with the same settings"
-            )
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        start_epoch, elapsed = int(ckpt["epoch"]), float(ckpt["elapsed_s"])
-        history = json.loads(ckpt["history"])
+    start_epoch, elapsed, history = 0, 0.0, list[dict]()
+    resumed = resume and ckpt_path.exists()
+    if resumed:
+        start_epoch, elapsed, history = _resume(ckpt_path, model, optimizer, config, recipe)
 
+    train_split = data.load_split(True, data_dir)
+    test_split = data.load_split(False, data_dir)
+    if not resumed:  # a checkpoint's model holds the normalisation it was trained with
+        _set_normalisation(model, train_split.images, arch.greyscale)
     images = torch.from_numpy(train_split.images)
     labels = torch.from_numpy(train_split.labels)
     steps_per_epoch = len(labels) // recipe.batch_size  # drop the last partial batch
@@ -160,7 +235,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
             bar.set_postfix(loss=f"{loss_sum / (i + 1):.3f}", lr=f"{lr:.3f}", refresh=False)
         elapsed += time.perf_counter() - t0
         entry = {"epoch": epoch + 1, "train_loss": loss_sum / steps_per_epoch, "elapsed_s": round(elapsed, 1)}
@@ -168,114 +243,77 @@ def train(
             entry["test_accuracy"] = evaluate(model, test_split).accuracy
         history.append(entry)
         print(json.dumps(entry), flush=True)
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "elapsed_s": elapsed,
-                "config": json.dumps(config),
-                "history": json.dumps(history),
-            },
-            ckpt_path,
-        )
+        checkpoint = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch + 1,
+            "elapsed_s": elapsed,
+            "config": json.dumps(config),
+            "history": json.dumps(history),
+        }
+        write_files(out, {ckpt_file: _saved(checkpoint)}, "the checkpoint")
 
     model.eval()
-    weights = out / f"{name}.pt"
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, weights)
-    write_card(out, name, model, arch, recipe, elapsed, history, data_dir, note)
-    return weights
+    card = build_card(name, model, arch, asdict(recipe), elapsed, history, data_dir, note)
+    write_files(out, {weights_file: _saved(state), **card_files(name, card)}, "the weights and model card")
+    return out / weights_file
 
 
-def write_card(
-    out: Path,
-    name: str,
-    model: torch.nn.Module,
-    arch: Architecture,
-    recipe: Recipe,
-    elapsed: float,
-    history: list,
-    data_dir: str | Path | None,
-    note: str = "",
-) -> dict:
-    """The model card, JSON and markdown, from the trained model and a full test-set evaluation."""
-    result = evaluate(model, data.load_split(False, data_dir))
-    params = sum(p.numel() for p in model.parameters())
-    card = {
-        "name": name,
-        "architecture": asdict(arch),
-        "description": f"ResNet-9 layout (Page 2018) at width {arch.width} "
-        f"({arch.width}-{2 * arch.width}-{4 * arch.width}-{8 * arch.width} channels)"
-        + (", luminance input" if arch.greyscale else ", RGB input"),
-        "parameters": params,
-        "flops_per_forward": count_flops(model),
-        "incremental_flop_share": {
-            "patch 4 stride 4": round(affected_share(model, (32, 32), 4, 4), 4),
-            "patch 8 stride 2": round(affected_share(model, (32, 32), 8, 2), 4),
-            "meaning": "share of a full forward's FLOPs inside each window's projective field, averaged over "
-            "windows: what an exact incremental engine must recompute (occsens.engine.extents)",
-        },
-        "training": {
-            "command": f"occsens train --name {name} --width {arch.width}"
-            + (" --greyscale" if arch.greyscale else "")
-            + f" --epochs {recipe.epochs} --seed {recipe.seed}",
-            "recipe": asdict(recipe),
-            "epochs": recipe.epochs,
-            "wall_time_s": round(elapsed, 1),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-            "history": history,
-        },
-        "test_accuracy": result.accuracy,
-        "embedded_sample_accuracy": _embedded_accuracy(model),
-        "test_correct": result.correct,
-        "test_images": result.total,
-        "per_class_accuracy": {
-            c: float(a) for c, a in zip(data.CIFAR10_CLASSES, result.per_class_accuracy, strict=False)
-        },
-        "confusion_matrix": result.confusion.tolist(),
-        "training_data_sha256": data.file_digests(data_dir),
-    }
-    if note:
-        card["note"] = note
-    (out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out / f"{name}.md").write_text(card_markdown(card))
-    return card
+def _saved(obj: object) -> bytes:
+    """``torch.save`` into bytes (written to disk by ``occsens.output.write_files``, whole or not at all)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
-def _embedded_accuracy(model: torch.nn.Module) -> float:
-    """Accuracy on the 100 test images shipped in the package (a quick check that the weights load right)."""
-    samples = load_samples()
-    return float((predict(model, samples.images) == samples.labels).mean())
+_CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "elapsed_s", "config", "history")
 
 
-def card_markdown(card: dict) -> str:
-    """A short human-readable model card from the JSON one."""
-    t = card["training"]
-    share = card["incremental_flop_share"]
-    lines = [
-        f"# Model card: `{card['name']}`",
-        "",
-        f"- Architecture: {card['description']}; {card['parameters']:,} parameters; "
-        f"{card['flops_per_forward'] / 1e6:.1f} MFLOP per forward (32x32 image).",
-        "- Input: pixel-space RGB in [0, 1], shape [B, 3, 32, 32]; normalisation"
-        + (" and luminance conversion" if card["architecture"]["greyscale"] else "")
-        + " inside the model. Output: logits over the 10 CIFAR-10 classes.",
-        f"- Test accuracy (full 10,000-image CIFAR-10 test set): **{card['test_accuracy']:.4f}** "
-        f"({card['test_correct']}/{card['test_images']}); on the 100 embedded test samples "
-        f"{card['embedded_sample_accuracy']:.2f}.",
-        f"- Training: `{t['command']}`; {t['epochs']} epochs on the 50,000 training images, "
-        f"{t['wall_time_s'] / 60:.1f} min wall time on {t['machine']}.",
-        f"- Incremental occlusion: windows reach {share['patch 4 stride 4']:.0%} (patch 4 stride 4) and "
-        f"{share['patch 8 stride 2']:.0%} (patch 8 stride 2) of a forward's FLOPs.",
-        *([f"- Note: {card['note']}"] if card.get("note") else []),
-        "",
-        "| class | accuracy |",
-        "|---|---|",
-        *[f"| {c} | {a:.3f} |" for c, a in card["per_class_accuracy"].items()],
-        "",
-        "Confusion matrix (rows: true class, columns: predicted), training data SHA-256 and the per-epoch "
-        f"history are in `{card['name']}.json`.",
-        "",
-    ]
-    return "\n".join(lines)
+def _resume(
+    path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: dict, recipe: Recipe
+) -> tuple[int, float, list]:
+    """Load the checkpoint at ``path`` into ``model`` and ``optimizer``; its epoch, time and history.
+
+    Read without running code (``torch.load(weights_only=True)``, bounded by the model's size), and
+    checked: the keys ``train`` writes, the same settings, tensors that fit this architecture. Any
+    failure is one ``OcclusionError`` saying what is wrong and to rerun without ``--resume``.
+    """
+    where = f"resume: checkpoint {str(path)!r}"
+    fix = "delete it or rerun without --resume"
+    ckpt = load_state(path, model, "checkpoint")
+    if not isinstance(ckpt, dict) or any(key not in ckpt for key in _CHECKPOINT_KEYS):
+        raise OcclusionError(
+            f"{where} is not a checkpoint written by occsens train (it lacks its keys); {fix}"
+        )
+    try:
+        saved_config = json.loads(ckpt["config"])
+        history = json.loads(ckpt["history"])
+    except (TypeError, ValueError):
+        raise OcclusionError(f"{where} is corrupt (its settings or history are not JSON); {fix}") from None
+    if saved_config != config:
+        raise OcclusionError(
+            f"{where} was made with other settings; rerun without --resume or with the same settings"
+        )
+    epoch, elapsed = ckpt["epoch"], ckpt["elapsed_s"]
+    ok = (
+        isinstance(epoch, int)
+        and not isinstance(epoch, bool)
+        and 0 <= epoch <= recipe.epochs
+        and isinstance(elapsed, (int, float))
+        and math.isfinite(elapsed)
+        and elapsed >= 0
+        and isinstance(history, list)
+        and len(history) == epoch
+    )
+    if not ok:
+        raise OcclusionError(
+            f"{where} is corrupt (epoch {shown(epoch)} of {recipe.epochs}, elapsed {shown(elapsed)}, "
+            f"history {shown(history)}); {fix}"
+        )
+    apply_state(model, ckpt["model"], where)
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise OcclusionError(f"{where}: its optimizer state does not fit this model ({exc}); {fix}") from None
+    return epoch, float(elapsed), history

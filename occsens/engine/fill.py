@@ -15,8 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from occsens.engine import validate
 from occsens.engine.plan import Plan
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, shown
 
 BLUR_SIGMA = 2.0  # pixels; kernel radius 3 sigma. Wide enough to remove 4-8 px detail on 32x32 images.
 
@@ -44,13 +45,9 @@ class _Fill:
         callable receives it as bool [B, 1, H, W], True where its output is used.
         """
         if self.fn is not None:
-            out = self.fn(x, mask.expand(len(x), 1, *x.shape[2:]))
-            if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise OcclusionError(
-                    f"fill callable must return a tensor shaped like its images {tuple(x.shape)}, got {got}"
-                )
-            return out.to(x.dtype)
+            full_mask = mask.expand(len(x), 1, *x.shape[2:])
+            out = validate.user_call(f"the fill callable {self.description}", self.fn, x, full_mask)
+            return _checked_fill(out, x, full_mask, self.description)
         assert self.per_image is not None
         if self.per_image.device != x.device:  # callers move it once with ``on``; this is the fallback
             return self.on(x.device).images(x, index, mask)
@@ -63,6 +60,30 @@ class _Fill:
         if self.per_image is None or self.per_image.device == device:
             return self
         return _Fill(self.description, self.per_image.to(device), self.fn)
+
+
+def _checked_fill(out: Any, x: torch.Tensor, mask: torch.Tensor, name: str) -> torch.Tensor:
+    """A fill callable's output, checked: a real tensor shaped like ``x``, finite and in [0, 1] where
+    ``mask`` says it is used (pixel space, as every other fill). Blamed on the callable, not the model."""
+    who = f"the fill callable {name}"
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise OcclusionError(f"{who} must return a tensor shaped like its images {tuple(x.shape)}, got {got}")
+    if out.device.type == "meta" or out.layout != torch.strided or out.is_complex() or out.is_quantized:
+        raise OcclusionError(
+            f"{who} must return a dense tensor of real pixel values, got a {out.layout} {out.dtype} tensor "
+            f"on {out.device}"
+        )
+    values = out.to(x.device, x.dtype)
+    used = values[mask.expand_as(values)]
+    if not torch.isfinite(used).all():
+        raise OcclusionError(f"{who} returned NaN or infinite values inside the window; a fill is pixels")
+    if len(used) and (float(used.min()) < 0 or float(used.max()) > 1):
+        raise OcclusionError(
+            f"{who} returned values in [{float(used.min()):.4g}, {float(used.max()):.4g}] inside the window; "
+            "a fill is pixel values in [0, 1], applied before the model's normalisation"
+        )
+    return values
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tensor:
@@ -98,7 +119,7 @@ def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
     """Turn the user's ``fill`` into fill images for ``images`` [N, C, H, W]."""
     n, c, h, w = images.shape
     if callable(fill) and not isinstance(fill, torch.Tensor):
-        return _Fill(getattr(fill, "__name__", "callable"), fn=fill)
+        return _Fill(validate.callable_name(fill), fn=fill)
     if isinstance(fill, str):
         if fill == "mean":
             return _Fill("mean", images.mean(dim=(2, 3), keepdim=True).expand(n, c, h, w).contiguous())
@@ -111,25 +132,23 @@ def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
             f"fill {fill!r} is unknown; use a number in [0, 1], one per channel, a baseline image, "
             f"a callable, or one of {', '.join(map(repr, FILL_NAMES))}"
         )
+    if isinstance(fill, torch.Tensor):
+        _real_tensor(fill)
     if isinstance(fill, (torch.Tensor, np.ndarray)) and fill.ndim == 0:
-        fill = float(fill)  # a 0-dimensional tensor is a number
-    if isinstance(fill, bool):
+        fill = fill.item()  # a 0-dimensional tensor is a number (a bool or complex one is refused below)
+    if isinstance(fill, (bool, np.bool_)) or isinstance(fill, complex):
         raise OcclusionError(f"fill must be a number in [0, 1], got {fill!r}")
     if isinstance(fill, numbers.Real):
-        value = float(fill)
+        try:
+            value = float(fill)
+        except OverflowError:  # an int past float's range: outside [0, 1] all the same
+            value = math.inf
         if not 0 <= value <= 1:
             raise OcclusionError(
-                f"fill {fill!r} is outside [0, 1]: it is a pixel value, applied before normalisation"
+                f"fill {shown(fill)} is outside [0, 1]: it is a pixel value, applied before normalisation"
             )
         return _Fill(f"{value:g}", torch.full((1, c, h, w), value))
-    try:
-        tensor = torch.as_tensor(
-            np.asarray(fill.cpu() if isinstance(fill, torch.Tensor) else fill), dtype=torch.float32
-        )
-    except (TypeError, ValueError):
-        raise OcclusionError(
-            f"fill must be a number, a sequence, an image or a name, got {type(fill).__name__}"
-        ) from None
+    tensor = _fill_tensor(fill)
     if tensor.ndim == 1:
         if len(tensor) != c:
             raise OcclusionError(
@@ -151,6 +170,36 @@ def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
     if not torch.isfinite(tensor).all() or float(tensor.min()) < 0 or float(tensor.max()) > 1:
         raise OcclusionError("fill values must be finite and in [0, 1] (pixel space, before normalisation)")
     return _Fill(description, fill_images.contiguous())
+
+
+def _real_tensor(fill: torch.Tensor) -> None:
+    """Refuse a tensor fill that holds no real pixel values: meta, sparse, quantized, complex or bool."""
+    bad = fill.device.type == "meta" or fill.layout != torch.strided or fill.is_quantized
+    if bad or fill.is_complex() or fill.dtype == torch.bool:
+        raise OcclusionError(
+            f"fill must be a dense tensor of real pixel values, got a {fill.layout} {fill.dtype} tensor "
+            f"on {fill.device}"
+        )
+
+
+def _fill_tensor(fill: Any) -> torch.Tensor:
+    """A sequence, array or tensor fill as float32 on the CPU (shape and values are checked after)."""
+    if isinstance(fill, torch.Tensor):
+        return fill.detach().cpu().to(torch.float32)
+    if isinstance(fill, (str, bytes, dict, set)) or not isinstance(fill, (list, tuple, np.ndarray)):
+        raise OcclusionError(
+            "fill must be a number in [0, 1], one per channel, a baseline image, a callable or one of "
+            f"{', '.join(map(repr, FILL_NAMES))}; got {shown(fill)} ({type(fill).__name__})"
+        )
+    try:
+        array = np.asarray(fill)
+        if array.dtype.kind not in "uif":  # bools, strings, objects (ragged lists, ints past 64 bits)
+            raise TypeError(array.dtype)
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    except (TypeError, ValueError, OverflowError):
+        raise OcclusionError(
+            f"fill must hold real numbers in [0, 1] (one per channel, or a baseline image), got {shown(fill)}"
+        ) from None
 
 
 def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bool) -> torch.Tensor:

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from occsens.errors import OcclusionError, shown
+
 # What a subclass of a known layer may define and still run that layer's forward unchanged.
 HARMLESS = frozenset({"__init__", "extra_repr", "__repr__", "__module__", "__qualname__", "__doc__"})
 
@@ -54,6 +56,13 @@ def register_pointwise(cls: L) -> L:
     Its constants must not vary over positions: tensors it holds must broadcast per pixel (shape
     ``[1, C, 1, 1]``, ``[C, 1, 1]`` or one number), which the walk checks on every instance.
     """
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        what = (
+            f"an instance of {type(cls).__name__}; pass the class itself"
+            if isinstance(cls, nn.Module)
+            else f"{shown(cls)} ({type(cls).__name__})"
+        )
+        raise OcclusionError(f"register_pointwise needs a torch.nn.Module subclass, got {what}")
     _POINTWISE[cls] = behaviour(cls)
     return cls
 

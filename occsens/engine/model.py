@@ -4,8 +4,6 @@ threads), numpy models, checked outputs, the device, chunk sizes and progress.""
 from __future__ import annotations
 
 import contextlib
-import itertools
-import numbers
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -16,7 +14,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from occsens.errors import OcclusionError
+from occsens.engine import validate
+from occsens.errors import OcclusionError, shown
 
 # Default chunk size: a memory budget divided by an estimate of one occluded image's
 # footprint in the model. Small conv nets hold about 40-60x their input in activations
@@ -41,13 +40,22 @@ def as_images(images: Any, layout: str = "NCHW") -> torch.Tensor:
     look channels-last under "NCHW" (a last axis of 1, 3 or 4 after a longer one) are refused with a
     pointer to ``layout="NHWC"`` instead of being read as 3-pixel-wide images.
     """
-    if layout not in LAYOUTS:
-        raise OcclusionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise OcclusionError(f"layout must be 'NCHW' or 'NHWC', got {shown(layout)}")
     if isinstance(images, np.ndarray):
         if images.dtype.kind not in "uif":
             raise OcclusionError(f"images must hold numbers, got a numpy array of {images.dtype}")
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
+        try:
+            array = np.ascontiguousarray(images)
+            # A read-only array (np.load, the embedded samples) is copied: torch warns on sharing it,
+            # and occsens never writes into the caller's images either way.
+            tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
+        except TypeError:  # numpy dtypes torch has no counterpart for (float128, ...)
+            raise OcclusionError(
+                f"images must be float in [0, 1] or uint8 in 0..255, got a numpy array of {images.dtype}"
+            ) from None
     elif isinstance(images, torch.Tensor):
+        _storable(images)
         tensor = images.detach()
     else:
         raise OcclusionError(
@@ -88,31 +96,17 @@ def as_images(images: Any, layout: str = "NCHW") -> torch.Tensor:
     return tensor.contiguous()
 
 
-def _targets(target: Any, clean_probs: torch.Tensor) -> torch.Tensor:
-    n, k = clean_probs.shape
-    if target is None:
-        return clean_probs.argmax(dim=1)
-    if isinstance(target, (torch.Tensor, np.ndarray)) and target.ndim == 0:
-        target = target.item()  # a 0-dimensional tensor (e.g. labels[i]) is one number
-    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
-        values = torch.full((n,), int(target), dtype=torch.int64)
-    else:
-        try:
-            values = torch.as_tensor(np.asarray(target))
-        except (TypeError, ValueError):
-            raise OcclusionError(
-                f"target must be None, an int or one int per image, got {target!r}"
-            ) from None
-        if values.dtype.is_floating_point or values.dtype == torch.bool or values.ndim != 1:
-            raise OcclusionError(f"target must be None, an int or one int per image, got {target!r}")
-        if len(values) != n:
-            raise OcclusionError(
-                f"target has {len(values)} entries but there are {n} images; give one per image"
-            )
-        values = values.to(torch.int64)
-    if (values < 0).any() or (values >= k).any():
-        raise OcclusionError(f"target {values.tolist()} out of range: the model has classes 0..{k - 1}")
-    return values
+def _storable(tensor: torch.Tensor) -> None:
+    """Refuse tensors whose values cannot be read as one dense block: meta, sparse, quantized, nested."""
+    refused = {
+        "on the meta device (a shape without values)": tensor.device.type == "meta",
+        "sparse": tensor.layout != torch.strided,
+        "quantized": tensor.is_quantized,
+        "nested": tensor.is_nested,
+    }
+    for kind, found in refused.items():
+        if found:
+            raise OcclusionError(f"images must be a dense tensor holding pixel values, got one {kind}")
 
 
 # Two threads may run occsens on one model at once. Mode and TF32 changes are counted under one lock:
@@ -193,21 +187,33 @@ def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: s
     ``fn`` gets float32 images in [0, 1] as a numpy array (``layout`` "NCHW" or "NHWC")
     and returns ``[B, K]`` logits, or probabilities when ``outputs="probs"``.
     """
-    if outputs not in ("logits", "probs"):
-        raise OcclusionError(f"outputs must be 'logits' or 'probs', got {outputs!r}")
-    if layout not in ("NCHW", "NHWC"):
-        raise OcclusionError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if not callable(fn):
+        raise OcclusionError(
+            f"as_model needs a callable (numpy images -> scores), got {shown(fn)} ({type(fn).__name__})"
+        )
+    if not isinstance(outputs, str) or outputs not in ("logits", "probs"):
+        raise OcclusionError(f"outputs must be 'logits' or 'probs', got {shown(outputs)}")
+    if not isinstance(layout, str) or layout not in ("NCHW", "NHWC"):
+        raise OcclusionError(f"layout must be 'NCHW' or 'NHWC', got {shown(layout)}")
+    name = validate.callable_name(fn, "numpy_model")
 
     def model(x: torch.Tensor) -> torch.Tensor:
         arr = x.detach().cpu().numpy()
         if layout == "NHWC":
             arr = arr.transpose(0, 2, 3, 1)
-        out = torch.as_tensor(np.asarray(fn(np.ascontiguousarray(arr)), dtype=np.float32))
+        raw = validate.user_call(f"the numpy model {name}", fn, np.ascontiguousarray(arr))
+        try:
+            values = np.asarray(raw, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError):
+            raise OcclusionError(
+                f"the numpy model {name} returned {shown(raw)}, not an array of numbers [B, K]"
+            ) from None
+        out = torch.from_numpy(np.ascontiguousarray(values))
         if outputs == "probs":  # log p goes back to p through softmax
             out = out.clamp(min=1e-30).log()
         return out
 
-    model.__name__ = getattr(fn, "__name__", "numpy_model")
+    model.__name__ = name
     return model
 
 
@@ -217,11 +223,11 @@ OUTPUTS = ("softmax", "probs", "sigmoid")
 def check_output(output: Any) -> str:
     """Validate ``occlude``'s ``output`` and return its name (a callable's ``__name__``)."""
     if callable(output):
-        return str(getattr(output, "__name__", "callable"))
+        return validate.callable_name(output)
     if isinstance(output, str) and output in OUTPUTS:
         return output
     raise OcclusionError(
-        f"output {output!r} is unknown; use 'softmax' (the model returns logits), 'probs' (it returns "
+        f"output {shown(output)} is unknown; use 'softmax' (the model returns logits), 'probs' (it returns "
         "probabilities), 'sigmoid' (one logit per class: binary or multi-label) or a callable "
         "(model output) -> [B, K] scores"
     )
@@ -247,7 +253,9 @@ def is_probability(output: str) -> bool:
 
 
 def _forward(model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
-    return _check_logits(model(x), expected_batch, output)
+    """The model on ``x`` (an exception from its code is reported as the model's), scores checked."""
+    what = f"the model, on a batch of shape {tuple(x.shape)},"
+    return _check_logits(validate.user_call(what, model, x), expected_batch, output)
 
 
 def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
@@ -256,18 +264,25 @@ def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> tor
     ``output``: "softmax" of logits (the default), "probs" used as they are, "sigmoid" per class, or
     a callable turning the model's output into ``[B, K]`` scores (see ``occlude``).
     """
+    who = "the model"
     if callable(output):
-        out = output(out)
+        who = f"the output function {validate.callable_name(output)}"
+        out = validate.user_call(who, output, out)
     what = "scores" if callable(output) else ("probabilities" if output == "probs" else "logits")
     if not isinstance(out, torch.Tensor):
         raise OcclusionError(
-            f"model must return a tensor of {what} [B, K], got {type(out).__name__} "
-            "(wrap numpy models with occsens.as_model)"
+            f"{who} must return a tensor of {what} [B, K], got {type(out).__name__}"
+            + ("" if callable(output) else " (wrap numpy models with occsens.as_model)")
+        )
+    if out.device.type == "meta" or out.layout != torch.strided or out.is_complex() or out.is_quantized:
+        raise OcclusionError(
+            f"{who} must return a dense tensor of real {what}, got a {out.layout} {out.dtype} tensor on "
+            f"{out.device}"
         )
     least = 2 if output == "softmax" else 1
     if out.ndim != 2 or out.shape[0] != expected_batch or out.shape[1] < least:
         raise OcclusionError(
-            f"model returned shape {tuple(out.shape)} for {expected_batch} images; expected {what} "
+            f"{who} returned shape {tuple(out.shape)} for {expected_batch} images; expected {what} "
             f"[{expected_batch}, K], K >= {least}"
             + (
                 "; for one logit (binary) pass output='sigmoid'"
@@ -276,7 +291,8 @@ def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> tor
             )
         )
     if not torch.isfinite(out).all():
-        raise OcclusionError(f"model returned NaN or infinite {what}; check the model and its weights")
+        hint = "that function" if callable(output) else "the model and its weights"
+        raise OcclusionError(f"{who} returned NaN or infinite {what}; check {hint}")
     out = out.float()
     if output == "softmax":
         if bool((out >= 0).all()) and bool(((out.sum(dim=1) - 1).abs() <= 1e-4).all()):
@@ -300,16 +316,8 @@ def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> tor
 
 
 def _device(model: Any, device: Any) -> torch.device:
-    if device is not None:
-        try:
-            return torch.device(device)
-        except (RuntimeError, TypeError):
-            raise OcclusionError(f"device {device!r} is not a torch device, e.g. 'cpu' or 'cuda:0'") from None
-    if isinstance(model, nn.Module):
-        first = next(itertools.chain(model.parameters(), model.buffers()), None)
-        if first is not None:
-            return first.device
-    return torch.device("cpu")
+    """Where ``model`` runs: ``device`` (checked to exist, and to hold the model), or its parameters'."""
+    return validate.model_device(model, device)
 
 
 # The CPU floor: fewer windows per call than this pays each call's fixed cost (dispatch, oneDNN

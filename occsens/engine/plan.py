@@ -5,7 +5,6 @@ The rules are stated in ``occsens.engine`` ("Windows"); ``tests/engine`` tests t
 
 from __future__ import annotations
 
-import numbers
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -14,7 +13,7 @@ from typing import Any
 
 import torch
 
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, integer, integral, shown
 
 NOTEBOOK_SCALE = 5  # the notebook greys a square of side 5 * size around each size x size cell
 
@@ -272,18 +271,15 @@ def _ints(pair: Sequence[int]) -> Pair:
 
 
 def _pair(value: Any, name: str) -> Pair:
-    if isinstance(value, bool):
-        raise OcclusionError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        pair = (int(value), int(value))
-    elif (
-        isinstance(value, Sequence)
-        and len(value) == 2
-        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
-    ):
-        pair = (int(value[0]), int(value[1]))
+    """A positive int or a (height, width) pair of them, each at most ``INT64_MAX``."""
+    valid = "a positive int or a (height, width) pair"
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != 2 or any(integral(v) is None for v in value):
+            raise OcclusionError(f"{name} must be {valid}, got {shown(value)}")
+        pair = (integer(value[0], name, valid=valid), integer(value[1], name, valid=valid))
     else:
-        raise OcclusionError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
+        one = integer(value, name, valid=valid)
+        pair = (one, one)
     if min(pair) <= 0:
-        raise OcclusionError(f"{name} must be positive, got {value!r}")
+        raise OcclusionError(f"{name} must be positive, got {shown(value)}")
     return pair

@@ -303,6 +303,8 @@ def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
     key = (_layout(model), plan.image_size, plan.windows.numpy().tobytes(), channels)
     if key not in _WALKED:
         layers = layer_extents(model, plan.image_size, plan.windows.reshape(-1, 4).tolist(), channels)
+        if not layers:  # no convolution or linear layer: no FLOPs to save, so the walk says "all of them"
+            return _Walked(1.0, torch.arange(plan.positions), 1.0, 0)
         changed = sum(float((layer.per_pixel * layer.rows * layer.cols).sum()) for layer in layers)
         share = changed / (sum(layer.full for layer in layers) * plan.positions)
         keys = torch.stack([t for layer in layers for t in (layer.rows, layer.cols)], dim=1).tolist()

@@ -186,7 +186,7 @@ def test_a_missing_test_batch_is_named(release):
 def test_a_batch_that_cannot_be_read_is_named_with_the_reason(tmp_path, small_batches):
     (tmp_path / data.TEST_FILE).mkdir()  # exists, but reading it fails
     path = tmp_path / data.TEST_FILE
-    with raises_exactly(f"data file {str(path)!r} cannot be read (Is a directory)"):
+    with raises_exactly(f"data file {str(path)!r} is a folder, not a file occsens can read"):
         data.load_split(False, tmp_path)
 
 

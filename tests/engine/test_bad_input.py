@@ -214,7 +214,207 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("occluded image out of range", lambda: run().occluded(2, 0, 0), r"image=2.*images 0\.\.1"),
     ("occluded row out of range", lambda: run().occluded(0, 2, 0), r"row=2.*rows 0\.\.1"),
     ("occluded negative column", lambda: run().occluded(0, 0, -1), r"col=-1.*cols 0\.\.1"),
+    # issue 17: integers past int64, text and floats where ints go, flags that are not bools
+    (
+        "target past int64",
+        lambda: run(target=2**70),
+        r"target \[1180591620717411303424, .*out of range.*0\.\.2",
+    ),
+    (
+        "targets past int64",
+        lambda: run(target=[2**70, 0]),
+        r"target \[1180591620717411303424, 0\] out of range",
+    ),
+    ("batch_size past int64", lambda: run(batch_size=2**70), r"batch_size must be at most 2\*\*63 - 1"),
+    ("patch past int64", lambda: run(patch=2**64), r"patch must be at most 2\*\*63 - 1"),
+    (
+        "notebook size past int64",
+        lambda: occsens.notebook_occlude(logits, GOOD, size=2**64),
+        r"size must be at most",
+    ),
+    ("occluded row as text", lambda: run().occluded(0, "1", 0), r"row must be an int.*got '1' \(str\)"),
+    (
+        "occluded column as a float",
+        lambda: run().occluded(0, 0, 1.0),
+        r"col must be an int.*got 1\.0 \(float\)",
+    ),
+    ("occluded image as None", lambda: run().occluded(None, 0, 0), r"image must be an int.*got None"),
+    ("occluded row as a bool", lambda: run().occluded(0, True, 0), r"row must be an int.*got True \(bool\)"),
+    ("occluded row past int64", lambda: run().occluded(0, 2**70, 0), r"row must be at most 2\*\*63 - 1"),
+    (
+        "reveal as the text False",
+        lambda: run(reveal="False"),
+        r"reveal must be True or False, got 'False' \(str\)",
+    ),
+    ("reveal as None", lambda: run(reveal=None), r"reveal must be True or False, got None"),
+    ("reveal as 1", lambda: run(reveal=1), r"reveal must be True or False, got 1 \(int\)"),
+    ("progress as text", lambda: run(progress="yes"), r"progress must be True, False or None.*'yes'"),
+    ("engine as a list", lambda: run(engine=["auto"]), r"engine \['auto'\] is unknown"),
+    # devices: names that do not exist on this machine
+    ("device garbage", lambda: run(device="gpu0"), r"device 'gpu0' is not a torch device"),
+    ("device as a float", lambda: run(device=0.5), r"device must be a device name.*got 0\.5 \(float\)"),
+    ("device meta", lambda: run(device="meta"), r"device 'meta'.*holds shapes but no values"),
+    ("device cpu:5", lambda: run(device="cpu:5"), r"device 'cpu:5' does not exist"),
+    # fill values and callables: blamed on the fill, never on the model
+    ("fill as a complex number", lambda: run(fill=0.5j), r"fill must be a number in \[0, 1\], got 0\.5j"),
+    ("fill of ints past float range", lambda: run(fill=10**400), r"fill 1000.* is outside \[0, 1\]"),
+    (
+        "fill of huge ints per channel",
+        lambda: run(fill=[2**70] * 3),
+        r"fill must hold real numbers.*\[1180591620717411303424",
+    ),
+    ("fill as text per channel", lambda: run(fill=["0.5"] * 3), r"fill must hold real numbers"),
+    (
+        "fill as a meta tensor",
+        lambda: run(fill=torch.zeros(3, device="meta")),
+        r"fill must be a dense tensor.*meta",
+    ),
+    (
+        "fill as a bool tensor",
+        lambda: run(fill=torch.tensor(True)),
+        r"fill must be a dense tensor.*torch\.bool",
+    ),
+    (
+        "fill callable returning NaN",
+        lambda: run(fill=lambda x, m: torch.full_like(x, float("nan"))),
+        r"^the fill callable <lambda> returned NaN or infinite values inside the window",
+    ),
+    (
+        "fill callable returning 0..255",
+        lambda: run(fill=lambda x, m: x * 255),
+        r"^the fill callable <lambda> returned values in \[.*\] inside the window; a fill is pixel "
+        r"values in \[0, 1\]",
+    ),
+    (
+        "fill callable raising",
+        lambda: run(fill=lambda x, m: 1 / 0),
+        r"^the fill callable <lambda> raised ZeroDivisionError: division by zero$",
+    ),
+    # the user's own code: the model and the output function say which of them failed
+    (
+        "model raising",
+        lambda: run(model=lambda x: x.view(3)),
+        r"^the model, on a batch of shape \(2, 3, 8, 8\), raised RuntimeError: shape '\[3\]' is invalid",
+    ),
+    (
+        "output function raising",
+        lambda: run(output=lambda out: out.scores),
+        r"^the output function <lambda> raised AttributeError: 'Tensor' object has no attribute 'scores'$",
+    ),
+    (
+        "output function returning NaN",
+        lambda: run(output=lambda out: out * float("nan")),
+        r"^the output function <lambda> returned NaN or infinite scores; check that function$",
+    ),
+    (
+        "model returning a meta tensor",
+        lambda: run(model=lambda x: torch.zeros(len(x), 3, device="meta")),
+        r"^the model must return a dense tensor of real logits, got .* on meta$",
+    ),
+    (
+        "numpy model raising",
+        lambda: run(model=occsens.as_model(lambda a: a.missing)),
+        r"^the numpy model <lambda> raised AttributeError",
+    ),
+    (
+        "numpy model returning text",
+        lambda: run(model=occsens.as_model(lambda a: "cat")),
+        r"^the numpy model <lambda> returned 'cat', not an array of numbers",
+    ),
+    ("as_model of a number", lambda: occsens.as_model(5), r"as_model needs a callable.*got 5 \(int\)"),
+    # images that hold no dense values
+    (
+        "meta images",
+        lambda: run(images=torch.zeros(1, 3, 8, 8, device="meta")),
+        r"images must be a dense tensor.*meta",
+    ),
+    ("sparse images", lambda: run(images=GOOD.to_sparse()), r"images must be a dense tensor.*sparse"),
+    (
+        "float128 images",
+        lambda: run(images=np.zeros((1, 3, 8, 8), dtype=np.longdouble)),
+        r"images must be float.*float128",
+    ),
+    # register_pointwise
+    (
+        "register an instance",
+        lambda: occsens.register_pointwise(nn.ReLU()),
+        r"an instance of ReLU; pass the class itself",
+    ),
+    (
+        "register a non-module class",
+        lambda: occsens.register_pointwise(int),
+        r"torch\.nn\.Module subclass, got <class 'int'>",
+    ),
+    (
+        "register a string",
+        lambda: occsens.register_pointwise("ReLU"),
+        r"torch\.nn\.Module subclass, got 'ReLU' \(str\)",
+    ),
 ]
+
+
+def _half(dtype: torch.dtype) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3)).to(dtype).eval()
+
+
+MODEL_CASES: list[tuple[str, Callable[[], nn.Module], str]] = [
+    (
+        "float16 model",
+        lambda: _half(torch.float16),
+        r"model's '1\.weight' is torch\.float16; occsens runs models in float32",
+    ),
+    ("bfloat16 model", lambda: _half(torch.bfloat16), r"model's '1\.weight' is torch\.bfloat16"),
+    ("float64 model", lambda: _half(torch.float64), r"model's '1\.weight' is torch\.float64"),
+    ("meta model", lambda: _half(torch.float32).to("meta"), r"model's '1\.weight' is on the meta device"),
+]
+
+
+@pytest.mark.parametrize(("build", "message"), [c[1:] for c in MODEL_CASES], ids=[c[0] for c in MODEL_CASES])
+def test_a_model_that_is_not_float32_with_values_is_refused_and_left_as_it_was(
+    build: Callable[[], nn.Module], message: str
+) -> None:
+    """Decision (``occsens.engine.validate``): models run in float32; occsens refuses, never converts."""
+    model = build()
+    dtypes = [p.dtype for p in model.parameters()]
+    with pytest.raises(OcclusionError, match=message):
+        occsens.occlude(model, GOOD, patch=4)
+    assert [p.dtype for p in model.parameters()] == dtypes
+
+
+def test_half_precision_images_are_read_exactly_as_float32() -> None:
+    """Decision: float16 and bfloat16 images are converted to float32 (exact: both fit in it)."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3)).eval()
+    images = torch.rand(2, 3, 8, 8)
+    for dtype in (torch.float16, torch.bfloat16):
+        low = images.to(dtype)
+        res = occsens.occlude(model, low, patch=4)
+        assert res.images.dtype == torch.float32 and torch.equal(res.images, low.float())
+        assert torch.equal(res.probs, occsens.occlude(model, low.float(), patch=4).probs)
+
+
+def test_devices_that_this_machine_lacks_are_refused_by_name() -> None:
+    cases = {"cuda": torch.cuda.is_available(), "cuda:7": torch.cuda.device_count() > 7}
+    cases["mps"] = torch.backends.mps.is_available()
+    for name, exists in cases.items():
+        if exists:
+            continue
+        with pytest.raises(OcclusionError, match=rf"^device '{name}' does not exist: this machine has"):
+            run(device=name)
+
+
+def test_a_device_other_than_the_models_is_refused() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("needs a GPU: the model on one device, the call asking for another")
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3)).cuda().eval()
+    with pytest.raises(OcclusionError, match=r"device 'cpu' is not where the model is"):
+        occsens.occlude(model, GOOD, patch=4, device="cpu")
+
+
+def test_the_user_code_error_keeps_its_cause() -> None:
+    """The one-line message names the callable; the original exception stays attached for debugging."""
+    with pytest.raises(OcclusionError) as err:
+        run(model=lambda x: 1 / 0)
+    assert isinstance(err.value.__cause__, ZeroDivisionError)
 
 
 @pytest.mark.parametrize(

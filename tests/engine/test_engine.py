@@ -487,3 +487,18 @@ def test_occlusion_runs_without_tf32_and_restores_the_callers_settings() -> None
         assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_a_model_without_convolution_or_linear_layers_is_occluded_exactly() -> None:
+    """Regression (issue 17's fuzz test): the walk divided by the model's FLOPs, which are 0 here, and
+    ``engine="auto"`` raised ZeroDivisionError. Each class's logit is its channel's mean, so occluding
+    the 2x2 top-left window of a 6x6 image with 0.5 moves each mean by (0.5 - the window's mean) * 4 / 36."""
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    images = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    means = images.mean(dim=(2, 3))
+    window = images[:, :, :2, :2].mean(dim=(2, 3))
+    expected = torch.softmax(means + (0.5 - window) * 4 / 36, dim=1)
+    for engine in ("auto", "brute", "incremental"):
+        res = occsens.occlude(model, images, patch=2, engine=engine)
+        torch.testing.assert_close(res.probs[:, 0, 0], expected, rtol=0, atol=1e-6)  # float32 means: ~1e-7
+    assert occsens.occlude(model, images, patch=2).engine == "brute"  # no FLOPs for it to save
