@@ -15,77 +15,206 @@ them; the HTML report renders the same objects. The checks, by their names in ``
   et al. 2022): the fill's own class, sink classes, agreement between fills.
 * ``determinism`` (``determinism.py``): the same probabilities for repeated runs and batch sizes.
 
+Each result has a verdict: "pass", "fail", or "inconclusive" where the check had no power here (its
+explanation says why and which setting would give it power), and its power measured in calibration.
+``trust_summary`` says in one sentence what the maps can be trusted for.
+
 Around them: ``run.py`` runs them (a crash becomes a failed result), ``run_state.py`` holds what they
-share, ``conditions.py`` every threshold with its reason, ``results.py`` the result types and JSON,
-``table.py`` the plain-text table, ``stats.py`` rank correlation and z-scores. The layer builds on
-``occsens.engine`` alone: it knows neither CIFAR-10 nor the command line.
+share, ``conditions.py`` every threshold with its reason (pass and power conditions), ``results.py`` the
+result types and JSON, ``table.py`` the plain-text table and the trust summary, ``stats.py`` rank
+correlation and z-scores, ``calibration.py`` and ``planted.py`` the ground truth the checks are
+calibrated on, ``power.py`` the power measured there, ``names.py`` the checks' names without torch. The
+layer builds on ``occsens.engine`` alone: it knows neither CIFAR-10 nor the command line.
+
+The names below load on first use (PEP 562), so ``occsens.checks.names`` can be imported without torch.
 """
 
-from occsens.checks.conditions import (
-    BACKGROUND_ONLY,
-    CHECK_RAN,
-    CURVE_STEPS,
-    DELETION,
-    DETERMINISM,
-    DETERMINISM_BATCH,
-    DETERMINISM_SAMPLES,
-    DETERMINISM_TOL,
-    FILL_CLASS,
-    FILL_EXPLAINED_MAX,
-    INSERTION,
-    LEAKAGE_FILLS,
-    NULL_DRAWS,
-    PATCH_ONLY,
-    RANDOM_ORDERS,
-    RANDOMISATION,
-    RANDOMISATION_MAX_RHO,
-    RANDOMISATION_SAMPLES,
-    RANDOMISATION_STEPS,
-    SINK_CLASS,
-    SINK_FRACTION_MAX,
-    TOP_FRACTION,
-    Z_MIN,
-)
-from occsens.checks.determinism import check_determinism
-from occsens.checks.faithfulness import check_faithfulness
-from occsens.checks.leakage import check_leakage
-from occsens.checks.patch import check_patch
-from occsens.checks.randomisation import check_randomisation
-from occsens.checks.results import CheckResult, Clause, Condition, results_to_json
-from occsens.checks.run import CHECKS, run_checks
-from occsens.checks.run_state import Explainer
-from occsens.checks.stats import spearman
-from occsens.checks.table import format_table, headline
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from occsens.checks.conditions import (
+        BACKGROUND_ONLY,
+        BACKGROUND_ONLY_POWER,
+        CHECK_RAN,
+        CURVE_STEPS,
+        DELETION,
+        DELETION_POWER,
+        DETERMINISM,
+        DETERMINISM_BATCH,
+        DETERMINISM_SAMPLES,
+        DETERMINISM_TOL,
+        FILL_CLASS,
+        FILL_CLASS_POWER,
+        FILL_EXPLAINED_MAX,
+        INSERTION,
+        INSERTION_POWER,
+        LEAKAGE_CHANCE_MAX,
+        LEAKAGE_FILLS,
+        NULL_DRAWS,
+        PATCH_ONLY,
+        PATCH_ONLY_POWER,
+        RANDOM_ORDERS,
+        RANDOMISATION,
+        RANDOMISATION_MAX_RHO,
+        RANDOMISATION_POWER,
+        RANDOMISATION_SAMPLES,
+        RANDOMISATION_STEPS,
+        SINK_CLASS,
+        SINK_FRACTION_MAX,
+        SPREAD_MIN,
+        TOP_FRACTION,
+        Z_MIN,
+    )
+    from occsens.checks.determinism import (
+        check_determinism,
+    )
+    from occsens.checks.faithfulness import (
+        check_faithfulness,
+    )
+    from occsens.checks.leakage import (
+        check_leakage,
+    )
+    from occsens.checks.names import (
+        CHECK_NAMES,
+        VERDICTS,
+    )
+    from occsens.checks.patch import (
+        check_patch,
+    )
+    from occsens.checks.power import (
+        MEASURED_POWER,
+        POWER_TOLERANCE,
+        Power,
+    )
+    from occsens.checks.randomisation import (
+        check_randomisation,
+    )
+    from occsens.checks.results import (
+        CheckResult,
+        Clause,
+        Condition,
+        results_to_json,
+    )
+    from occsens.checks.run import (
+        CHECKS,
+        run_checks,
+    )
+    from occsens.checks.run_state import (
+        Explainer,
+    )
+    from occsens.checks.stats import (
+        spearman,
+    )
+    from occsens.checks.table import (
+        any_failed,
+        format_table,
+        headline,
+        trust_summary,
+    )
+
+# Public name -> the module that defines it; imported on first access.
+_LAZY = {
+    "BACKGROUND_ONLY": "occsens.checks.conditions",
+    "BACKGROUND_ONLY_POWER": "occsens.checks.conditions",
+    "CHECK_RAN": "occsens.checks.conditions",
+    "CURVE_STEPS": "occsens.checks.conditions",
+    "DELETION": "occsens.checks.conditions",
+    "DELETION_POWER": "occsens.checks.conditions",
+    "DETERMINISM": "occsens.checks.conditions",
+    "DETERMINISM_BATCH": "occsens.checks.conditions",
+    "DETERMINISM_SAMPLES": "occsens.checks.conditions",
+    "DETERMINISM_TOL": "occsens.checks.conditions",
+    "FILL_CLASS": "occsens.checks.conditions",
+    "FILL_CLASS_POWER": "occsens.checks.conditions",
+    "FILL_EXPLAINED_MAX": "occsens.checks.conditions",
+    "INSERTION": "occsens.checks.conditions",
+    "INSERTION_POWER": "occsens.checks.conditions",
+    "LEAKAGE_CHANCE_MAX": "occsens.checks.conditions",
+    "LEAKAGE_FILLS": "occsens.checks.conditions",
+    "NULL_DRAWS": "occsens.checks.conditions",
+    "PATCH_ONLY": "occsens.checks.conditions",
+    "PATCH_ONLY_POWER": "occsens.checks.conditions",
+    "RANDOM_ORDERS": "occsens.checks.conditions",
+    "RANDOMISATION": "occsens.checks.conditions",
+    "RANDOMISATION_MAX_RHO": "occsens.checks.conditions",
+    "RANDOMISATION_POWER": "occsens.checks.conditions",
+    "RANDOMISATION_SAMPLES": "occsens.checks.conditions",
+    "RANDOMISATION_STEPS": "occsens.checks.conditions",
+    "SINK_CLASS": "occsens.checks.conditions",
+    "SINK_FRACTION_MAX": "occsens.checks.conditions",
+    "SPREAD_MIN": "occsens.checks.conditions",
+    "TOP_FRACTION": "occsens.checks.conditions",
+    "Z_MIN": "occsens.checks.conditions",
+    "check_determinism": "occsens.checks.determinism",
+    "check_faithfulness": "occsens.checks.faithfulness",
+    "check_leakage": "occsens.checks.leakage",
+    "CHECK_NAMES": "occsens.checks.names",
+    "VERDICTS": "occsens.checks.names",
+    "check_patch": "occsens.checks.patch",
+    "MEASURED_POWER": "occsens.checks.power",
+    "POWER_TOLERANCE": "occsens.checks.power",
+    "Power": "occsens.checks.power",
+    "check_randomisation": "occsens.checks.randomisation",
+    "CheckResult": "occsens.checks.results",
+    "Clause": "occsens.checks.results",
+    "Condition": "occsens.checks.results",
+    "results_to_json": "occsens.checks.results",
+    "CHECKS": "occsens.checks.run",
+    "run_checks": "occsens.checks.run",
+    "Explainer": "occsens.checks.run_state",
+    "spearman": "occsens.checks.stats",
+    "any_failed": "occsens.checks.table",
+    "format_table": "occsens.checks.table",
+    "headline": "occsens.checks.table",
+    "trust_summary": "occsens.checks.table",
+}
 
 __all__ = [
     "BACKGROUND_ONLY",
+    "BACKGROUND_ONLY_POWER",
     "CHECKS",
+    "CHECK_NAMES",
     "CHECK_RAN",
     "CURVE_STEPS",
+    "CheckResult",
+    "Clause",
+    "Condition",
     "DELETION",
+    "DELETION_POWER",
     "DETERMINISM",
     "DETERMINISM_BATCH",
     "DETERMINISM_SAMPLES",
     "DETERMINISM_TOL",
+    "Explainer",
     "FILL_CLASS",
+    "FILL_CLASS_POWER",
     "FILL_EXPLAINED_MAX",
     "INSERTION",
+    "INSERTION_POWER",
+    "LEAKAGE_CHANCE_MAX",
     "LEAKAGE_FILLS",
+    "MEASURED_POWER",
     "NULL_DRAWS",
     "PATCH_ONLY",
+    "PATCH_ONLY_POWER",
+    "POWER_TOLERANCE",
+    "Power",
     "RANDOMISATION",
     "RANDOMISATION_MAX_RHO",
+    "RANDOMISATION_POWER",
     "RANDOMISATION_SAMPLES",
     "RANDOMISATION_STEPS",
     "RANDOM_ORDERS",
     "SINK_CLASS",
     "SINK_FRACTION_MAX",
+    "SPREAD_MIN",
     "TOP_FRACTION",
+    "VERDICTS",
     "Z_MIN",
-    "CheckResult",
-    "Clause",
-    "Condition",
-    "Explainer",
+    "any_failed",
     "check_determinism",
     "check_faithfulness",
     "check_leakage",
@@ -96,4 +225,17 @@ __all__ = [
     "results_to_json",
     "run_checks",
     "spearman",
+    "trust_summary",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(__all__) | {k for k in globals() if k.startswith("__")})

@@ -1,9 +1,17 @@
-"""What each check must meet, and why: the measured thresholds and the named pass conditions.
+"""What each check must meet, and why: the thresholds, the named pass conditions and power conditions.
 
-A check measures a value; whether that value passes is decided by a separate, named ``Condition``
-(``occsens.checks.results``) whose threshold and reason are the constants below. Each threshold's
-comment says what was measured to put it where it is; each condition's ``reason`` says it in a sentence
-for the table and the report.
+A check measures a value; two separate, named ``Condition`` objects (``occsens.checks.results``) judge
+it. The power condition asks whether the check could tell a good map from a bad one here at all; where
+it does not hold, the verdict is "inconclusive". Otherwise the pass condition gives "pass" or "fail".
+Each threshold's comment says what was measured to put it where it is; each condition's ``reason`` says
+it in a sentence for the table and the report, and each pass condition's ``licence`` what a pass lets a
+reader do with the maps (the trust summary, ``occsens.checks.table.trust_summary``, is built from them).
+
+A power condition never turns a failure into something milder unless no map could have passed: for the
+z-tests it asks whether the *best possible* ranking (the windows ranked by the very quantity the check
+compares, or, for deletion and insertion, a curve that jumps at once to the lowest or highest score any
+order reached) would reach ``Z_MIN``. A map's own z can never exceed that bound, so "inconclusive" means
+"no map could have passed here", never "this map nearly passed".
 """
 
 from __future__ import annotations
@@ -67,6 +75,21 @@ DETERMINISM_TOL = 1e-4
 DETERMINISM_SAMPLES = 2
 DETERMINISM_BATCH = 5  # an odd batch size, so chunks split windows differently from the default
 
+# Power: the smallest differences a ranking can rest on. Scores that differ between windows (or along
+# the curves) by no more than DETERMINISM_TOL may differ by float rounding alone (above: batching moves
+# a ResNet's probabilities by ~1e-6, and 1e-4 is the line past which we call a forward random), so a
+# ranking of them may rank rounding: a z-test on them has no power, however large z comes out. An
+# untrained model whose largest drop is 0.0000 is the case this catches.
+SPREAD_MIN = DETERMINISM_TOL
+
+# Power of the fill-class test: under the null (replacement classes come from the image) each changed
+# window lands on the fill's class with probability 1/(K-1), K classes. The test flags a share above
+# FILL_EXPLAINED_MAX; it has power only where chance alone exceeds that share rarely. 0.05 is the
+# conventional level, of the order of the z-tests' 2-4% (Z_MIN). With 10 classes one changed window is
+# not enough (chance 1/9 = 0.11), two are (0.012); with 2 or 3 classes chance alone is >= 1/2 at any count
+# (every changed window takes the only other class), so the test never has power there.
+LEAKAGE_CHANCE_MAX = 0.05
+
 
 # --------------------------------------------------------------------------- conditions (named constants)
 
@@ -75,30 +98,35 @@ RANDOMISATION = Condition(
     (Clause("final_abs_rank_correlation", "<=", RANDOMISATION_MAX_RHO),),
     "Adebayo et al. (2018) set no threshold; at |rho| <= 0.5 the fully randomised model's map shares at "
     "most 25% of the trained map's rank variance, while a map computed from the image alone keeps rho = 1.",
+    licence="reflecting what the model learned",
 )
 BACKGROUND_ONLY = Condition(
     "hiding the most important windows lowers the target probability, more than random windows",
     (Clause("top_mean_drop", ">", 0.0), Clause("z", ">=", Z_MIN)),
     "The top windows' mean drop must be positive (the probability falls) and 2 standard deviations above "
     "random sets of as many windows: under chance a map passes with probability ~2.3%.",
+    licence="picking the windows whose removal costs the prediction most",
 )
 PATCH_ONLY = Condition(
     "the most important windows shown alone keep more of the target than the least important ones",
     (Clause("z", ">=", Z_MIN),),
     "Top-minus-bottom difference of the patch-only target probability, 2 standard deviations above random "
     "pairs of window sets: under chance a map passes with probability ~2.3%.",
+    licence="saying the top windows alone carry the evidence",
 )
 DELETION = Condition(
     "filling the image tile by tile in the map's order lowers the target faster than random orders",
     (Clause("z", ">=", Z_MIN),),
     "RISE (Petsiuk et al. 2018) compares deletion AUCs; the map's AUC must lie 2 standard deviations of "
     f"{RANDOM_ORDERS} random orders below their mean: a map no better than chance passes ~2-4% of the time.",
+    licence="greying regions in the map's order to destroy the prediction fastest (deletion)",
 )
 INSERTION = Condition(
     "restoring the image tile by tile in the map's order raises the target faster than random orders",
     (Clause("z", ">=", Z_MIN),),
     "RISE (Petsiuk et al. 2018) compares insertion AUCs; the map's AUC must lie 2 standard deviations of "
     f"{RANDOM_ORDERS} random orders above their mean: a map no better than chance passes ~2-4% of the time.",
+    licence="restoring regions in the map's order to rebuild the prediction fastest (insertion)",
 )
 FILL_CLASS = Condition(
     "replacement classes are not the class of the fill alone",
@@ -106,21 +134,77 @@ FILL_CLASS = Condition(
     "Image-driven replacements hit the fill's own class by chance (~1/(K-1)); above one half, the fill "
     "explains more of the class map's changes than the image does (ROAD, Rong et al. 2022: the occluder "
     "leaks class information).",
+    licence="reading the class map as the image's content rather than the fill's",
 )
 SINK_CLASS = Condition(
     "no single sink class wins most windows across images of other classes",
     (Clause("sink_fraction", "<=", SINK_FRACTION_MAX),),
     "If one class wins more than half of all windows of images that are not of that class, the class map "
     "reads the occluder, not each image.",
+    licence="reading the class map free of a sink class",
 )
 DETERMINISM = Condition(
     "same probabilities for repeated runs and different batch sizes",
     (Clause("max_diff_repeat", "<=", DETERMINISM_TOL), Clause("max_diff_batch", "<=", DETERMINISM_TOL)),
     "float32 summation order moves probabilities by ~1e-6 between batch compositions; 1e-4 leaves 100x "
     "headroom and is 40x below the smallest step a heatmap's colour scale shows.",
+    licence="reproducible numbers",
 )
 CHECK_RAN = Condition(
     "the check runs to completion",
     (),
     "A check that cannot run has not shown that the map can be trusted.",
+)
+
+
+# --------------------------------------------------------------------------- power conditions
+
+RANDOMISATION_POWER = Condition(
+    "a model with layers to re-initialise and a trained map that ranks something",
+    (Clause("layer_groups", ">=", 1), Clause("ranked_maps", ">=", 1)),
+    "The cascade re-initialises the model's layers (a torch.nn.Module with parameters) and compares rank "
+    "orders; a constant map has none, and its rank correlation with anything is 0, a pass it did not earn.",
+)
+BACKGROUND_ONLY_POWER = Condition(
+    "windows whose removal lowers the target, a perfect ranking of them able to reach the line, and "
+    "drops that differ by more than rounding",
+    (
+        Clause("attainable_top_drop", ">", 0.0),
+        Clause("attainable_z", ">=", Z_MIN),
+        Clause("spread", ">", SPREAD_MIN),
+    ),
+    "attainable_z is the z of the windows ranked by their own drop, the best any map can do; below "
+    f"{Z_MIN:g} (too few windows or images) no map could pass. Drops that differ by no more than "
+    f"{SPREAD_MIN:g} may differ by float rounding alone.",
+)
+PATCH_ONLY_POWER = Condition(
+    "a perfect ranking of the windows shown alone able to reach the line, and patch-only scores that "
+    "differ by more than rounding",
+    (Clause("attainable_z", ">=", Z_MIN), Clause("spread", ">", SPREAD_MIN)),
+    "attainable_z is the z of the windows ranked by their own patch-only score, the best any map can do; "
+    f"below {Z_MIN:g} no map could pass. If showing any one window alone moves the target by no more "
+    f"than {SPREAD_MIN:g}, the model cannot see a window on its own at this patch size.",
+)
+DELETION_POWER = Condition(
+    "room for an order to beat chance: a curve that fell at once to the lowest score any order reached "
+    "would reach the line, and scores that move by more than rounding",
+    (Clause("attainable_z", ">=", Z_MIN), Clause("spread", ">", SPREAD_MIN)),
+    "The map's curve never lies below the lowest score reached on the curves measured (its own included), "
+    f"so attainable_z bounds the map's z from above: below {Z_MIN:g} the map could not pass whatever it "
+    "ranked (too few tiles, or random orders already fall about as fast as any could).",
+)
+INSERTION_POWER = Condition(
+    "room for an order to beat chance: a curve that rose at once to the highest score any order reached "
+    "would reach the line, and scores that move by more than rounding",
+    (Clause("attainable_z", ">=", Z_MIN), Clause("spread", ">", SPREAD_MIN)),
+    "The map's curve never lies above the highest score reached on the curves measured (its own "
+    f"included), so attainable_z bounds the map's z from above: below {Z_MIN:g} the map could not pass "
+    "whatever it ranked.",
+)
+FILL_CLASS_POWER = Condition(
+    "changed windows to explain, enough of them that chance alone rarely lands most on the fill's class",
+    (Clause("eligible_flips", ">=", 1), Clause("chance_flag", "<=", LEAKAGE_CHANCE_MAX)),
+    "chance_flag is the probability that image-driven replacement classes (each the fill's class with "
+    f"probability 1/(K-1)) exceed the share {FILL_EXPLAINED_MAX:g} by chance; above {LEAKAGE_CHANCE_MAX:g} "
+    "a flag would mean little, and with no changed windows there is nothing to explain.",
 )

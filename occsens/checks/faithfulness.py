@@ -10,7 +10,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from occsens.checks.conditions import CURVE_STEPS, DELETION, INSERTION, RANDOM_ORDERS
+from occsens.checks.conditions import (
+    CURVE_STEPS,
+    DELETION,
+    DELETION_POWER,
+    INSERTION,
+    INSERTION_POWER,
+    RANDOM_ORDERS,
+    SPREAD_MIN,
+    Z_MIN,
+)
 from occsens.checks.results import CheckResult, _result
 from occsens.checks.run_state import _Run
 from occsens.checks.stats import _order_desc, _z
@@ -55,6 +64,37 @@ def _auc(curves: np.ndarray) -> np.ndarray:
     return (curves[..., :-1] + curves[..., 1:]).sum(axis=-1) / (2 * (curves.shape[-1] - 1))
 
 
+def _best_auc(curves: np.ndarray, sign: float) -> float:
+    """Mean over images of the AUC of the best curve in reach: the clean score at step 0, the fill alone's
+    at the last step (the same for every order), and in between the lowest (deletion, ``sign`` -1) or
+    highest (insertion) score reached on any measured curve of that image. No measured curve, the map's
+    included, beats it, so its z bounds the map's z from above."""
+    best = []
+    for image in curves:  # [orders, steps + 1]
+        extreme = image.min() if sign < 0 else image.max()
+        curve = np.full(image.shape[1], extreme)
+        curve[0], curve[-1] = image[0, 0], image[0, -1]
+        best.append(_auc(curve))
+    return float(np.mean(best))
+
+
+def _remedy(value: dict, n_tiles: int, steps: int, images: int, name: str) -> str:
+    """What would give the curve power, for whichever power clause failed (see conditions.py)."""
+    parts = []
+    if value["attainable_z"] < Z_MIN:
+        parts.append(
+            f"With {n_tiles} tiles, {steps} steps and {images} image(s), even a curve that went at once to "
+            f"the best score any order reached would give only z = {value['attainable_z']:.2f}: more images "
+            "(--samples) or a smaller patch (more, smaller tiles) would give the check power."
+        )
+    if value["spread"] <= SPREAD_MIN:
+        parts.append(
+            f"Along every {name} curve the target score moves by at most {value['spread']:.1e}, within "
+            "rounding: the model does not react to this fill; another fill (--fill) may give it power."
+        )
+    return " ".join(parts)
+
+
 def check_faithfulness(run: _Run) -> list[CheckResult]:
     """Deletion and insertion curves (RISE) against RANDOM_ORDERS random orders, in patch-sized tiles."""
     rng = run.rng(3)
@@ -78,20 +118,24 @@ def check_faithfulness(run: _Run) -> list[CheckResult]:
     fractions = (counts.double() / n_tiles).tolist()
     samples = run.ids(range(run.n))
     results = []
-    for name, curves, sign, condition in (
-        ("deletion", np.stack(deletion), -1.0, DELETION),
-        ("insertion", np.stack(insertion), 1.0, INSERTION),
+    for name, curves, sign, condition, power_condition in (
+        ("deletion", np.stack(deletion), -1.0, DELETION, DELETION_POWER),
+        ("insertion", np.stack(insertion), 1.0, INSERTION, INSERTION_POWER),
     ):
         aucs = _auc(curves)  # [N, 1 + R]
         map_auc = float(aucs[:, 0].mean())
         random_aucs = aucs[:, 1:].mean(axis=0)  # one AUC per random order, averaged over images
         z, mean, std = _z(sign * map_auc, sign * random_aucs)
+        best_auc = _best_auc(curves, sign)
         value = {
             "z": z,
             "map_auc": map_auc,
             "random_auc_mean": float(random_aucs.mean()),
             "random_auc_std": float(random_aucs.std(ddof=1)),
             "random_orders": RANDOM_ORDERS,
+            "attainable_z": _z(sign * best_auc, sign * random_aucs)[0],
+            "best_auc_in_reach": best_auc,
+            "spread": float((curves.max(axis=(1, 2)) - curves.min(axis=(1, 2))).max()),
         }
         details = {
             "fractions": fractions,
@@ -118,11 +162,24 @@ def check_faithfulness(run: _Run) -> list[CheckResult]:
             verdict = "higher" if z >= 0 else "lower"
         text = f"""{what}. Over {run.n} images, {n_tiles} tiles of the patch size and {steps} steps, the
             map's {name} AUC is {map_auc:.4f}, {verdict} than {RANDOM_ORDERS} random orders
-            ({value["random_auc_mean"]:.4f} +- {value["random_auc_std"]:.4f}), z = {z:.2f}. A map that orders
+            ({value["random_auc_mean"]:.4f} +- {value["random_auc_std"]:.4f}), z = {z:.2f}; a curve that went
+            at once to the best score any order reached would have AUC {best_auc:.4f}, z =
+            {value["attainable_z"]:.2f}, a bound the map's z cannot exceed. A map that orders
             the image no better than chance carries no information about what the model uses (RISE, Petsiuk
             et al. 2018). Tiles rather than single pixels: a random order of single pixels scatters the fill
             over the whole image, which hurts the model more than compact regions whatever they show, so the
             comparison would measure the shape of the removal, not the map (Samek et al. 2017 compare region
             orders against random region orders for the same reason)."""
-        results.append(_result(f"faithfulness: {name}", value, condition, text, samples, details))
+        results.append(
+            _result(
+                f"faithfulness: {name}",
+                value,
+                condition,
+                text,
+                samples,
+                details,
+                power_condition=power_condition,
+                remedy=_remedy(value, n_tiles, steps, run.n, name),
+            )
+        )
     return results

@@ -7,12 +7,19 @@ and how the class map changes between fills.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 
-from occsens.checks.conditions import FILL_CLASS, FILL_EXPLAINED_MAX, LEAKAGE_FILLS, SINK_CLASS
+from occsens.checks.conditions import (
+    FILL_CLASS,
+    FILL_CLASS_POWER,
+    FILL_EXPLAINED_MAX,
+    LEAKAGE_FILLS,
+    SINK_CLASS,
+)
 from occsens.checks.results import CheckResult, _result
 from occsens.checks.run_state import _Run
 from occsens.engine import Occlusion, resolve_fill
@@ -23,6 +30,27 @@ def _fill_alone(run: _Run, fill: Any) -> torch.Tensor:
     everywhere = torch.ones(1, 1, *run.images.shape[2:], dtype=torch.bool)
     filled = resolve_fill(fill, run.images).images(run.images, list(range(run.n)), everywhere)
     return run.probs(run.model, filled.expand_as(run.images).contiguous())
+
+
+def _chance_flag(flips: int, classes: int) -> float:
+    """P(more than FILL_EXPLAINED_MAX of ``flips`` changed windows take the fill's class by chance), each
+    being the fill's class with probability 1/(K-1) when the replacement classes come from the image."""
+    if flips == 0:
+        return 0.0
+    p = 1.0 / (classes - 1) if classes > 2 else 1.0
+    if p >= 1.0:
+        return 1.0
+    first = math.floor(FILL_EXPLAINED_MAX * flips) + 1
+    log_p, log_q = math.log(p), math.log1p(-p)
+    terms = (
+        math.lgamma(flips + 1)
+        - math.lgamma(j + 1)
+        - math.lgamma(flips - j + 1)
+        + j * log_p
+        + (flips - j) * log_q
+        for j in range(first, flips + 1)
+    )
+    return min(1.0, sum(math.exp(t) for t in terms))
 
 
 def _leakage_stats(occ: Occlusion, fill_probs: torch.Tensor, labels: np.ndarray | None) -> dict:
@@ -60,6 +88,8 @@ def _leakage_stats(occ: Occlusion, fill_probs: torch.Tensor, labels: np.ndarray 
         )
     return {
         "fill_explained_share": share,
+        "eligible_flips": flips_eligible,
+        "chance_flag": _chance_flag(flips_eligible, occ.num_classes),
         "flipped_windows": int(flipped.sum()),
         "flip_rate": float(flipped.float().mean()),
         "sink_class": sink,
@@ -69,6 +99,19 @@ def _leakage_stats(occ: Occlusion, fill_probs: torch.Tensor, labels: np.ndarray 
         "class_counts": occ.class_counts.sum(dim=0).tolist(),
         "per_image": per_image,
     }
+
+
+def _remedy(value: dict, classes: int) -> str:
+    """What would give the fill-class test power, for whichever power clause failed (conditions.py)."""
+    if value["eligible_flips"] == 0:
+        return """No window changed the most probable class of an image whose class is not the fill's own:
+            there is nothing to explain; a larger patch (--patch) hides more and changes more classes."""
+    if classes <= 3:
+        return f"""With {classes} classes a changed window lands on the fill's class by chance half the time
+            or more: this test cannot tell the fill from the image with so few classes."""
+    return f"""Only {value["eligible_flips"]} changed window(s): chance alone would put most of them on the
+        fill's class {value["chance_flag"]:.0%} of the time; more images (--samples) or a larger patch
+        (--patch) would give the test power."""
 
 
 def check_leakage(run: _Run) -> list[CheckResult]:
@@ -111,6 +154,8 @@ def check_leakage(run: _Run) -> list[CheckResult]:
     }
     fill_value = {
         "fill_explained_share": main["fill_explained_share"],
+        "eligible_flips": main["eligible_flips"],
+        "chance_flag": main["chance_flag"],
         "flipped_windows": main["flipped_windows"],
         "flip_rate": main["flip_rate"],
         "fill_classes": main["fill_classes"],
@@ -149,6 +194,15 @@ def check_leakage(run: _Run) -> list[CheckResult]:
         A class that takes over windows across different images, whatever they show, is a sink of the
         occluder: the square itself is read as that class."""
     return [
-        _result("occluder leakage: fill class", fill_value, FILL_CLASS, fill_text, samples, details),
+        _result(
+            "occluder leakage: fill class",
+            fill_value,
+            FILL_CLASS,
+            fill_text,
+            samples,
+            details,
+            power_condition=FILL_CLASS_POWER,
+            remedy=_remedy(fill_value, run.occ.num_classes),
+        ),
         _result("occluder leakage: sink class", sink_value, SINK_CLASS, sink_text, samples, sink_details),
     ]

@@ -16,12 +16,16 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
-from occsens.checks.conditions import RANDOMISATION, RANDOMISATION_SAMPLES, RANDOMISATION_STEPS
+from occsens.checks.conditions import (
+    RANDOMISATION,
+    RANDOMISATION_POWER,
+    RANDOMISATION_SAMPLES,
+    RANDOMISATION_STEPS,
+)
 from occsens.checks.results import CheckResult, _result
 from occsens.checks.run_state import _Run
 from occsens.checks.stats import spearman
 from occsens.engine.model import _device
-from occsens.errors import OcclusionError
 
 
 def _layer_groups(model: nn.Module) -> list[list[tuple[str, nn.Module]]]:
@@ -80,15 +84,42 @@ def _cascade_points(groups: int, steps: int) -> list[int]:
     return sorted({int(round(v)) for v in np.linspace(1, groups, min(steps, groups))})
 
 
+def _no_cascade(
+    run: _Run, index: torch.Tensor, groups: int, ranked: int, why: str, remedy: str
+) -> CheckResult:
+    """The inconclusive result where the cascade cannot run or has nothing to compare."""
+    value = {"final_abs_rank_correlation": None, "layer_groups": groups, "ranked_maps": ranked}
+    return _result(
+        "model randomisation",
+        value,
+        RANDOMISATION,
+        why,
+        run.ids(index),
+        power_condition=RANDOMISATION_POWER,
+        remedy=remedy,
+    )
+
+
 def check_randomisation(run: _Run) -> list[CheckResult]:
     """Cascading randomisation (Adebayo et al. 2018): re-initialise layers from the top down."""
+    index = torch.arange(min(RANDOMISATION_SAMPLES, run.n))
     if not isinstance(run.model, nn.Module):
-        raise OcclusionError("model randomisation needs a torch.nn.Module (its layers are re-initialised)")
+        why = "Model randomisation re-initialises the model's layers; this model is not a torch.nn.Module."
+        remedy = "Passing the model itself (a torch.nn.Module), not a function around it, would let it run."
+        return [_no_cascade(run, index, 0, 0, why, remedy)]
     groups = _layer_groups(run.model)
     if not groups:
-        raise OcclusionError("model randomisation needs a model with parameters; this one has none")
-    index = torch.arange(min(RANDOMISATION_SAMPLES, run.n))
+        why = "Model randomisation re-initialises the model's layers; this model has no parameters."
+        return [_no_cascade(run, index, 0, 0, why, "A model with learned parameters would give it power.")]
     trained = run.maps[index]
+    flat = trained.reshape(len(index), -1)
+    ranked = [i for i in range(len(index)) if bool(flat[i].max() > flat[i].min())]
+    if not ranked:
+        why = f"""{run.map_label.capitalize()} is constant on every image checked: there is no ranking
+            whose survival the cascade could measure."""
+        remedy = """A map that ranks something would give it power (a constant map fails the patch and
+            faithfulness checks instead)."""
+        return [_no_cascade(run, index, len(groups), 0, why, remedy)]
     points = _cascade_points(len(groups), RANDOMISATION_STEPS)
     randomised = copy.deepcopy(run.model).eval()
     groups_copy = _layer_groups(randomised)
@@ -114,12 +145,13 @@ def check_randomisation(run: _Run) -> list[CheckResult]:
             _recalibrate(randomised, norms, run.images)
             maps = run.explain(randomised, index)
             rhos = [spearman(trained[i], maps[i]) for i in range(len(index))]
+            kept = [rhos[i] for i in ranked]  # a constant trained map correlates 0 with anything: left out
             steps.append(
                 {
                     "randomised_layers": done,
                     "down_to": top_down[done - 1][0][0],
-                    "mean_rank_correlation": float(np.mean(rhos)),
-                    "mean_abs_rank_correlation": float(np.mean(np.abs(rhos))),
+                    "mean_rank_correlation": float(np.mean(kept)),
+                    "mean_abs_rank_correlation": float(np.mean(np.abs(kept))),
                     "per_sample": rhos,
                 }
             )
@@ -130,15 +162,22 @@ def check_randomisation(run: _Run) -> list[CheckResult]:
         "final_rank_correlation": final["mean_rank_correlation"],
         "curve": curve,
         "layer_groups": len(groups),
+        "ranked_maps": len(ranked),
     }
     fell = "fell" if final["mean_abs_rank_correlation"] < 1 else "did not fall"
+    constant = (
+        f" ({len(index) - len(ranked)} constant map(s) left out: they have no ranking to keep)"
+        if len(ranked) < len(index)
+        else ""
+    )
     explanation = f"""Re-initialising the model's {len(groups)} layer groups from the output towards the input
         (cascade points {points}), the mean absolute Spearman rank correlation between {run.map_label} of the
         trained and the randomised model {fell} from 1 to {final["mean_abs_rank_correlation"]:.3f} once every
-        layer was random (curve {curve}). Adebayo et al. (2018): a map that stays similar when the learned
-        weights are gone is computed from the image and the architecture, not from what the model learned,
-        and cannot explain the model's decision. Randomised batch norms start at their initial affine
-        weights with running statistics re-estimated on the images; the randomised model runs in eval mode."""
+        layer was random (curve {curve}){constant}. Adebayo et al. (2018): a map that stays similar when the
+        learned weights are gone is computed from the image and the architecture, not from what the model
+        learned, and cannot explain the model's decision. Randomised batch norms start at their initial
+        affine weights with running statistics re-estimated on the images; the randomised model runs in eval
+        mode."""
     return [
         _result(
             "model randomisation",
@@ -147,5 +186,6 @@ def check_randomisation(run: _Run) -> list[CheckResult]:
             explanation,
             run.ids(index),
             {"steps": steps, "layers_top_down": [g[0][0] for g in top_down]},
+            power_condition=RANDOMISATION_POWER,
         )
     ]

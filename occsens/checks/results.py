@@ -1,8 +1,12 @@
-"""Results as data: a check's verdict, the named condition it was held to, and their JSON form.
+"""Results as data: a check's verdict, the named conditions it was held to, and their JSON form.
 
-A check measures a value; whether that value passes is decided by a separate ``Condition`` of one or
-more ``Clause`` objects (``value[quantity] op threshold``). The conditions themselves, with their
-thresholds and reasons, are in ``occsens.checks.conditions``.
+A check measures a value; two separate ``Condition`` objects of ``Clause`` objects (``value[quantity]
+op threshold``) turn it into one of three verdicts. The *power condition* asks whether the check could
+tell a good map from a bad one here at all (e.g. whether even the best possible ranking of the windows
+could reach the pass line); where it does not hold the verdict is "inconclusive", whatever the map. Where
+it holds, the *pass condition* decides "pass" or "fail". The conditions, with their thresholds and
+reasons, are in ``occsens.checks.conditions``; each check's power measured on known-bad maps, in
+``occsens.checks.power``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from occsens.checks.names import FAIL, INCONCLUSIVE, PASS, VERDICTS
+from occsens.checks.power import MEASURED_POWER
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b,
@@ -38,6 +45,19 @@ class Clause:
             return False
         return _OPS[self.op](float(measured), self.threshold)
 
+    def measured(self, value: Any) -> str:
+        """``z = 1.41``: the quantity as measured."""
+        measured = value.get(self.quantity) if isinstance(value, dict) else None
+        return (
+            f"{self.quantity} = {measured:.3g}"
+            if isinstance(measured, float)
+            else f"{self.quantity} = {measured}"
+        )
+
+    def unmet(self, value: Any) -> str:
+        """``z = 1.41, needs >= 2``: the measured value beside what the clause asks."""
+        return f"{self.measured(value)}, needs {self.op} {self.threshold:g}"
+
     @property
     def text(self) -> str:
         return f"{self.quantity} {self.op} {self.threshold:g}"
@@ -45,11 +65,15 @@ class Clause:
 
 @dataclass(frozen=True)
 class Condition:
-    """A named pass condition: all clauses must hold; ``reason`` says why the threshold is where it is."""
+    """A named condition: all clauses must hold; ``reason`` says why the threshold is where it is.
+
+    For a pass condition, ``licence`` says what a pass allows a reader to do with the maps (the trust
+    summary is built from it); a power condition has none."""
 
     name: str
     clauses: tuple[Clause, ...]
     reason: str
+    licence: str = ""
 
     def holds(self, value: Any) -> bool:
         return all(c.holds(value) for c in self.clauses)
@@ -64,31 +88,48 @@ class Condition:
             "text": self.text,
             "clauses": [{"quantity": c.quantity, "op": c.op, "threshold": c.threshold} for c in self.clauses],
             "reason": self.reason,
+            "licence": self.licence,
         }
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One sanity check's verdict: what was measured, the condition it was held to, and for which samples.
+    """One sanity check's verdict: what was measured, the conditions it was held to, for which samples.
 
-    ``value`` is a JSON-able number or dict (it holds every quantity the condition names); ``details``
-    holds what a report plots (curves, per-sample numbers); ``samples`` the sample ids concerned.
+    ``verdict`` is "pass", "fail" or "inconclusive" (the check had no power here: the explanation says
+    why and which setting would give it power); ``passed`` is True for "pass" only. ``value`` is a
+    JSON-able number or dict holding every quantity the conditions name; ``details`` holds what a report
+    plots (curves, per-sample numbers); ``samples`` the sample ids concerned. ``power`` is the fraction
+    of known-bad cases this check flags in calibration (``occsens.checks.power``), None where unmeasured.
     """
 
     name: str
-    passed: bool
+    verdict: str
     value: Any
     condition: Condition
     explanation: str
     samples: tuple[int, ...]
     details: dict | None = None
+    power: float | None = None
+    power_condition: Condition | None = None
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}")
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
 
     def to_dict(self) -> dict:
         return {
             "name": self.name,
-            "passed": bool(self.passed),
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "power": self.power,
             "value": _jsonable(self.value),
             "condition": self.condition.to_dict(),
+            "power_condition": None if self.power_condition is None else self.power_condition.to_dict(),
             "explanation": self.explanation,
             "samples": [int(s) for s in self.samples],
             "details": _jsonable(self.details),
@@ -126,13 +167,35 @@ def _result(
     explanation: str,
     samples: Sequence[int],
     details: dict | None = None,
+    *,
+    power_condition: Condition | None = None,
+    remedy: str = "",
 ) -> CheckResult:
+    """The verdict from the two conditions; the explanation gains, where inconclusive, why and the
+    ``remedy`` (the setting that would give the check power), and the check's calibrated power."""
+    if power_condition is not None and not power_condition.holds(value):
+        verdict = INCONCLUSIVE
+        unmet = "; ".join(c.unmet(value) for c in power_condition.clauses if not c.holds(value))
+        why = f"No power here: the check needs {power_condition.name} (measured: {unmet})."
+        explanation = f"{why} {remedy} {explanation}"
+    else:
+        verdict = PASS if condition.holds(value) else FAIL
+        if verdict == FAIL and power_condition is not None:
+            shown = ", ".join(c.measured(value) for c in power_condition.clauses)
+            explanation += (
+                f" The check had power here ({shown}): the map failed it, the test did not lack power."
+            )
+    power = MEASURED_POWER.get(name)
+    if power is not None:
+        explanation += f" {power.sentence}"
     return CheckResult(
         name,
-        condition.holds(value),
+        verdict,
         value,
         condition,
         " ".join(explanation.split()),
         tuple(int(s) for s in samples),
         details,
+        None if power is None else power.fraction,
+        power_condition,
     )

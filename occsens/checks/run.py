@@ -1,7 +1,8 @@
 """Running the checks: ``run_checks`` validates its input, then runs the checks one by one.
 
 A check that crashes becomes a failed result carrying the error (condition ``CHECK_RAN``), so one broken
-check never hides the others.
+check never hides the others. ``CHECKS`` maps the names in ``occsens.checks.names.CHECK_NAMES``, in that
+order, to the functions that run them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from occsens.checks.conditions import CHECK_RAN
 from occsens.checks.determinism import check_determinism
 from occsens.checks.faithfulness import check_faithfulness
 from occsens.checks.leakage import check_leakage
+from occsens.checks.names import FAIL
 from occsens.checks.patch import check_patch
 from occsens.checks.randomisation import check_randomisation
 from occsens.checks.results import CheckResult
@@ -40,7 +42,7 @@ def _crashed(check: str, exc: BaseException, samples: Sequence[int]) -> CheckRes
     message = f"{type(exc).__name__}: {exc}"
     return CheckResult(
         name=check,
-        passed=False,
+        verdict=FAIL,
         value=None,
         condition=CHECK_RAN,
         explanation=f"The {check} check crashed and could not judge the map: {message}",

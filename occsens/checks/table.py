@@ -1,4 +1,5 @@
-"""The results as plain text: the values each condition tests, and a table of all checks."""
+"""The results as plain text: the values each condition tests, a table of all checks, and the one
+sentence a reader needs first (what the maps can be trusted for)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from occsens.checks.names import FAIL, INCONCLUSIVE, PASS
 from occsens.checks.results import CheckResult
 
 
@@ -33,11 +35,56 @@ def headline(result: CheckResult) -> str:
     )
 
 
+def format_power(result: CheckResult) -> str:
+    """The calibrated power as a fraction with two decimals, "-" where it was not measured."""
+    return "-" if result.power is None else f"{result.power:.2f}"
+
+
 def format_table(results: Sequence[CheckResult]) -> str:
-    """A plain-text table: check, PASS/FAIL, measured value(s), condition."""
-    rows = [("check", "result", "value", "condition")]
-    rows += [(r.name, "PASS" if r.passed else "FAIL", headline(r), r.condition.text) for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = [f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * max(len(r[3]) for r in rows))
+    """A plain-text table: check, PASS/FAIL/INCONCLUSIVE, measured value(s), calibrated power, condition."""
+    rows = [("check", "result", "value", "power", "condition")]
+    rows += [(r.name, r.verdict.upper(), headline(r), format_power(r), r.condition.text) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(f"{cell:<{width}}" for cell, width in zip(row[:4], widths, strict=True)) + f"  {row[4]}"
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * max(len(r[4]) for r in rows))
     return "\n".join(lines)
+
+
+def any_failed(results: Sequence[CheckResult]) -> bool:
+    """Whether any verdict is "fail" (an inconclusive check has not failed: it could not judge)."""
+    return any(r.verdict == FAIL for r in results)
+
+
+def _what(result: CheckResult) -> str:
+    """What a result's pass would license; a crashed check's name where it never got to a condition."""
+    return result.condition.licence or f"what the {result.name} check tests"
+
+
+def _listed(items: Sequence[str]) -> str:
+    """``a, b and c``; "" for none; a licence shared by two results is said once."""
+    unique = list(dict.fromkeys(items))
+    return ", ".join(unique[:-1]) + " and " + unique[-1] if len(unique) > 1 else "".join(unique)
+
+
+def trust_summary(results: Sequence[CheckResult]) -> str:
+    """One sentence from the verdicts: what the maps can be trusted for, what not, what is untested.
+
+    Each passed check licenses what its condition's ``licence`` says (``occsens.checks.conditions``);
+    a failed one withholds it; an inconclusive one leaves it untested here."""
+    by = {v: _listed([_what(r) for r in results if r.verdict == v]) for v in (PASS, FAIL, INCONCLUSIVE)}
+    if by[PASS]:
+        parts = [f"The maps can be trusted for {by[PASS]}"]
+        parts += [f"not for {by[FAIL]}"] if by[FAIL] else []
+    elif by[FAIL]:
+        parts = [f"The maps cannot be trusted for {by[FAIL]}"]
+    elif by[INCONCLUSIVE]:
+        untested = by[INCONCLUSIVE]
+        return f"No check had power here: nothing says whether the maps can be trusted for {untested}."
+    else:
+        return "No checks ran, so nothing here says whether the maps can be trusted."
+    if by[INCONCLUSIVE]:
+        parts.append(f"untested here (the check had no power) for {by[INCONCLUSIVE]}")
+    return "; ".join(parts) + "."

@@ -127,3 +127,27 @@ def edge_explainer(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
 def inverted_explainer(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The occlusion map upside down: the least important windows ranked first."""
     return -occlude(model, images, patch=PATCH).attribution()
+
+
+class FlatModel(nn.Module):
+    """A model whose answer ignores the image (an untrained model in the limit): every map is flat, and no
+    check has anything to judge."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.linspace(0.0, 1.0, CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bias.expand(len(x), -1) + 0.0 * x.flatten(1)[:, :1]
+
+
+class FaintModel(nn.Module):
+    """The region model with its logits scaled by 1e-6: the occlusion map has a ranking, but its
+    probabilities move by ~1e-7 from window to window, the size of float rounding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.base = region_model()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 1e-6 * self.base(x)

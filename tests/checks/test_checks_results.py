@@ -58,11 +58,17 @@ def test_condition_needs_every_clause_and_a_finite_number() -> None:
     assert cond.text == "top_mean_drop > 0 and z >= 2"
 
 
-def test_every_condition_is_named_with_a_reason() -> None:
-    conditions = [v for v in vars(checks).values() if isinstance(v, checks.Condition)]
-    assert len(conditions) >= 9
-    for cond in conditions:
-        assert cond.name and len(cond.reason) > 40
+def test_every_condition_is_named_with_a_reason_and_every_pass_says_what_it_licenses() -> None:
+    conditions = {
+        n: getattr(checks, n) for n in checks.__all__ if isinstance(getattr(checks, n), checks.Condition)
+    }
+    assert len(conditions) == 15  # 8 pass conditions, CHECK_RAN, 6 power conditions
+    for name, cond in conditions.items():
+        assert cond.name and len(cond.reason) > 40, name
+        if name.endswith("_POWER") or name == "CHECK_RAN":
+            assert cond.licence == "", name  # a power condition licenses nothing: it gates the verdict
+        else:
+            assert len(cond.licence.split()) >= 2, name  # a phrase: "the maps can be trusted for <it>"
 
 
 def test_results_serialise_to_the_documented_json_keys() -> None:
@@ -72,18 +78,24 @@ def test_results_serialise_to_the_documented_json_keys() -> None:
     data = json.loads(checks.results_to_json(results))
     assert len(data) == len(results) == 8
     for item, result in zip(data, results, strict=True):
-        assert {"name", "passed", "value", "condition", "explanation", "samples"} <= set(item)
+        assert {"name", "verdict", "passed", "power", "value", "condition", "explanation", "samples"} <= set(
+            item
+        )
         assert isinstance(item["passed"], bool) and item["passed"] == result.passed
+        assert item["verdict"] == result.verdict and item["passed"] == (result.verdict == "pass")
+        assert item["power"] == checks.MEASURED_POWER[result.name].fraction
         assert {"name", "text", "reason", "clauses"} <= set(item["condition"])
         assert item["samples"] and set(item["samples"]) <= {10, 20, 30}
         assert "\n" not in item["explanation"] and len(item["explanation"]) > 100
         for clause in item["condition"]["clauses"]:
             assert clause["quantity"] in item["value"]
+        for clause in (item["power_condition"] or {}).get("clauses", []):
+            assert clause["quantity"] in item["value"]
 
 
 def test_non_finite_values_become_null_in_json() -> None:
     result = checks.CheckResult(
-        "x", False, {"z": math.inf, "v": np.float32(0.5)}, checks.PATCH_ONLY, "e", (1,)
+        "x", "fail", {"z": math.inf, "v": np.float32(0.5)}, checks.PATCH_ONLY, "e", (1,)
     )
     assert json.loads(checks.results_to_json([result]))[0]["value"] == {"z": None, "v": 0.5}
 
@@ -93,9 +105,10 @@ def test_table_lists_every_result_with_its_verdict_value_and_condition() -> None
         fakes.NoisyModel().eval(), fakes.noise_images(3), patch=fakes.PATCH, checks=["determinism", "leakage"]
     )
     table = checks.format_table(results).splitlines()
-    assert table[0].split() == ["check", "result", "value", "condition"]
+    assert table[0].split() == ["check", "result", "value", "power", "condition"]
     assert len(table) == 2 + len(results)
     assert "determinism" in table[2] and "FAIL" in table[2] and "max_diff_repeat=" in table[2]
+    assert f"{checks.MEASURED_POWER['determinism'].fraction:.2f}" in table[2]
 
 
 # --------------------------------------------------------------------------- crashes and bad input
@@ -124,12 +137,13 @@ def test_a_crashing_check_becomes_a_failed_result_and_the_others_still_run() -> 
     json.loads(checks.results_to_json(results))
 
 
-def test_a_model_that_is_not_a_module_fails_randomisation_with_a_reason() -> None:
+def test_randomisation_has_no_power_on_a_model_that_is_not_a_module() -> None:
     base = fakes.region_model()
     (result,) = checks.run_checks(
         lambda x: base(x), fakes.noise_images(2), patch=fakes.PATCH, checks=["randomisation"]
     )
-    assert not result.passed and "torch.nn.Module" in result.explanation
+    assert result.verdict == "inconclusive" and not result.passed
+    assert "torch.nn.Module" in result.explanation and result.explanation.startswith("No power here")
 
 
 def test_an_explainer_of_the_wrong_shape_is_a_failed_result() -> None:

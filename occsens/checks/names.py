@@ -1,0 +1,13 @@
+"""The checks' names and verdicts as plain data: importing this module imports no torch.
+
+The command line's help text names the checks from here without loading them; ``CHECKS`` in
+``occsens.checks.run`` maps the same names, in the same order, to the functions that run them
+(``tests/checks/test_checks_results.py`` holds the two together).
+"""
+
+from __future__ import annotations
+
+CHECK_NAMES: tuple[str, ...] = ("randomisation", "patch", "faithfulness", "leakage", "determinism")
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+VERDICTS: tuple[str, ...] = (PASS, FAIL, INCONCLUSIVE)
