@@ -1,0 +1,214 @@
+"""``verify``: every property against one implementation, each case search seeded, bounded and shrunk.
+
+Cases are drawn by hypothesis (``hypothesis.find`` with ``random=Random(seed)`` and no example
+database), so the same seed draws the same cases and a failure shrinks towards its smallest form.
+Each property checks at most ``CASES_PER_EXAMPLE * examples`` cases, searching and shrinking
+together (a case calls the implementation once, or once per image for batch independence, twice
+for determinism): the run is bounded by a count, not a clock, so it stays deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from random import Random
+from typing import Any
+
+from occsens.conformance import expected
+from occsens.conformance.properties import (
+    BORDER,
+    BORDER_CLAIM,
+    BORDER_PROBES,
+    PROPERTIES,
+    Broken,
+    NotApplicable,
+    Property,
+    attribution,
+    closed_form_failure,
+    property_names,
+)
+from occsens.conformance.results import DEFAULT_EXAMPLES, PropertyResult, Unsupported, contract_failures
+from occsens.errors import OcclusionError, integer
+
+# Cases checked per property, searching and shrinking together, per example asked for: the first
+# ``examples`` are drawn, the rest shrink a failure. With 3, shrinking gets twice the search's cases,
+# and every planted mistake in tests/conformance shrinks to an image of at most 16 pixels.
+CASES_PER_EXAMPLE = 3
+
+
+def verify(
+    impl: Callable[..., Any],
+    *,
+    examples: int = DEFAULT_EXAMPLES,
+    seed: int = 0,
+    properties: Sequence[str] | None = None,
+) -> list[PropertyResult]:
+    """Check ``impl(model, images, *, patch, stride, fill) -> attribution [N, H, W]`` against the properties.
+
+    ``impl`` gets a torch model (eval mode, float32 ``[B, C, H, W]`` pixel-space input in [0, 1],
+    logits out), float32 ``images [N, C, H, W]``, ``patch`` and ``stride`` as (height, width) pairs
+    of ints and ``fill`` as a float; it returns per-pixel scores ``[N, H, W]`` (numpy or torch) with
+    Captum's meaning: each pixel's mean drop of the target class's softmax probability over the
+    windows covering it, the target being each image's clean prediction. For a case it cannot
+    express it raises ``Unsupported``.
+
+    Returns one ``PropertyResult`` per property (``properties`` picks some by name), each from up
+    to ``examples`` drawn cases; the same ``seed`` draws the same cases.
+    """
+    if not callable(impl):
+        raise OcclusionError(
+            f"impl must be a callable impl(model, images, *, patch, stride, fill), got {type(impl).__name__}"
+        )
+    examples = integer(examples, "examples", low=1, high=10_000)
+    seed = integer(seed, "seed", low=0)
+    names = property_names()
+    chosen = names if properties is None else list(properties)
+    unknown = [n for n in chosen if n not in names]
+    if unknown or not chosen:
+        raise OcclusionError(
+            f"properties {unknown or chosen!r} are unknown; choose from {', '.join(map(repr, names))}"
+        )
+    results = [_search(prop, impl, examples, seed) for prop in PROPERTIES if prop.name in chosen]
+    if BORDER in chosen:
+        results.append(border_convention(impl))
+    return results
+
+
+def _search(prop: Property, impl: Callable[..., Any], examples: int, seed: int) -> PropertyResult:
+    from hypothesis import HealthCheck, Phase, Verbosity, find, settings
+    from hypothesis.errors import NoSuchExample
+
+    count = {"calls": 0, "cases": 0, "skipped": 0}
+    # Each case's verdict is kept, so that hypothesis replaying a case (it does, to confirm the
+    # smallest one) gets the same answer without calling the implementation again: the search stays
+    # consistent even for an implementation that is not deterministic, and after the budget is spent.
+    verdicts: dict[Any, str | None] = {}
+
+    def fails(case: Any) -> bool:
+        if case not in verdicts:
+            verdicts[case] = _verdict(case) if count["calls"] < CASES_PER_EXAMPLE * examples else None
+        return verdicts[case] is not None
+
+    def _verdict(case: Any) -> str | None:
+        count["calls"] += 1
+        try:
+            text = prop.check(impl, case, False)
+        except Unsupported:
+            count["skipped"] += 1
+            return None
+        except NotApplicable:
+            return None
+        except Broken as exc:
+            text = str(exc)
+        count["cases"] += 1
+        return text
+
+    budget = settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+    )
+    try:
+        case = find(prop.cases(), fails, settings=budget, random=Random(seed))
+    except NoSuchExample:
+        status = "pass" if count["cases"] else "untested"
+        explanation = prop.claim
+        if status == "untested":
+            explanation += (
+                f" Not tested: the implementation raised Unsupported for all {count['skipped']} cases."
+            )
+        return PropertyResult(
+            prop.name, prop.kind, status, explanation, cases=count["cases"], skipped=count["skipped"]
+        )
+    try:
+        text = prop.check(impl, case, True)  # once more, with the diagnosis
+    except Broken as exc:
+        text = str(exc)
+    if text is None:
+        text = f"{verdicts[case]} (a rerun of this case passed: the implementation is not deterministic)"
+    return PropertyResult(
+        prop.name,
+        prop.kind,
+        "fail",
+        prop.claim,
+        counterexample=text,
+        cases=count["cases"],
+        skipped=count["skipped"],
+        case=case.as_dict(),
+    )
+
+
+def border_convention(impl: Callable[..., Any]) -> PropertyResult:
+    """Which border convention ``impl`` follows, from the probes where the three conventions differ."""
+    agreeing: set[str] | None = None
+    tried, skipped = 0, 0
+    for case in BORDER_PROBES:
+        model, images = case.oracle(), case.images()
+        try:
+            got = attribution(impl, model, images, case)
+        except Unsupported:
+            skipped += 1
+            continue
+        except Broken as exc:
+            return PropertyResult(
+                BORDER, "convention", "fail", BORDER_CLAIM, str(exc), "none", tried, skipped, case.as_dict()
+            )
+        tried += 1
+        here = {
+            conv
+            for conv in expected.CONVENTIONS
+            if (found := expected.compare(got, model, images, case.fill, case.patch, case.stride, (conv,)))
+            and found.agrees
+        }
+        if not here:
+            text = closed_form_failure(got, model, images, case, diagnose=True)
+            return PropertyResult(
+                BORDER, "convention", "fail", BORDER_CLAIM, text, "none", tried, skipped, case.as_dict()
+            )
+        agreeing = here if agreeing is None else agreeing & here
+        if not agreeing:
+            text = (
+                f"{case.describe()}: follows the {sorted(here)[0]} convention here, but another one on an "
+                "earlier probe"
+            )
+            return PropertyResult(
+                BORDER, "convention", "fail", BORDER_CLAIM, text, "mixed", tried, skipped, case.as_dict()
+            )
+    if agreeing is None:
+        return PropertyResult(
+            BORDER,
+            "convention",
+            "untested",
+            BORDER_CLAIM + " Not tested: it raised Unsupported for every probe.",
+            skipped=skipped,
+        )
+    name = next(c for c in expected.CONVENTIONS if c in agreeing)
+    return PropertyResult(
+        BORDER,
+        "convention",
+        "pass",
+        f"It follows the {name} convention: {expected.CONVENTIONS[name]}.",
+        convention=name,
+        cases=tried,
+        skipped=skipped,
+    )
+
+
+def assert_conforms(
+    impl: Callable[..., Any], *, examples: int = DEFAULT_EXAMPLES, seed: int = 0
+) -> list[PropertyResult]:
+    """``verify``, then ``AssertionError`` listing every failed contract property with its counterexample.
+
+    For a test of your own: ``def test_mine(): assert_conforms(my_occlusion)``. Returns the results
+    (conventions included) when every contract property holds.
+    """
+    results = verify(impl, examples=examples, seed=seed)
+    failed = contract_failures(results)
+    if failed:
+        lines = [f"{len(failed)} contract propert{'y' if len(failed) == 1 else 'ies'} failed:"]
+        lines += [f"- {r.name}: {r.counterexample}" for r in failed]
+        raise AssertionError("\n".join(lines))
+    return results
