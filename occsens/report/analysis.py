@@ -25,10 +25,10 @@ import torch
 
 from occsens.engine import Occlusion
 from occsens.report.runs import Runs
+from occsens.report.thresholds import IMPORTANT_DROP
 
 Pair = tuple[int, int]
 
-IMPORTANT_DROP = 0.1  # a window "matters" when hiding it lowers the target's probability by more than this
 GALLERY_SIZE = 8
 NOTEBOOK_GALLERY_SIZE = 4
 _FILL_LABELS = {
@@ -292,15 +292,39 @@ class SampleAnalysis:
         """Positions where the occlude and reveal class maps name the same class."""
         return int((self.main.class_map == self.reveal.class_map).sum())
 
+    @property
+    def runner_up(self) -> int | None:
+        """The second most probable class of the unoccluded image (None for a one-class model)."""
+        return self.top3[1][0] if len(self.top3) > 1 else None
+
+    @property
+    def runner_up_wins(self) -> int:
+        """Positions the clean class loses to the image's own runner-up (occlusion, the main setting)."""
+        k = self.runner_up
+        return 0 if k is None else int(self.main.class_counts[k])
+
     def fill_replacements(self) -> tuple[int | None, ...]:
         """The top replacement class under each compared fill (None: the clean class kept every position)."""
         return tuple(f.stats.replacement for f in self.fills)
 
     @property
+    def fill_verdict(self) -> str:
+        """Does the fill decide the replacement class? Among the fills under which some class takes over:
+        "none" (no fill lets a class take over: nothing to compare), "one" (only one does: nothing to
+        compare it with), "changes" (the top replacement differs between them: the occluder decides)
+        or "same" (the same class under all of them: it comes from the image)."""
+        taken = [k for k in self.fill_replacements() if k is not None]
+        if not taken:
+            return "none"
+        if len(taken) == 1:
+            return "one"
+        return "changes" if len(set(taken)) > 1 else "same"
+
+    @property
     def fill_driven(self) -> bool:
         """True when the top replacement class differs between fills (among the fills under which some class
         takes over): then the occluder, not the image, decides which class replaces the clean one."""
-        return len({k for k in self.fill_replacements() if k is not None}) > 1
+        return self.fill_verdict == "changes"
 
 
 def _hwc(image: torch.Tensor) -> np.ndarray:
@@ -441,105 +465,3 @@ def takeovers(samples: Sequence[SampleAnalysis], num_classes: int) -> tuple[Take
             nb = sum(m.class_counts[k] for m in maps if m.clean_class != k)
         out.append(Takeover(k, pos, top, nb))
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class Card:
-    """The numbers of a model card (``occsens/weights/NAME.json``)."""
-
-    name: str
-    test_accuracy: float
-    per_class_accuracy: tuple[float, ...]  # in class order
-    parameters: int | None
-    flops: int | None
-    architecture: str
-    epochs: int | None
-    note: str = ""  # e.g. the card's "provisional" remark
-
-    @classmethod
-    def from_json(cls, card: dict, names: Sequence[str]) -> Card:
-        per = card.get("per_class_accuracy", {})
-        if isinstance(per, dict):
-            values = tuple(float(per[n]) for n in names)
-        else:
-            values = tuple(float(v) for v in per)
-        arch = card.get("architecture", {})
-        arch_text = ", ".join(f"{k} {v}" for k, v in arch.items()) if isinstance(arch, dict) else str(arch)
-        training = card.get("training", {}) if isinstance(card.get("training"), dict) else {}
-        epochs = training.get("epochs")
-        if epochs is None and isinstance(training.get("recipe"), dict):
-            epochs = training["recipe"].get("epochs")
-        return cls(
-            str(card.get("name", "?")),
-            float(card["test_accuracy"]),
-            values,
-            None if card.get("parameters") is None else int(card["parameters"]),
-            None if card.get("flops_per_forward") is None else int(card["flops_per_forward"]),
-            arch_text,
-            None if epochs is None else int(epochs),
-            str(card.get("provisional", "") or ""),
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class TwinSample:
-    """One image under the colour model and its greyscale twin (the report's main setting)."""
-
-    colour: MapStats
-    grey: MapStats
-    colour_probs: np.ndarray  # float [K], clean
-    grey_probs: np.ndarray
-
-
-@dataclass(frozen=True, eq=False)
-class TwinComparison:
-    """Colour vs greyscale: both model cards and, for the report's samples, both maps."""
-
-    colour: Card
-    grey: Card
-    samples: tuple[TwinSample, ...]
-    true_labels: tuple[int | None, ...]
-
-    @property
-    def accuracy_gap(self) -> float:
-        """Colour minus greyscale test accuracy."""
-        return self.colour.test_accuracy - self.grey.test_accuracy
-
-    def correct(self, which: str) -> int:
-        """Samples (with a known label) the ``which`` = "colour" or "grey" model gets right."""
-        return sum(
-            1
-            for s, y in zip(self.samples, self.true_labels, strict=True)
-            if y is not None and int(np.argmax(getattr(s, f"{which}_probs"))) == y
-        )
-
-    @property
-    def labelled(self) -> int:
-        return sum(1 for y in self.true_labels if y is not None)
-
-    def largest_class_gap(self) -> int:
-        """The class where greyscale loses most accuracy to colour."""
-        gaps = [
-            c - g for c, g in zip(self.colour.per_class_accuracy, self.grey.per_class_accuracy, strict=True)
-        ]
-        return int(np.argmax(gaps))
-
-
-def compare_twins(
-    colour_res: Occlusion, grey_res: Occlusion, colour: Card, grey: Card, labels: Sequence[int | None]
-) -> TwinComparison:
-    n = len(colour_res.images)
-    return TwinComparison(
-        colour,
-        grey,
-        tuple(
-            TwinSample(
-                map_stats(colour_res, i),
-                map_stats(grey_res, i),
-                colour_res.clean_probs[i].numpy().astype(np.float64),
-                grey_res.clean_probs[i].numpy().astype(np.float64),
-            )
-            for i in range(n)
-        ),
-        tuple(labels),
-    )

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 
 import matplotlib
 
-from occsens.report.analysis import MapStats, SampleAnalysis, TwinComparison
+from occsens.report.analysis import MapStats, SampleAnalysis
+from occsens.report.cards import TwinComparison
 
 # Classes with their own colour in one report. Ten is the number of qualitative colours that stay
 # distinguishable at a glance, also in the small cells of a class map: matplotlib's tab10 is ten hues

@@ -8,11 +8,42 @@ is the rendered page, its numbers and its findings.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from occsens.checks import CheckResult
-from occsens.report.analysis import Card, SampleAnalysis, Takeover, TwinComparison
+from occsens.errors import OcclusionError, shown
+from occsens.errors import path as as_path
+from occsens.output import write_files
+from occsens.report.analysis import SampleAnalysis, Takeover
+from occsens.report.cards import Card, TwinComparison
+from occsens.report.display import report_frame
+from occsens.report.questions import Printout
+
+HTML_NAME = "index.html"  # the page's name in a report folder
+JSON_NAME = "report.json"  # the numbers' name beside it
+
+
+def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:
+    """``given`` as one name per class, or "class 0", "class 1", ... when it is None; else
+    ``OcclusionError`` saying what is wrong (a name that is not a string, the wrong count)."""
+    if given is None:
+        return tuple(f"class {k}" for k in range(num_classes))
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence):
+        raise OcclusionError(
+            f"class_names must be a sequence of {num_classes} strings (one per class), got {shown(given)}"
+        )
+    bad = next((name for name in given if not isinstance(name, str)), None)
+    if bad is not None:
+        raise OcclusionError(f"class_names must hold strings, got {shown(bad)} ({type(bad).__name__})")
+    if len(given) != num_classes:
+        raise OcclusionError(
+            f"class_names has {len(given)} names for a model with {num_classes} classes; give one per class"
+        )
+    return tuple(given)
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,7 @@ class ReportData:
     timestamp: str | None = None
     checks: Sequence[CheckResult] | None = None
     version: str | None = None  # occsens's version, for the page's footer and generator tag
+    question: Printout | None = None  # the asker's printout, for images its class ids refer to
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,39 @@ class Finding:
 
 @dataclass(frozen=True)
 class Report:
+    """The rendered page, its numbers (``report.json``) and its findings. In a notebook it shows itself
+    inline (``_repr_html_``); ``save`` writes the page."""
+
     html: str
     numbers: dict = field(repr=False)
     findings: tuple[Finding, ...] = field(repr=False, default=())
+    title: str = ""
+
+    def __repr__(self) -> str:
+        samples = len(self.numbers.get("samples", ()))
+        verdicts = self.numbers.get("check_verdicts")
+        checks = (
+            "no checks"
+            if verdicts is None
+            else ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "fail", "inconclusive"))
+        )
+        size = len(self.html.encode("utf-8")) // 1024
+        title = self.title if len(self.title) <= 60 else self.title[:57] + "..."
+        return (
+            f"<Report {title!r}: {samples} sample{'' if samples == 1 else 's'}, checks {checks}, {size} kB>"
+        )
+
+    def _repr_html_(self) -> str:
+        return report_frame(self.html, self.title, self.numbers.get("trust_summary"))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the page whole to the file ``path`` (or ``index.html`` in it, when ``path`` is a folder
+        or ends with a separator) and return where: atomically, so a failure leaves the old file or none,
+        never half a page (``occsens.output.write_files``)."""
+        target = as_path(path, "path")
+        folder, name = (
+            (target, HTML_NAME)
+            if target.is_dir() or (isinstance(path, str) and path.endswith(("/", os.sep)))
+            else (target.parent, target.name)
+        )
+        return write_files(folder, {name: self.html.encode("utf-8")}, "the report", "path")[0]

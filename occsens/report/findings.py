@@ -12,8 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from occsens.report import analysis as an
+from occsens.report.cards import Card, TwinComparison
 from occsens.report.data import Finding, ReportData
-from occsens.report.formatting import extent_text, pct, prob, region_text, rep_name
+from occsens.report.formatting import extent_text, points, prob, region_text, rep_name
+from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP, SAME_MAP_SHARE, SPREAD_AREA_SHARE, WEAK_CLEAN
 
 
 def finding_prediction(s: an.SampleAnalysis, names: Sequence[str], label_names: Sequence[str]) -> Finding:
@@ -33,6 +35,12 @@ def finding_prediction(s: an.SampleAnalysis, names: Sequence[str], label_names: 
 
 def finding_region(m: an.MapStats, names: Sequence[str]) -> Finding:
     t, where = names[m.target], region_text(m.most_important)
+    if float(prob(m.max_drop)) < FLAT_DROP:
+        return Finding(
+            f"The largest drop in P({t}), {prob(m.max_drop)}, is at {where}: too small for any window to "
+            "matter.",
+            (prob(m.max_drop), where),
+        )
     return Finding(
         f"The region that matters most is {where}: hiding it lowers P({t}) from {prob(m.clean_target_prob)} "
         "to "
@@ -42,22 +50,38 @@ def finding_region(m: an.MapStats, names: Sequence[str]) -> Finding:
 
 
 def finding_spread(m: an.MapStats, names: Sequence[str]) -> Finding:
-    t, limit = names[m.target], f"{an.IMPORTANT_DROP:g}"
-    if m.positions_dropping == 0:
+    """How many windows matter; when none does, why not, in the words its numbers allow."""
+    t, limit = names[m.target], f"{IMPORTANT_DROP:g}"
+    if m.positions_dropping:
+        windows = "window" if m.positions_dropping == 1 else "windows"
         return Finding(
-            f"No single window lowers P({t}) by more than {limit}: the largest drop is {prob(m.max_drop)}, "
-            "and at "
-            f"the median window P({t}) is still {prob(m.median_target_prob)}, so the evidence is spread out "
-            "or "
-            "redundant.",
-            (limit, prob(m.max_drop), prob(m.median_target_prob)),
+            f"Hiding {m.positions_dropping} of the {m.positions} {windows} (one at a time) lowers P({t}) by "
+            f"more than {limit}; at the median window P({t}) is still {prob(m.median_target_prob)}.",
+            (str(m.positions_dropping), str(m.positions), limit, prob(m.median_target_prob)),
         )
-    windows = "window" if m.positions_dropping == 1 else "windows"
+    if float(prob(m.clean_target_prob)) <= WEAK_CLEAN:
+        return Finding(
+            f"P({t}) is only {prob(m.clean_target_prob)} on the unoccluded image, so no window can lower it "
+            f"by more than {limit}: this map cannot show where the evidence is.",
+            (prob(m.clean_target_prob), limit),
+        )
+    if float(prob(m.max_drop)) <= 0:
+        return Finding(
+            f"No window lowers P({t}) (the largest drop is {prob(m.max_drop)}): hiding any one of them "
+            "leaves the answer as it is or raises it, so this map shows no region the answer rests on.",
+            (prob(m.max_drop),),
+        )
+    if float(prob(m.max_drop)) < FLAT_DROP:
+        return Finding(
+            f"The map is flat: hiding any one window lowers P({t}) by at most {prob(m.max_drop)}, less than "
+            f"{FLAT_DROP:g}, so it shows no region the answer rests on.",
+            (prob(m.max_drop),),
+        )
     return Finding(
-        f"Hiding {m.positions_dropping} of the {m.positions} {windows} (one at a time) lowers P({t}) by more "
-        "than "
-        f"{limit}; at the median window P({t}) is still {prob(m.median_target_prob)}.",
-        (str(m.positions_dropping), str(m.positions), limit, prob(m.median_target_prob)),
+        f"No single window lowers P({t}) by more than {limit}: the largest drop is {prob(m.max_drop)}, and "
+        f"at the median window P({t}) is still {prob(m.median_target_prob)}, so the evidence is spread over "
+        "several windows or redundant.",
+        (limit, prob(m.max_drop), prob(m.median_target_prob)),
     )
 
 
@@ -72,7 +96,7 @@ def finding_takeover(m: an.MapStats, names: Sequence[str]) -> Finding:
     rep, where = names[m.replacement], extent_text(m.replacement_extent)
     best = region_text(m.replacement_best)
     e = m.replacement_extent
-    spread = (e.bottom - e.top + 1) * (e.right - e.left + 1) >= m.pixels / 2
+    spread = (e.bottom - e.top + 1) * (e.right - e.left + 1) >= SPREAD_AREA_SHARE * m.pixels
     within = f"spread across {where}" if spread else f"within {where}"
     text = (
         f"{clean} stays the most probable class at {m.kept} of {m.positions} windows; {rep} takes over at "
@@ -95,6 +119,7 @@ def finding_takeover(m: an.MapStats, names: Sequence[str]) -> Finding:
 
 
 def finding_reveal(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
+    """The image minus the window against the window alone; a conclusion only where the maps differ."""
     occ, rev = s.main, s.reveal
     t, clean, n = names[occ.target], names[occ.clean_class], str(occ.positions)
     nums = (
@@ -108,38 +133,49 @@ def finding_reveal(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
     text = (
         f"With the image minus the window the model keeps {clean} at {occ.kept} of {n} windows (median "
         f"P({t}) {prob(occ.median_target_prob)}); with only the window shown it keeps it at {rev.kept} of "
-        f"{n} "
-        f"(median {prob(rev.median_target_prob)}), and the two class maps agree at {s.agreement} of {n} "
-        "windows"
+        f"{n} (median {prob(rev.median_target_prob)})"
     )
-    if occ.kept > rev.kept:
+    if s.agreement >= SAME_MAP_SHARE * occ.positions:
         text += (
-            ", so the occlusion maps describe what the model makes of the image minus the patch, "
-            "not of the patch alone"
+            f". The two class maps agree at {s.agreement} of {n} windows: on this image they cannot tell the "
+            "two readings apart"
         )
-    elif occ.kept < rev.kept:
-        text += ", so on this image a single window carries more of the answer than the rest of the image"
+    else:
+        text += (
+            f". The two class maps agree at only {s.agreement} of {n} windows, so the occlusion map is not a "
+            "map of the patch alone"
+        )
+        if occ.kept < rev.kept:
+            text += "; here a single window carries more of the answer than the rest of the image"
     return Finding(text + ".", nums)
 
 
 def finding_fills(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
+    """Does the fill decide the replacement class? Only said where there is something to compare."""
     parts = [f"{an.fill_label(f.fill)}: {rep_name(f.stats, names)}" for f in s.fills]
     nums = tuple(str(f.stats.replacement_count) for f in s.fills if f.stats.replacement is not None)
     listed = "; ".join(parts)
     taken = [f for f in s.fills if f.stats.replacement is not None]
-    if s.fill_driven:
+    verdict = s.fill_verdict
+    if verdict == "changes":
         return Finding(
             f"The top replacement class changes with the fill ({listed}): the replacement class is "
             "driven by the occluder, not the image.",
             nums,
         )
-    if not taken:
+    if verdict == "none":
         return Finding(
             f"No class takes over under any of the {len(s.fills)} fills: the clean class stays the most "
-            "probable at every window whatever fills it.",
+            "probable at every window whatever fills it, so there is no replacement to compare.",
             (str(len(s.fills)),),
         )
     rep = names[taken[0].stats.replacement]  # type: ignore[index]
+    if verdict == "one":
+        return Finding(
+            f"Only one of the {len(s.fills)} fills lets a class take over ({listed}), so whether the fill "
+            f"decides the replacement ({rep}) cannot be told here.",
+            (str(len(s.fills)), *nums),
+        )
     under = (
         f"under all {len(s.fills)} fills"
         if len(taken) == len(s.fills)
@@ -170,43 +206,28 @@ def finding_fill_only(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
 
 
 def finding_notebook(nb: an.NotebookStats, names: Sequence[str]) -> Finding:
+    """This image under the notebook's square against true windows (the square itself is introduced once)."""
     m, t = nb.notebook, nb.same_size
     size = m.patch[0]
     text = (
-        f"The notebook's geometry greys up to {m.area_max} pixels ({pct(m.area_max / m.pixels)} of the "
-        "image; "
-        f"{m.area_min} in the corners, {m.area_mean:.1f} on average) at each position while drawing a "
-        f"{size}x{size} "
-        f"cell; true {size}x{size} windows grey {t.area_max} ({pct(t.area_max / t.pixels)}). Under the "
-        "notebook's "
-        f"geometry the clean class stays most probable at {m.kept} of {m.positions} positions, against "
-        f"{t.kept} "
-        f"with true windows"
+        f"Under the notebook's square the clean class stays most probable at {m.kept} of {m.positions} "
+        f"positions, against {t.kept} with true {size}x{size} windows"
     )
-    nums = [
-        str(m.area_max),
-        pct(m.area_max / m.pixels),
-        str(m.area_min),
-        f"{m.area_mean:.1f}",
-        str(t.area_max),
-        pct(t.area_max / t.pixels),
-        str(m.kept),
-        str(t.kept),
-        str(m.positions),
-    ]
+    nums = [str(m.kept), str(m.positions), str(t.kept)]
     if m.replacement is not None:
-        text += f", and {names[m.replacement]} takes over at {m.replacement_count}"
+        text += f"; {names[m.replacement]} takes over at {m.replacement_count}"
         nums.append(str(m.replacement_count))
     return Finding(text + ".", tuple(nums))
 
 
 def finding_last(s: an.SampleAnalysis, nb: an.NotebookStats, names: Sequence[str]) -> Finding:
+    """What the notebook's print, np.amax(out), shows for this image (doubt 1)."""
+    same = nb.last_class == s.clean_class
     return Finding(
-        "The notebook printed np.amax(out), the top probability of its last occluded input "
-        f"({region_text(nb.last)} "
-        f"greyed): {prob(nb.last_prob)} for {names[nb.last_class]}, not the unoccluded {prob(s.clean_prob)} "
-        "for "
-        f"{names[s.clean_class]}; the report's prediction comes from the unoccluded image.",
+        f"The notebook's np.amax(out) would print {prob(nb.last_prob)}, for {names[nb.last_class]}: its last "
+        f"occluded input ({region_text(nb.last)} greyed), not the unoccluded image, which gives "
+        f"{names[s.clean_class]} {prob(s.clean_prob)}"
+        + (" (the same class)." if same else ", another class."),
         (region_text(nb.last), prob(nb.last_prob), prob(s.clean_prob)),
     )
 
@@ -240,7 +261,7 @@ def finding_takeovers(data: ReportData) -> Finding | None:
     return Finding(text + ".", tuple(nums))
 
 
-def finding_card(card: an.Card, names: Sequence[str]) -> Finding:
+def finding_card(card: Card, names: Sequence[str]) -> Finding:
     acc = card.per_class_accuracy
     lo, hi = int(np.argmin(acc)), int(np.argmax(acc))
     if acc[lo] == acc[hi]:
@@ -256,19 +277,20 @@ def finding_card(card: an.Card, names: Sequence[str]) -> Finding:
     )
 
 
-def findings_twins(c: an.TwinComparison, names: Sequence[str]) -> list[Finding]:
-    gap = c.accuracy_gap
+def findings_twins(c: TwinComparison, names: Sequence[str]) -> list[Finding]:
+    """The colour model against its greyscale twin; whether the gap stands out is the Q4 answer's job."""
+    gap = round(100 * c.accuracy_gap, 1)  # as printed
     better = "colour" if gap > 0 else "greyscale" if gap < 0 else None
     out = [
         Finding(
             f"Test accuracy: colour {prob(c.colour.test_accuracy)}, greyscale {prob(c.grey.test_accuracy)}"
             + (
-                f": the {better} model is {abs(100 * gap):.1f} points more accurate."
+                f": the {better} model is {points(abs(gap) / 100)} points more accurate."
                 if better
                 else ": a tie."
             ),
             (prob(c.colour.test_accuracy), prob(c.grey.test_accuracy))
-            + ((f"{abs(100 * gap):.1f}",) if better else ()),
+            + ((points(abs(gap) / 100),) if better else ()),
         )
     ]
     k = c.largest_class_gap()
@@ -300,20 +322,4 @@ def findings_twins(c: an.TwinComparison, names: Sequence[str]) -> list[Finding]:
             (prob(cm), prob(gm)),
         )
     )
-    if better:
-        out.append(
-            Finding(
-                "Answer to \u201cgreyscale or colour?\u201d: on CIFAR-10, train on colour images"
-                if better == "colour"
-                else "Answer to \u201cgreyscale or colour?\u201d: here the greyscale twin is the "
-                "more accurate one",
-                (),
-            )
-        )
-        text = (
-            out[-1].text
-            + f" (test accuracy {prob(max(c.colour.test_accuracy, c.grey.test_accuracy))} against "
-            f"{prob(min(c.colour.test_accuracy, c.grey.test_accuracy))})."
-        )
-        out[-1] = Finding(text, (prob(c.colour.test_accuracy), prob(c.grey.test_accuracy)))
     return out

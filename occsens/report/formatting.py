@@ -16,6 +16,11 @@ def prob(x: float) -> str:
     return f"{x:.4f}"
 
 
+def points(fraction: float) -> str:
+    """An accuracy difference in percentage points, one decimal: 0.0189 -> "1.9"."""
+    return f"{100 * fraction:.1f}"
+
+
 def pct(fraction: float) -> str:
     return f"{100 * fraction:.1f}%"
 

@@ -27,13 +27,12 @@ from occsens.engine.model import check_output, is_probability, scores_in_words
 from occsens.errors import OcclusionError
 from occsens.output import write_files
 from occsens.report import analysis as an
-from occsens.report.data import ModelInfo, Report, ReportData, Twin
+from occsens.report.cards import compare_twins
+from occsens.report.data import HTML_NAME, JSON_NAME, ModelInfo, Report, ReportData, Twin, class_names_for
+from occsens.report.questions import Printout
 from occsens.report.render import render, report_numbers
 from occsens.report.runs import execute, plan_runs
 from occsens.report.view import build_view
-
-JSON_NAME = "report.json"
-HTML_NAME = "index.html"
 
 
 class _Steps:
@@ -66,7 +65,7 @@ def make_report(
     model: Callable,
     images: Any,
     *,
-    names: Sequence[str],
+    names: Sequence[str] | None,
     sample_names: Sequence[str],
     indices: Sequence[int | None] | None = None,
     labels: Sequence[int | None] | None = None,
@@ -83,16 +82,19 @@ def make_report(
     timestamp: str | None = None,
     checks: Sequence[CheckResult] | None = None,
     version: str | None = None,
+    question: Printout | None = None,
     progress: bool = False,
     batch_size: int | None = None,
 ) -> Report:
     """Measure, analyse, draw and render; nothing is written.
 
-    ``names`` are the model's class names, ``label_names`` those of ``labels`` (default: ``names``);
+    ``names`` are the model's class names (None: "class 0", "class 1", ...), ``label_names`` those of
+    ``labels`` (default: ``names``);
     ``notes`` say per image how it was read (its original size, a resize), shown next to it;
     ``output`` is what the model returns, as for ``occsens.occlude``; ``checks`` are
     ``occsens.checks`` results to show with the maps; ``version`` is the occsens version the page
-    names as its generator.
+    names as its generator; ``question`` is the asker's printout (``occsens.report.questions.ASKER``),
+    given when the images are of the dataset its class ids refer to.
     """
     x = as_images(images)
     n = len(x)
@@ -113,12 +115,11 @@ def make_report(
     try:
         with _once_each_warning():
             runs = execute(model, plan, batch_size=batch_size, step=steps, output=output)
-        if len(names) != runs.main.num_classes:
-            raise OcclusionError(f"{len(names)} class names for a model with {runs.main.num_classes} classes")
+        names = class_names_for(names, runs.main.num_classes)
         samples = an.analyse(runs, names=names, sample_names=sample_names, indices=indices, labels=labels)
         comparison = None
         if twin is not None and runs.colour is not None and runs.grey is not None:
-            comparison = an.compare_twins(
+            comparison = compare_twins(
                 runs.colour, runs.grey, twin.colour_card, twin.grey_card, [s.true_label for s in samples]
             )
         data = ReportData(
@@ -134,18 +135,27 @@ def make_report(
             samples=samples,
             takeovers=an.takeovers(samples, len(names)),
             twins=comparison,
-            twins_missing=None if comparison is not None else (twin_missing or "no greyscale twin was given"),
+            twins_missing=None
+            if comparison is not None
+            else (twin_missing or "No greyscale twin was given."),
             title=title,
             timestamp=timestamp,
             checks=checks,
             version=version,
+            question=question,
         )
-        view, found = build_view(data, steps)
-        html = render(view)
-        steps("render")
+        return render_report(data, steps)
     finally:
         steps.close()
-    return Report(html, report_numbers(data), tuple(found))
+
+
+def render_report(data: ReportData, step: Callable[[str], None] | None = None) -> Report:
+    """The page, its numbers and its findings from the report's data (figures drawn here)."""
+    view, found = build_view(data, step)
+    html = render(view)
+    if step is not None:
+        step("render")
+    return Report(html, report_numbers(data), tuple(found), data.title)
 
 
 def write_report(report: Report, out: str | os.PathLike, write_json: bool = False) -> Path:

@@ -15,7 +15,11 @@ import jinja2
 
 from occsens.errors import OcclusionError
 from occsens.report import analysis as an
+from occsens.report.answers import answers
+from occsens.report.cards import Card
 from occsens.report.data import ReportData
+from occsens.report.questions import QUESTIONS
+from occsens.report.verdicts import read_checks
 
 TEMPLATE = "report.html.j2"
 
@@ -111,6 +115,13 @@ def report_numbers(data: ReportData) -> dict:
         out["greyscale_missing"] = data.twins_missing
     if data.checks is not None:
         out["checks"] = [r.to_dict() for r in data.checks]
+        reading = read_checks(data.checks)
+        out["check_verdicts"] = [row.verdict for row in reading.rows]
+        out["trust_summary"] = reading.summary
+    out["questions"] = [
+        {"id": q.id, "asked": q.asked, "answer": a.text}
+        for q, a in zip(QUESTIONS, answers(data), strict=True)
+    ]
     for s in data.samples:
         item: dict[str, Any] = {
             "name": s.name,
@@ -155,10 +166,18 @@ def report_numbers(data: ReportData) -> dict:
     return out
 
 
-def _card_json(card: an.Card, names: Sequence[str]) -> dict:
+def _card_json(card: Card, names: Sequence[str]) -> dict:
     return {
         "name": card.name,
         "test_accuracy": card.test_accuracy,
         "per_class_accuracy": dict(zip(names, card.per_class_accuracy, strict=True)),
         "parameters": card.parameters,
+        "seed": card.seed,
+        "seed_spread": None
+        if card.seed_spread is None
+        else {
+            "epochs": card.seed_spread.epochs,
+            "seeds": list(card.seed_spread.seeds),
+            "test_accuracy": list(card.seed_spread.accuracies),
+        },
     }

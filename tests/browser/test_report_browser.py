@@ -1,10 +1,13 @@
-"""The report in a real browser: headless Chromium opens it from disk, logs no console error, and paints it.
+"""The report in a real browser: headless Chromium opens it from disk, logs no console error, paints it,
+and lays it out as one page a person reads: the four answers first, within the first screen, nothing
+wider than the window, every figure decoded, the secondary figures folded until a link opens them.
 
 Needs Debian's ``chromium`` on PATH (the nox session ``browser`` installs it); skipped without it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -112,3 +115,82 @@ def test_report_opens_in_chromium_without_errors_and_paints(tmp_path: Path) -> N
         # Something is drawn all the way down: the page is long, not a header over a blank.
         bottom = rgb.crop((0, 3000, 1280, 4000))
         assert bottom.getextrema() != ((255, 255), (255, 255), (255, 255))
+
+
+# A probe appended to a copy of the page (the report itself has no scripts): once everything has loaded,
+# it writes what the layout tests need into the document's title, which --dump-dom prints.
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const box = id => { const r = document.getElementById(id).getBoundingClientRect();
+                      return [r.top + scrollY, r.bottom + scrollY]; };
+  const target = location.hash ? document.getElementById(location.hash.slice(1)) : null;
+  document.title = JSON.stringify({
+    questions: ["q1", "q2", "q3", "q4"].map(box),
+    notebook: box("notebook"), overview: box("overview"),
+    scroll_width: document.documentElement.scrollWidth, viewport: innerWidth,
+    height: document.documentElement.scrollHeight,
+    open: document.querySelectorAll("details[open]").length,
+    undecoded: [...document.images].filter(i => !i.complete || i.naturalWidth === 0).length,
+    images: document.images.length,
+    target_shown: target ? !target.closest("details:not([open])") : null,
+  });
+});
+</script>"""
+WIDTH, HEIGHT = 1400, 2000  # the window the issue's done-when check uses
+
+
+def layout(page: Path, tmp_path: Path, fragment: str = "") -> dict:
+    """The probe's measurements of ``page`` in headless Chromium at WIDTH x HEIGHT."""
+    probed = tmp_path / f"probed-{page.stem}.html"
+    probed.write_text(page.read_text().replace("</body>", PROBE + "\n</body>"))
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        f"--user-data-dir={tmp_path / 'profile-layout'}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        "--virtual-time-budget=10000",  # let every data: image decode before the load event
+        "--dump-dom",
+        probed.resolve().as_uri() + fragment,
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+    found = re.search(r"<title>(\{.*?\})</title>", done.stdout)
+    assert found, done.stderr[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+@pytest.fixture(scope="module")
+def asker_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report on the two samples the question is about (a ship, an airplane) and the asker's printout."""
+    samples = sample_by_index([1, 3])
+    images = torch.from_numpy(samples.images.copy()).float() / 255
+    built = report.make_report(
+        small_model(),
+        images,
+        names=CIFAR10_CLASSES,
+        sample_names=[f"test #{i}" for i in samples.indices],
+        indices=list(samples.indices),
+        labels=[int(y) for y in samples.labels],
+        question=report.ASKER,
+    )
+    return report.write_report(built, tmp_path_factory.mktemp("asker"))
+
+
+def test_the_page_opens_with_the_four_answers_and_fits_the_window(asker_page: Path, tmp_path: Path) -> None:
+    box = layout(asker_page, tmp_path)
+    tops = [top for top, _ in box["questions"]]
+    assert tops == sorted(tops)
+    assert box["questions"][-1][1] <= HEIGHT, "the four answers do not fit the first screen"
+    assert box["questions"][-1][1] <= box["notebook"][0] <= box["overview"][0]
+    assert box["scroll_width"] <= box["viewport"], "something is wider than the window"
+    assert box["images"] > 10 and box["undecoded"] == 0
+    assert box["open"] == 0  # the fills, the inputs, the notebook's square: folded until asked for
+
+
+def test_a_link_into_a_folded_section_opens_it(asker_page: Path, tmp_path: Path) -> None:
+    """The answers link to evidence inside <details> (e.g. a sample's fills): following the link shows it."""
+    box = layout(asker_page, tmp_path, "#sample-1-fills")
+    assert box["target_shown"] is True and box["open"] == 1

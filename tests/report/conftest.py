@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html.parser
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from torch import nn
 from occsens import report
 from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.cifar.samples import sample_by_index
-from occsens.report import analysis as an
+from occsens.report.cards import Card, SeedSpread
 
 torch.set_num_threads(1)
 
@@ -45,9 +45,9 @@ class TinyNet(nn.Module):
         return self.head(h)
 
 
-def fake_card(name: str, accuracy: float) -> an.Card:
+def fake_card(name: str, accuracy: float) -> Card:
     per = {c: round(accuracy - 0.02 * ((i * 7) % 5), 4) for i, c in enumerate(CIFAR10_CLASSES)}
-    return an.Card.from_json(
+    return Card.from_json(
         {
             "name": name,
             "test_accuracy": accuracy,
@@ -85,7 +85,8 @@ class Built:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """A report on two embedded samples, with a colour-vs-greyscale section, written with its JSON.
+    """A report on two embedded samples (a ship and an airplane, so the asker's printout applies), with a
+    colour-vs-greyscale section, written with its JSON.
 
     The model is the shipped default when it is there (so the clean-probability test checks the
     real model), otherwise a tiny random net.
@@ -93,9 +94,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     model = shipped_default() or TinyNet()
     samples = sample_by_index(list(SAMPLES))
     images = torch.from_numpy(samples.images.copy()).float() / 255
-    twin = report.Twin(
-        model, fake_card("colour", 0.9), TinyNet(seed=1, greyscale=True), fake_card("grey", 0.85)
-    )
+    # seed spreads as the lead's short recipe records them (3 seeds per colour mode at 4 epochs)
+    colour = replace(fake_card("colour", 0.9), seed_spread=SeedSpread(4, (1, 2, 3), (0.70, 0.712, 0.705)))
+    grey = replace(fake_card("grey", 0.85), seed_spread=SeedSpread(4, (1, 2, 3), (0.68, 0.69, 0.684)))
+    twin = report.Twin(model, colour, TinyNet(seed=1, greyscale=True), grey)
     result = report.make_report(
         model,
         images,
@@ -105,6 +107,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         labels=[int(y) for y in samples.labels],
         model_info=report.ModelInfo("test model", fake_card("colour", 0.9), 1234),
         twin=twin,
+        question=report.ASKER,
     )
     path = report.write_report(result, tmp_path_factory.mktemp("report"), write_json=True)
     return Built(model, images, [int(y) for y in samples.labels], result, path)
@@ -132,6 +135,7 @@ class Page(html.parser.HTMLParser):
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str]]] = []
+        self.within: list[tuple[str, ...]] = []  # per entry of ``tags``: the tags open around it
         self.stack: list[str] = []
         self.errors: list[str] = []
         self.texts: list[tuple[list[str], str]] = []  # (open tags' classes, text)
@@ -144,12 +148,14 @@ class Page(html.parser.HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
         self.tags.append((tag, a))
+        self.within.append(tuple(self.stack))
         if tag not in self.VOID:
             self.stack.append(tag)
             self._classes.append(a.get("class", ""))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, {k: v or "" for k, v in attrs}))
+        self.within.append(tuple(self.stack))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.VOID:
@@ -171,6 +177,14 @@ class Page(html.parser.HTMLParser):
 
     def find(self, tag: str, cls: str | None = None) -> list[dict[str, str]]:
         return [a for t, a in self.tags if t == tag and (cls is None or cls in a.get("class", "").split())]
+
+    def folded(self, tag: str, attr: str, contains: str) -> list[bool]:
+        """For each ``tag`` whose ``attr`` contains ``contains``: whether it sits inside a <details>."""
+        return [
+            "details" in around
+            for (t, a), around in zip(self.tags, self.within, strict=True)
+            if t == tag and contains in a.get(attr, "")
+        ]
 
     def text_outside(self, cls: str) -> str:
         """All text not inside an element of class ``cls``."""

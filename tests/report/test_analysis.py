@@ -10,37 +10,10 @@ from torch import nn
 
 from occsens.cifar.data import CIFAR10_CLASSES
 from occsens.report import analysis as an
+from occsens.report.cards import Card
 from occsens.report.runs import measure, runs_count
 
-SHIP, AIRPLANE, CAT = 8, 0, 3
-TOP, LEFT = 8, 16  # the evidence: a bright 4x4 block at rows 8-11, cols 16-19
-
-
-class RegionDetector(nn.Module):
-    """Ship when the block at rows 8-11, cols 16-19 is bright; what replaces it depends on what fills it.
-
-    With s the block's mean: ship's logit is 12 * s, airplane's peaks at s = 0.5 (a grey block reads
-    as sky), cat's at s = 0 (a black block). Everything else is 0. So occluding the block with grey gives
-    airplane, with black gives cat, and any other window changes nothing.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x[:, :, TOP : TOP + 4, LEFT : LEFT + 4].mean(dim=(1, 2, 3))
-        logits = torch.zeros(len(x), 10)
-        logits[:, SHIP] = 12 * s
-        logits[:, AIRPLANE] = 10 * torch.exp(-(((s - 0.5) / 0.1) ** 2))
-        logits[:, CAT] = 10 * torch.exp(-((s / 0.1) ** 2))
-        return logits
-
-
-def block_image() -> torch.Tensor:
-    image = torch.full((1, 3, 32, 32), 0.25)
-    image[:, :, TOP : TOP + 4, LEFT : LEFT + 4] = 1.0
-    return image
+from .oracles import AIRPLANE, CAT, LEFT, SHIP, TOP, RegionDetector, block_image
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +124,7 @@ def test_takeovers_add_up_to_the_lost_positions(sample: an.SampleAnalysis) -> No
 
 
 def test_card_from_json_reads_per_class_accuracy_by_name() -> None:
-    card = an.Card.from_json(
+    card = Card.from_json(
         {
             "name": "m",
             "test_accuracy": 0.9,

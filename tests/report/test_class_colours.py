@@ -14,7 +14,8 @@ import occsens
 from occsens import report
 from occsens.report import analysis as an
 from occsens.report import colours as cl
-from occsens.report import figures as fg
+from occsens.report import figures_overview as fo
+from occsens.report import figures_sample as fs
 from occsens.report.colours import MAX_SHOWN_CLASSES, OTHER_COLOUR
 
 # The colours of the report before class grouping existed (matplotlib's tab10, in class order).
@@ -139,7 +140,7 @@ def test_a_ten_class_map_keeps_one_bar_per_class() -> None:
     gen = torch.Generator().manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 10)).eval()
     stats = occlusion_stats(model, torch.rand(1, 3, 8, 8, generator=gen), patch=4)
-    fig = fg.class_map_figure(stats, names(10), cl.class_colours(10))
+    fig = fs.class_map_figure(stats, names(10), cl.class_colours(10))
     bars = fig.axes[1].containers[0]
     assert len(bars) == 10
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == names(10)
@@ -151,10 +152,10 @@ def test_a_class_map_of_a_1000_class_model_renders() -> None:
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 1000)).eval()
     stats = occlusion_stats(model, torch.rand(2, 3, 8, 8, generator=gen), patch=4)
     colours = cl.class_colours(1000, cl.shown_classes(stats.class_counts))
-    png = fg.class_map_png(stats, names(1000), colours)
+    png = fs.class_map_png(stats, names(1000), colours)
     assert png.startswith(b"\x89PNG")
     assert (
-        len(fg.class_map_figure(stats, names(1000), colours).axes[1].containers[0]) <= MAX_SHOWN_CLASSES + 1
+        len(fs.class_map_figure(stats, names(1000), colours).axes[1].containers[0]) <= MAX_SHOWN_CLASSES + 1
     )
 
 
@@ -162,7 +163,7 @@ def test_a_map_won_by_64_of_1000_classes_has_one_bar_per_shown_class_and_one_oth
     stats = occlusion_stats(pixel_model(), torch.zeros(1, 3, 8, 8), patch=1)
     assert sum(1 for v in stats.class_counts if v) == 64
     colours = cl.class_colours(1000, cl.shown_classes(stats.class_counts))
-    fig = fg.class_map_figure(stats, names(1000), colours)
+    fig = fs.class_map_figure(stats, names(1000), colours)
     bars = fig.axes[1].containers[0]
     labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
     assert len(bars) == MAX_SHOWN_CLASSES + 1
@@ -179,7 +180,7 @@ def test_a_legend_names_only_the_classes_present_in_its_figure() -> None:
     colours = cl.class_colours(1000, [0, 1, 500])  # class 500 is shown but wins no position here
     legend = [
         t.get_text()
-        for t in fg.class_map_figure(stats, names(1000), colours).axes[0].get_legend().get_texts()
+        for t in fs.class_map_figure(stats, names(1000), colours).axes[0].get_legend().get_texts()
     ]
     assert legend == ["class 0 (1) = clean", "class 1 (1)", "other: 62 classes (62)"]
 
@@ -187,7 +188,7 @@ def test_a_legend_names_only_the_classes_present_in_its_figure() -> None:
 def test_the_takeover_bars_group_the_other_classes() -> None:
     takeovers = [an.Takeover(k, k % 7, 0, None) for k in range(1000)]
     colours = cl.class_colours(1000, range(0, 100, 10))
-    fig = fg.takeover_figure(takeovers, names(1000), colours)
+    fig = fo.takeover_figure(takeovers, names(1000), colours)
     bars = fig.axes[0].containers[0]
     assert len(bars) == MAX_SHOWN_CLASSES + 1
     shown = sum(k % 7 for k in range(0, 100, 10))

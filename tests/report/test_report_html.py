@@ -148,7 +148,7 @@ def test_sections_required_by_the_issue_are_present(built: Built) -> None:
         "Patch-only (reveal",
         "What the model actually saw",
         "an image made only of the fill",
-        "The notebook&#39;s geometry",
+        "The notebook behind the question",
         "Which classes take over",
         "Colour or greyscale?",
         "Per-class test accuracy",
@@ -181,3 +181,89 @@ def test_same_inputs_give_the_same_bytes_and_no_timestamp_unless_asked(built: Bu
     assert first == second
     stamped = report.make_report(tiny, images, timestamp="2030-01-02 03:04:05 UTC", **kwargs).html
     assert "2030-01-02 03:04:05 UTC" in stamped and "2030-01-02" not in first
+
+
+# ----------------------------------------------------------------------- one page a person reads (issue 14)
+
+
+def test_the_page_opens_with_the_four_questions_each_answered_with_evidence_links(page: Page) -> None:
+    sections = [a["id"] for t, a in page.tags if t == "section" and "id" in a]
+    assert sections[0] == "questions", sections[:3]
+    ids = {a["id"] for _, a in page.tags if "id" in a}
+    articles = [a["id"] for a in page.find("article", "question")]
+    assert articles == ["q1", "q2", "q3", "q4"]
+    answers = page.find("p", "answer")
+    assert len(answers) == 4
+    for q in articles:  # each answer links to evidence further down that exists
+        start = next(i for i, (t, a) in enumerate(page.tags) if a.get("id") == q)
+        end = next(
+            i
+            for i, (t, a) in enumerate(page.tags)
+            if i > start and t == "article" or a.get("id") == "notebook"
+        )
+        links = [a["href"] for t, a in page.tags[start:end] if t == "a" and a.get("href", "").startswith("#")]
+        assert links and all(href[1:] in ids for href in links), (q, links)
+
+
+def test_the_answers_are_the_reports_first_findings_and_its_json(built: Built) -> None:
+    answers = [f.text for f in built.result.findings[:4]]
+    assert answers[0].startswith("Yes, doubt 1 is right: np.amax(out)")
+    assert "notebook greys a 20x20 square (400 pixels, 39.1% of the image)" in answers[1]
+    assert "37 of 64 airplane windows" in answers[1]  # the asker's count, weighed on this model
+    assert answers[2].startswith("The first: the model sees the whole image except the grey patch")
+    assert "one training run" in answers[3]
+    assert (
+        "spread over 1.2 points in colour (0.7000-0.7120) and 1.0 in greyscale (0.6800-0.6900)" in answers[3]
+    )
+    assert "so the 5.0-point gap is outside the run-to-run spread" in answers[3]
+    assert [q["answer"] for q in built.result.numbers["questions"]] == answers
+    for text in answers:  # two to four sentences each ("0.9226" has no ". ")
+        assert 2 <= text.count(". ") + 1 <= 4, text
+
+
+def test_the_notebook_is_introduced_once_and_linked_to(built: Built, page: Page) -> None:
+    assert [a for a in page.find("section") if a.get("id") == "notebook"]
+    words = " ".join(built.html.split())
+    assert words.count("is the grid step, not the size of the grey square") == 1
+    assert words.count("print(&#39;Predicted class:") == 1
+    assert len([a for a in page.find("a") if a.get("href") == "#notebook"]) >= 3
+
+
+def test_shared_explanations_appear_once_and_secondary_figures_are_folded(built: Built, page: Page) -> None:
+    words = " ".join(built.html.split())
+    for explanation in (
+        "Background-only (occlude):",
+        "Patch-only (reveal):",
+        "low = important</strong>: hiding",
+    ):
+        assert words.count(explanation) == 1, explanation
+    for alt in (
+        "class maps under",
+        "occluded input with",
+        "maps under the notebook",
+        "the notebook&#39;s 20x20",
+    ):
+        folded = page.folded("img", "alt", alt.replace("&#39;", "'"))
+        assert folded and all(folded), alt
+    for alt in ("heatmap of", "most probable class per window", "background-only and patch-only"):
+        folded = page.folded("img", "alt", alt)
+        assert folded and not any(folded), alt  # the per-sample maps stay in view
+    assert not [a for a in page.find("details") if "open" in a]  # everything folded starts closed
+
+
+def test_each_sample_image_and_occluded_input_is_stored_at_its_own_pixels(page: Page) -> None:
+    for img in page.find("img", "pixels"):
+        with Image.open(io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1]))) as decoded:
+            assert decoded.size == (32, 32), img["alt"]  # enlarged by the page, not stored enlarged
+        assert int(img["width"]) >= 32  # fill-only minis at 1x, the samples and inputs enlarged
+    assert {int(img["width"]) for img in page.find("img", "pixels")} > {32}
+
+
+def test_the_all_samples_table_says_what_the_fill_question_can_answer(built: Built, page: Page) -> None:
+    """Issue 14: "replacement follows the fill? no" was printed where nothing was replaced."""
+    data = json.loads((built.path.parent / report.JSON_NAME).read_text())
+    for s in data["samples"]:
+        replaced = [f for f in s["fills"] if f["replacement"] is not None]
+        if not replaced:
+            assert "no class takes over under any fill" in built.html
+    assert "replacement follows the fill?" not in built.html

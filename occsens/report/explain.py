@@ -1,0 +1,159 @@
+"""``occsens.explain``: the HTML report for a model of yours and your images, from Python.
+
+What ``occsens explain IMAGE`` writes, for a notebook: the same ``make_report`` pipeline, with the
+sanity checks run on the same images and settings, returned as a ``Report`` that shows itself inline
+and saves with ``report.save(path)``. Images come in as arrays or tensors (read files with
+``occsens.read_image``). What the command line adds for occsens's shipped CIFAR-10 models (their model
+cards, the colour-vs-greyscale comparison, the asker's printout) is left out: ``explain`` knows
+nothing of the model but what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any
+
+import torch
+
+from occsens.checks import run_checks
+from occsens.engine import as_images, occlude
+from occsens.errors import OcclusionError, flag, shown
+from occsens.report.data import ModelInfo, Report, class_names_for
+from occsens.report.make import make_report
+
+NO_CARD = "a model of yours: occsens has no model card for it, so no test accuracy"
+TWIN_MISSING = (
+    "The colour-vs-greyscale comparison measures occsens's two shipped CIFAR-10 models against each "
+    "other (occsens report); it says nothing about this model, so it is left out."
+)
+
+
+def _labels(labels: Any, n: int, num_classes: int) -> list[int | None] | None:
+    if labels is None:
+        return None
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):
+        raise OcclusionError(
+            f"labels must be a sequence of class indices, one per image, got {shown(labels)}"
+        )
+    if len(labels) != n:
+        raise OcclusionError(
+            f"labels has {len(labels)} entries for {n} images; give one per image (None: unknown)"
+        )
+    for y in labels:
+        if y is not None and (isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < num_classes):
+            raise OcclusionError(
+                f"labels must hold class indices in 0..{num_classes - 1} (or None), got {shown(y)}"
+            )
+    return list(labels)
+
+
+def _names(sample_names: Any, n: int) -> list[str]:
+    if sample_names is None:
+        return [f"image {k}" for k in range(n)]
+    if isinstance(sample_names, (str, bytes)) or not isinstance(sample_names, Sequence):
+        raise OcclusionError(f"sample_names must be a sequence of {n} strings, got {shown(sample_names)}")
+    if len(sample_names) != n or not all(isinstance(s, str) for s in sample_names):
+        raise OcclusionError(f"sample_names must hold {n} strings, one per image; got {shown(sample_names)}")
+    return list(sample_names)
+
+
+def _version() -> str | None:
+    try:
+        return metadata.version("occsens")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def explain(
+    model: Callable,
+    images: Any,
+    *,
+    patch: int | tuple[int, int] = 4,
+    stride: int | tuple[int, int] | None = None,
+    fill: Any = 0.5,
+    class_names: Sequence[str] | None = None,
+    labels: Sequence[int | None] | None = None,
+    sample_names: Sequence[str] | None = None,
+    checks: bool = True,
+    output: Any = "softmax",
+    layout: str = "NCHW",
+    model_name: str | None = None,
+    title: str = "Occlusion sensitivity report",
+    progress: bool = False,
+    batch_size: int | None = None,
+) -> Report:
+    """The occlusion report on ``images`` (one ``[C, H, W]`` or a batch ``[N, C, H, W]``) for ``model``.
+
+    Args:
+        model, images, patch, stride, fill, output, layout, batch_size: as for ``occsens.occlude``.
+        class_names: one name per class; default "class 0", "class 1", ... (the shipped models'
+            names are ``occsens.cifar.data.CIFAR10_CLASSES``).
+        labels: each image's true class index, or None where unknown; shown beside the prediction.
+        sample_names: how the report names each image (default "image 0", "image 1", ...).
+        checks: run the sanity checks (``occsens.run_checks``) on the same images and settings and
+            show their verdicts in the report (about as long again as the report itself).
+        model_name: how the report names the model (default: its class name).
+        title: the page's title.
+        progress: one progress bar for the report (and one for the checks) on stderr.
+
+    Returns the ``Report``: shown inline in a notebook, written whole by ``report.save(path)``.
+    Bad arguments raise ``OcclusionError`` naming the argument, before any work.
+    """
+    x = as_images(images, layout)
+    n = len(x)
+    checks = flag(checks, "checks")
+    progress = flag(progress, "progress")
+    if not isinstance(title, str):
+        raise OcclusionError(f"title must be a string, got {shown(title)}")
+    if model_name is not None and not isinstance(model_name, str):
+        raise OcclusionError(f"model_name must be a string or None, got {shown(model_name)}")
+    names = _names(sample_names, n)
+    # one window the size of the image on the first image: the model, fill and output checked, and the
+    # number of classes known, in two forward passes before the long runs
+    h, w = x.shape[2:]
+    probe = occlude(
+        model,
+        x[:1],
+        patch=(h, w),
+        fill=fill,
+        output=output,
+        engine="brute",
+        progress=False,
+        batch_size=batch_size,
+    )
+    if class_names is not None:
+        class_names = class_names_for(class_names, probe.num_classes)
+    known = _labels(labels, n, probe.num_classes)
+    results = None
+    if checks:
+        results = run_checks(
+            model,
+            x,
+            labels=None if known is None or None in known else known,
+            patch=patch,
+            stride=stride,
+            fill=fill,
+            output=output,
+            class_names=class_names,
+            progress=progress,
+        )
+    params = sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else None
+    return make_report(
+        model,
+        x,
+        names=class_names,
+        sample_names=names,
+        labels=known,
+        patch=patch,
+        stride=stride,
+        fill=fill,
+        output=output,
+        model_info=ModelInfo(model_name or type(model).__name__, None, params, NO_CARD),
+        twin_missing=TWIN_MISSING,
+        title=title,
+        checks=results,
+        version=_version(),
+        progress=progress,
+        batch_size=batch_size,
+    )

@@ -1,0 +1,192 @@
+"""The report's figures across samples: per-class accuracy, takeovers, the colour and greyscale twins,
+and the notebook's square drawn once; each as a ``Figure`` and as the report's PNG (see
+``occsens.report.figures``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from occsens.report import figures as fg
+from occsens.report.analysis import GalleryItem, Takeover
+from occsens.report.cards import Card, TwinComparison
+from occsens.report.colours import _grouped
+
+
+def notebook_square_figure(notebook_input: GalleryItem, same_input: GalleryItem) -> Figure:
+    """What the notebook greys at one position, next to the true window it draws: the two inputs."""
+    with fg.style():
+        fig = fg.figure(5.2, 2.9)
+        axes = fig.subplots(1, 2)
+        for ax, item, label in (
+            (
+                axes[0],
+                notebook_input,
+                f"the notebook: a {notebook_input.window.height}x{notebook_input.window.width} square",
+            ),
+            (axes[1], same_input, f"a true {same_input.window.height}x{same_input.window.width} window"),
+        ):
+            fg.show_image(ax, item.image)
+            fg.outline(ax, item.region, "red", "--")
+            fg.pixel_axes(ax, item.image.shape[:2])
+            ax.set_title(f"{label}\n(red: the cell drawn in its maps)")
+        return fig
+
+
+def notebook_square_png(notebook_input: GalleryItem, same_input: GalleryItem) -> bytes:
+    """``notebook_square_figure`` as PNG."""
+    with fg.style():
+        return fg.png(notebook_square_figure(notebook_input, same_input))
+
+
+def accuracy_figure(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> Figure:
+    """Per-class test accuracy of one or more models, grouped bars; the overall accuracy in the legend."""
+    with fg.style():
+        fig = fg.figure(7.4, 2.8)
+        ax = fig.add_subplot()
+        k = len(names)
+        width = 0.8 / len(cards)
+        greys = ["#3b6ea8", "#9a9a9a", "#d08c2f"]
+        for i, (label, card) in enumerate(cards):
+            xs = np.arange(k) + (i - (len(cards) - 1) / 2) * width
+            ax.bar(
+                xs,
+                card.per_class_accuracy,
+                width,
+                color=greys[i % len(greys)],
+                edgecolor="black",
+                linewidth=0.4,
+                label=f"{label} (test accuracy {card.test_accuracy:.4f})",
+            )
+        ax.set_xticks(np.arange(k), names, rotation=30, ha="right")
+        ax.set_ylim(0, 1.22)
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.set_ylabel("test accuracy of the class")
+        ax.set_title("per-class accuracy on the CIFAR-10 test set")
+        ax.legend(loc="upper center", ncols=len(cards), frameon=False)
+        ax.grid(axis="y", linewidth=0.3)
+        return fig
+
+
+def accuracy_png(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> bytes:
+    """``accuracy_figure`` as PNG."""
+    with fg.style():
+        return fg.png(accuracy_figure(cards, names))
+
+
+def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> Figure:
+    """How many window positions each class takes over, across all samples; notebook geometry alongside.
+    One bar per shown class, one "other" bar for the grouped ones."""
+    with fg.style():
+        fig = fg.figure(7.4, 2.9)
+        ax = fig.add_subplot()
+        bars = _grouped([t.positions for t in takeovers], names, colours)
+        xs = np.arange(len(bars))
+        bar_colours = [c for _, _, c in bars]
+        notebook = all(t.notebook_positions is not None for t in takeovers)
+        width = 0.4 if notebook else 0.7
+        main = [v for _, v, _ in bars]
+        ax.bar(
+            xs - (width / 2 if notebook else 0),
+            main,
+            width,
+            color=bar_colours,
+            edgecolor="black",
+            linewidth=0.4,
+            label="true windows",
+        )
+        if notebook:
+            nb = [v for _, v, _ in _grouped([t.notebook_positions or 0 for t in takeovers], names, colours)]
+            ax.bar(
+                xs + width / 2,
+                nb,
+                width,
+                color=bar_colours,
+                edgecolor="black",
+                linewidth=0.4,
+                hatch="///",
+                alpha=0.55,
+                label="notebook's 5x square",
+            )
+            for x, v in zip(xs, nb, strict=True):
+                ax.text(x + width / 2, v, str(v), ha="center", va="bottom", fontsize=6)
+        for x, v in zip(xs, main, strict=True):
+            ax.text(x - (width / 2 if notebook else 0), v, str(v), ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(xs, [n for n, _, _ in bars], rotation=30, ha="right")
+        ax.set_ylabel("positions taken over (all samples)")
+        ax.set_title("which classes take over under occlusion (positions where they beat the clean class)")
+        ax.margins(y=0.15)
+        ax.legend(frameon=False)
+        return fig
+
+
+def takeover_png(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> bytes:
+    """``takeover_figure`` as PNG."""
+    with fg.style():
+        return fg.png(takeover_figure(takeovers, names, colours))
+
+
+def twins_figure(
+    comp: TwinComparison,
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    names: Sequence[str],
+    colours: Sequence[str],
+) -> Figure:
+    """One row per sample: the image, then the colour and greyscale models' heatmaps and class maps."""
+    with fg.style():
+        n = len(comp.samples)
+        fig = fg.figure(8.0, 1.75 * n + 0.7)
+        axes = fig.subplots(n, 5, squeeze=False)
+        for i, (s, image, title) in enumerate(zip(comp.samples, images, titles, strict=True)):
+            fg.show_image(axes[i, 0], image)
+            fg.pixel_axes(axes[i, 0], image.shape[:2], labels=False)
+            axes[i, 0].set_title(title)
+            for j, (stats, _probs, which) in enumerate(
+                ((s.colour, s.colour_probs, "colour"), (s.grey, s.grey_probs, "greyscale"))
+            ):
+                target = names[stats.target]
+                fg.heat(
+                    axes[i, 1 + j],
+                    fig,
+                    stats,
+                    target,
+                    f"{which}: P({target})\nclean {stats.clean_target_prob:.3f}",
+                    colourbar=False,
+                )
+                fg.classes(axes[i, 3 + j], stats, colours, f"{which}: top class")
+            for ax in axes[i, 1:]:
+                ax.set_xlabel("")
+                ax.set_ylabel("")
+        mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=fg.PROB_CMAP)
+        fig.colorbar(
+            mappable, ax=axes[:, 1:3], shrink=0.6, location="bottom", label="P(clean class), window occluded"
+        )
+        present = sorted({k for s in comp.samples for k in fg.present(s.colour, s.grey)})
+        fg.legend(
+            fig,
+            present,
+            names,
+            colours,
+            loc="outside lower center",
+            max_cols=6,
+            frameon=False,
+        )
+        return fig
+
+
+def twins_png(
+    comp: TwinComparison,
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    names: Sequence[str],
+    colours: Sequence[str],
+) -> bytes:
+    """``twins_figure`` as PNG."""
+    with fg.style():
+        return fg.png(twins_figure(comp, images, titles, names, colours))
