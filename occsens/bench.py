@@ -76,7 +76,12 @@ def _seeded_resnet20() -> nn.Module:
 
 
 def _torchvision(name: str) -> nn.Module:
-    import torchvision  # optional here: only the ImageNet-size rows need it
+    try:
+        import torchvision  # optional here: only the ImageNet-size rows need it
+    except ImportError:
+        raise OcclusionError(
+            f'--models {name} needs torchvision, an optional dependency: pip install "occsens[bench]"'
+        ) from None
 
     torch.manual_seed(0)  # random weights, the same in every process
     return getattr(torchvision.models, name)(weights=None).eval()

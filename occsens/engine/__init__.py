@@ -1,7 +1,8 @@
 """The occlusion engine: one plan of windows, one pass over the model, one tensor of probabilities.
 
-It imports nothing from the rest of occsens but the error type (``occsens.errors``) and the
-allocator setting (``occsens._alloc``): a model, its images and the settings come in as data.
+It imports nothing from the rest of occsens but the error type (``occsens.errors``): a model,
+its images and the settings come in as data. It sets nothing process-wide (the allocator tuning in
+``occsens._alloc`` is for occsens's own command-line and benchmark processes only).
 
 What occsens computes, stated once (every sentence here has a test in ``tests/engine``):
 
@@ -11,9 +12,10 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
   flush with the border. So every window is full-size, lies inside the image, and every
   pixel is covered at least once. The windows form an R x C grid (R positions down,
   C across). Rejected alternatives: *clipping* windows at the border (Zeiler & Fergus'
-  description; the notebook) makes border windows smaller, so they hide less and look
-  less important for no reason about the image; *dropping* the remainder (Captum with a
-  stride that does not divide the image) leaves the last rows or columns never
+  description; the notebook; Captum 0.9, whose corners go on at 0, s, 2s, ... until the
+  image is covered, the last window cut at the border, ``tests/engine/test_captum_borders.py``)
+  makes border windows smaller, so they hide less and look less important for no reason
+  about the image; *dropping* the remainder leaves the last rows or columns never
   occluded; *padding* the image (MONAI) occludes pixels that do not exist.
 * **Fill.** Inside the window the input is replaced by the fill, in pixel space, before
   whatever normalisation the model does inside its ``forward``: a number (e.g. 0.5,
@@ -36,6 +38,13 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
 * **Model.** Run in eval mode under ``torch.inference_mode()``; each module's training
   flag is put back afterwards. A model handed over in training mode is reported with a
   warning (dropout and batch statistics would make the map random).
+* **Arguments.** Every argument is checked before any work (``occsens.engine.validate``): a
+  bad one raises one ``OcclusionError`` that names it, quotes the value and says what is
+  valid. Models run in float32: a float16, bfloat16, float64 or meta-device model is
+  refused, never converted; float16 and bfloat16 images are converted to float32 (exact).
+  A device must exist on this machine. An exception from the user's own code (the model's
+  forward, a fill callable, an ``output`` function) comes back as an ``OcclusionError``
+  naming that callable, and a fill callable's NaN or out-of-range values are blamed on it.
 * **Engines.** ``engine="brute"`` runs every occluded copy through the model. The
   incremental engine (``occsens.engine.incremental``) recomputes each layer only where the window
   changed it, and agrees with brute force within ``ENGINE_TOLERANCE`` (1e-5 in probability).

@@ -6,7 +6,6 @@ What is computed is stated once, in ``occsens.engine``'s docstring.
 from __future__ import annotations
 
 import contextlib
-import numbers
 import time
 import warnings
 from collections.abc import Callable
@@ -16,13 +15,12 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from occsens._alloc import keep_heap_memory
+from occsens.engine import validate
 from occsens.engine.fill import _compose, _Fill, _occluded, resolve_fill
 from occsens.engine.incremental import supports
 from occsens.engine.model import (
     _device,
     _forward,
-    _targets,
     as_images,
     check_output,
     default_batch_size,
@@ -40,7 +38,7 @@ from occsens.engine.schedule import (
     _spot_windows,
     _use_incremental,
 )
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, flag, integer, shown
 
 # progress=None shows a bar when a call is estimated to take longer than this: past a few seconds a
 # user starts to wonder whether anything is happening; below it a bar is only noise in a notebook.
@@ -133,12 +131,45 @@ class Occlusion:
     def occluded(self, image: int, row: int, col: int) -> torch.Tensor:
         """float32 [C, H, W]: exactly the input the model saw for ``image`` at grid position (row, col)."""
         r, c = self.grid
+        image, row, col = (integer(v, k) for v, k in ((image, "image"), (row, "row"), (col, "col")))
         if not (0 <= image < len(self.images) and 0 <= row < r and 0 <= col < c):
             raise OcclusionError(
                 f"position (image={image}, row={row}, col={col}) is outside the result: "
                 f"images 0..{len(self.images) - 1}, rows 0..{r - 1}, cols 0..{c - 1}"
             )
         return _occluded(self.images, self.plan, self._fill, image, row * c + col, self.reveal)[0]
+
+    def __repr__(self) -> str:
+        n, ch, h, w = self.images.shape
+        (r, c), (ph, pw), (sh, sw) = self.grid, self.plan.patch, self.plan.stride
+        geometry = ", notebook geometry" if self.plan.geometry == "notebook" else ""
+        return (
+            f"<Occlusion: {n} image{'' if n == 1 else 's'} {ch}x{h}x{w}, {self.num_classes} classes, "
+            f"patch {ph}x{pw} stride {sh}x{sw} ({r}x{c} positions{geometry}), fill {self.fill[:40]}"
+            f"{', reveal' if self.reveal else ''}, engine {self.engine.split(' ')[0]}, {self.output[:40]}>"
+        )
+
+    def plot(self, kind: str = "summary", i: int = 0, *, class_names: Any = None) -> Any:
+        """A matplotlib ``Figure`` of image ``i``: ``kind`` "summary" (image, heatmap, drop, class map),
+        "heatmap", "drop", "class_map" or "attribution"; drawn as the report draws them
+        (``occsens.report.plots``). ``class_names``: one per class (default "class 0", "class 1", ...)."""
+        return _presentation().plot(self, kind, i, class_names=class_names)
+
+    def overlay(self, i: int = 0) -> Any:
+        """uint8 RGB ``[H, W, 3]``: image ``i``'s ``attribution()`` in the drop map's colours over a greyed
+        copy of the image, for figures of your own (``occsens.report.plots.overlay``)."""
+        return _presentation().overlay(self, i)
+
+    def _repr_html_(self) -> str:
+        return _presentation().occlusion_html(self)
+
+
+def _presentation() -> Any:
+    """``occsens.report.plots``, loaded on first use: the engine computes nothing with it and does not
+    import it (matplotlib and the report's layer sit above the engine)."""
+    import importlib
+
+    return importlib.import_module("occsens.report.plots")
 
 
 def _run(
@@ -196,22 +227,20 @@ def _occlude_with_plan(
     engine: str = "auto",
     output: Any = "softmax",
 ) -> Occlusion:
+    # the door: every argument checked before any work (occsens.engine.validate states the decisions)
     output_name = check_output(output)
     if progress is not None and not isinstance(progress, bool):
-        raise OcclusionError(f"progress must be True, False or None (automatic), got {progress!r}")
-    if engine not in ENGINES:
-        raise OcclusionError(f"engine {engine!r} is unknown; use one of {', '.join(map(repr, ENGINES))}")
-    if not callable(model):
-        raise OcclusionError(f"model must be a torch.nn.Module or a callable, got {type(model).__name__}")
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0
-    ):
-        raise OcclusionError(f"batch_size must be a positive int or None, got {batch_size!r}")
+        raise OcclusionError(f"progress must be True, False or None (automatic), got {shown(progress)}")
+    if not isinstance(engine, str) or engine not in ENGINES:
+        raise OcclusionError(f"engine {shown(engine)} is unknown; use one of {', '.join(map(repr, ENGINES))}")
+    validate.model(model)
+    if batch_size is not None:
+        batch_size = integer(batch_size, "batch_size", low=1, valid="a positive int or None")
+    validate.check_target(target, len(images))
     resolved_fill = resolve_fill(fill, images)
     dev = _device(model, device)
-    size = int(batch_size) if batch_size is not None else default_batch_size(images, dev)
+    size = batch_size if batch_size is not None else default_batch_size(images, dev)
 
-    keep_heap_memory()
     with eval_mode(model) as was_training, full_float32():
         if was_training:
             warnings.warn(
@@ -234,7 +263,7 @@ def _occlude_with_plan(
         if progress is None:  # automatic: a bar when brute force would take more than a few seconds
             per_image = (time.perf_counter() - started) / (len(images) + len(spot_inputs))
             progress = per_image * len(images) * plan.positions > PROGRESS_AFTER_S
-        targets = _targets(target, clean)
+        targets = validate.targets(target, clean)
         probs, used = None, "brute" if not_used is None else f"brute (incremental not used: {not_used})"
         if incremental:
             try:
@@ -342,7 +371,7 @@ def occlude(
     h, w = x.shape[2:]
     plan = plan_for((h, w), patch, stride)
     return _occlude_with_plan(
-        model, x, plan, fill, target, bool(reveal), batch_size, device, progress, engine, output
+        model, x, plan, fill, target, flag(reveal, "reveal"), batch_size, device, progress, engine, output
     )
 
 
@@ -369,9 +398,7 @@ def notebook_occlude(
     """
     x = as_images(images, layout)
     h, w = x.shape[2:]
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0:
-        raise OcclusionError(f"size must be a positive int (the notebook's grid step), got {size!r}")
-    s = int(size)
+    s = integer(size, "size", low=1, valid="a positive int (the notebook's grid step)")
     if s > min(h, w):
         raise OcclusionError(f"size {s} is larger than the image ({h}, {w})")
     plan = notebook_plan((h, w), s)
