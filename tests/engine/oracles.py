@@ -16,48 +16,30 @@ import math
 import torch
 from torch import nn
 
+from occsens.conformance import oracles as shared
+from occsens.conformance.oracles import DYADIC, dyadic_images, object_image
+
 from .reference import Window
 
-DYADIC = 16  # pixel values and weights are multiples of 1/DYADIC
+__all__ = ["DYADIC", "dyadic_images", "object_image"]  # the library's own oracles, shared with verify()
 
 
-def dyadic_images(
-    n: int, channels: int, height: int, width: int, *, seed: int, high: int = DYADIC
-) -> torch.Tensor:
-    """float32 [N, C, H, W] with every pixel k/16 for k in 0..high (exactly representable)."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randint(0, high + 1, (n, channels, height, width), generator=gen).float() / DYADIC
-
-
-class LinearOracle(nn.Module):
+class LinearOracle(shared.LinearOracle):
     """``logits[k] = scale * <W_k, x> + b_k``, with W, b multiples of 1/16 and scale a power of two.
 
-    On dyadic images its float32 logits are exact (module docstring), so ``logits64`` (the same
-    formula in float64) is the truth, and on any occluded input that a test builds by slicing,
-    the logit is known without running occsens.
+    The conformance suite's oracle (``occsens.conformance.oracles``), with two classes by default and
+    the per-window term the engine tests compare against. On dyadic images its float32 logits are exact
+    (module docstring), so ``logits64`` is the truth, and on any occluded input that a test builds by
+    slicing, the logit is known without running occsens.
     """
 
     def __init__(self, channels: int, height: int, width: int, classes: int = 2, *, seed: int = 0) -> None:
-        super().__init__()
-        gen = torch.Generator().manual_seed(seed)
-        weight = torch.randint(-DYADIC, DYADIC + 1, (classes, channels, height, width), generator=gen).float()
-        bias = torch.randint(-DYADIC, DYADIC + 1, (classes,), generator=gen).float()
-        self.register_buffer("weight", weight / DYADIC)
-        self.register_buffer("bias", bias / DYADIC)
-        # A power of two keeps the logits exact; dividing by ~sqrt(#pixels) keeps them O(1), so the
-        # probabilities are not all saturated at 0 or 1.
-        self.scale = 2.0 ** -math.ceil(math.log2(math.sqrt(channels * height * width)))
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.unsqueeze(1) * self.weight).sum(dim=(2, 3, 4)) * self.scale + self.bias
+        super().__init__(channels, height, width, classes, seed=seed)
 
     def logits64(self, x: torch.Tensor) -> torch.Tensor:
         """The logits of one image [C, H, W] (or a batch), in float64."""
         x = x.double()
-        if x.ndim == 3:
-            x = x.unsqueeze(0)
-        return (x.unsqueeze(1) * self.weight.double()).sum(dim=(2, 3, 4)) * self.scale + self.bias.double()
+        return super().logits64(x.unsqueeze(0) if x.ndim == 3 else x)
 
     def window_term64(self, image: torch.Tensor, fill: torch.Tensor, window: Window) -> torch.Tensor:
         """``scale * <W, (image - fill) restricted to the window>`` for each class, in float64, by slicing.
@@ -70,7 +52,7 @@ class LinearOracle(nn.Module):
         return (self.weight.double()[:, :, t : t + h, left : left + w] * diff).sum(dim=(1, 2, 3)) * self.scale
 
 
-class RegionDetector(nn.Module):
+class RegionDetector(shared.RegionDetector):
     """Reports an object in a known box: class-1 logit = gain * (mean brightness inside the box - threshold).
 
     Class 0's logit is 0. Pixels outside the box are never read, so a window that does not touch
@@ -78,34 +60,9 @@ class RegionDetector(nn.Module):
     mean is ``0.5 + 0.5 * visible / area``: fully visible gives logit +gain/4, fully hidden -gain/4.
     """
 
-    def __init__(
-        self, box: tuple[int, int, int, int], *, threshold: float = 0.75, gain: float = 16.0
-    ) -> None:
-        super().__init__()
-        self.box = box
-        self.threshold = threshold
-        self.gain = gain
-        self.eval()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, left, h, w = self.box
-        mean = x[:, :, t : t + h, left : left + w].mean(dim=(1, 2, 3))
-        logit = self.gain * (mean - self.threshold)
-        return torch.stack([torch.zeros_like(logit), logit], dim=1)
-
     def p_object64(self, box_mean: float) -> float:
         """P(class 1) for a given mean brightness inside the box, in float64: a sigmoid of the logit."""
         return 1.0 / (1.0 + math.exp(-self.gain * (box_mean - self.threshold)))
-
-
-def object_image(
-    channels: int, height: int, width: int, box: tuple[int, int, int, int], *, seed: int
-) -> torch.Tensor:
-    """[1, C, H, W]: background of values k/16 <= 7/16 (never 0.5 or 1), a square of 1.0 at ``box``."""
-    image = dyadic_images(1, channels, height, width, seed=seed, high=7)
-    t, left, h, w = box
-    image[:, :, t : t + h, left : left + w] = 1.0
-    return image
 
 
 class Recorder(nn.Module):
