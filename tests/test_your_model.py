@@ -84,7 +84,10 @@ def user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(args)
+    try:
+        code = cli.main(args)
+    except SystemExit as exc:  # an argument error: the parser exits, as argparse does
+        code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -1,37 +1,54 @@
-"""Arguments shared by several commands, and turning them into a model and class names."""
+"""Arguments shared by several commands, and turning them into a model, class names and output paths.
+
+Its top level imports no torch (building the parser must stay light): the model and the data
+modules are imported by the functions that use them. The value types live in ``occsens.cli.types``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
 
-from occsens.cifar import models
-from occsens.cifar.data import CIFAR10_CLASSES
-from occsens.cli import user_code
-from occsens.errors import OcclusionError
+from occsens.cli import types, user_code
+from occsens.errors import OcclusionError, shown
 from occsens.images import MAX_PIXELS
+
+RUNS_USER_CODE = (
+    "imports MODULE, running its top-level code as Python does, from the installed packages or else "
+    "MODULE.py in the current folder (searched last, so a file there never shadows a library), then calls"
+)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the shipped CIFAR-10 model)")
     g.add_argument(
-        "--model", default=None, metavar="NAME", help="a shipped model: 'default' (colour) or 'greyscale'"
+        "--model",
+        default=None,
+        type=types.text("a shipped model's name"),
+        metavar="NAME",
+        help="a shipped model: 'default' (colour) or 'greyscale'",
     )
     g.add_argument(
         "--model-path",
         default=None,
+        type=types.code_spec("mynet:build"),
         metavar="MODULE:FACTORY",
-        help="your own model: imports MODULE (running its code) and calls FACTORY() for the model, "
-        "which takes pixel-space [0, 1] images; the current folder is searched after installed packages",
+        help=f"your own model, which takes pixel-space [0, 1] images: {RUNS_USER_CODE} FACTORY() for it",
     )
     g.add_argument(
         "--weights",
         default=None,
+        type=types.text("a weights file"),
         metavar="FILE",
         help="state dict for --model-path, read with torch.load(weights_only=True)",
     )
     g.add_argument(
         "--classes",
         default=None,
+        type=types.text("class names, comma-separated"),
         metavar="A,B,...",
         help="class names for --model-path, comma-separated, one per class (for one logit with "
         "--output sigmoid, one name X gives 'not X' and X); default: CIFAR-10's for the shipped "
@@ -40,6 +57,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--classes-file",
         default=None,
+        type=types.text("a file of class names"),
         metavar="FILE",
         help="class names, one per line (UTF-8), instead of --classes",
     )
@@ -47,22 +65,26 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_occlusion_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--patch, --stride and --fill, the same for every command that occludes."""
-    p.add_argument("--patch", type=pair_arg, default=4, help="window size in pixels, N or HxW (default 4)")
-    p.add_argument("--stride", type=pair_arg, default=None, help="step between windows (default: the patch)")
+    p.add_argument("--patch", type=types.pair, default=4, help="window size in pixels, N or HxW (default 4)")
+    p.add_argument(
+        "--stride", type=types.pair, default=None, help="step between windows, N or HxW (default: the patch)"
+    )
     p.add_argument(
         "--fill",
-        type=fill_arg,
+        type=types.fill,
         default=0.5,
         help="pixel value, R,G,B, or one of mean, blur, noise (default 0.5, grey, as in the notebook)",
     )
     p.add_argument(
         "--output",
         default="softmax",
+        type=types.output,
         metavar="SCORES",
         help="what the model returns, so what the maps measure: softmax (logits, the default), probs "
         "(probabilities, used as they are), sigmoid (one logit per class: multi-label, or one logit for "
         "a binary classifier) or MODULE:FUNCTION, a function of the model's output returning [B, K] "
-        "scores (e.g. a segmentation model's mean logit per class over a region)",
+        f"scores (e.g. a segmentation model's mean logit per class over a region): {RUNS_USER_CODE} "
+        "FUNCTION on each batch's output",
     )
 
 
@@ -70,7 +92,7 @@ def add_input_size_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     """--input-size, --channels and --max-pixels: how a user's image files become the model's input."""
     p.add_argument(
         "--input-size",
-        type=positive_int,
+        type=types.positive_int,
         nargs=2,
         default=None,
         metavar=("H", "W"),
@@ -79,15 +101,15 @@ def add_input_size_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     )
     p.add_argument(
         "--channels",
-        type=int,
-        choices=(1, 3),
-        default=3,
+        type=types.channels,
+        default=None,
+        metavar="{1,3}",
         help="3 (RGB, the default) or 1 (luminance, for a greyscale model of yours)",
     )
     p.add_argument(
         "--max-pixels",
-        type=positive_int,
-        default=MAX_PIXELS,
+        type=types.positive_int,
+        default=None,
         metavar="N",
         help=f"refuse image files over N pixels (decompression bombs; default {MAX_PIXELS:,})",
     )
@@ -99,32 +121,28 @@ def add_images_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--images",
         default=None,
+        type=types.text("a folder of images"),
         metavar="DIR",
         help="a folder of image files (PNG, JPEG, TIFF, WebP, BMP, GIF), read in name order",
     )
     g.add_argument(
         "--labels",
         default=None,
+        type=types.text("a CSV file of file,label rows"),
         metavar="CSV",
         help="true classes of --images: a CSV of file,label rows (label: class name or number)",
     )
     add_input_size_arg(g)
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """--data-dir and --download, for commands that read the CIFAR-10 test or training set."""
     p.add_argument(
-        "--data-dir", default=None, help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
+        "--data-dir",
+        default=None,
+        type=types.text("a folder"),
+        metavar="DIR",
+        help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)",
     )
     p.add_argument(
         "--download",
@@ -134,13 +152,22 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def model_from_args(args: argparse.Namespace):  # noqa: ANN202
-    if args.model and args.model_path:
-        raise OcclusionError("give either --model or --model-path, not both")
-    if args.model_path:
+    check_model_args(args)
+    if args.model_path is not None:
         return user_code.model_from_path(args.model_path, args.weights)
-    if args.weights:
-        raise OcclusionError("--weights needs --model-path (shipped models carry their own weights)")
+    from occsens.cifar import models
+
     return models.load_model(args.model or "default")
+
+
+def check_model_args(args: argparse.Namespace) -> None:
+    """The model options that cannot go together, refused before anything is loaded."""
+    if args.model is not None and args.model_path is not None:
+        raise OcclusionError("give either --model or --model-path, not both")
+    if args.weights is not None and args.model_path is None:
+        raise OcclusionError("--weights needs --model-path (shipped models carry their own weights)")
+    if getattr(args, "classes", None) is not None and getattr(args, "classes_file", None) is not None:
+        raise OcclusionError("give either --classes or --classes-file, not both")
 
 
 def output_from_args(args: argparse.Namespace):  # noqa: ANN202
@@ -157,23 +184,19 @@ def _given_names(args: argparse.Namespace) -> tuple[list[str], str] | None:
     """The names from --classes or --classes-file, and which option gave them."""
     text, option = getattr(args, "classes", None), "--classes"
     path = getattr(args, "classes_file", None)
-    if text and path:
+    if text is not None and path is not None:
         raise OcclusionError("give either --classes or --classes-file, not both")
-    if path:
+    if path is not None:
+        from occsens.files import read_bounded  # a named pipe or an endless device is refused, not read
+
         option = f"--classes-file {path}"
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_CLASSES_FILE + 1)
-        except OSError as exc:
-            raise OcclusionError(f"{option}: cannot read it ({exc.strerror or exc})") from None
-        if len(raw) > MAX_CLASSES_FILE:
-            raise OcclusionError(f"{option} is over {MAX_CLASSES_FILE:,} bytes; one class name per line")
+        raw = read_bounded(path, MAX_CLASSES_FILE, "--classes-file", "a file of class names, one per line")
         try:
             lines = raw.decode("utf-8-sig").splitlines()
         except UnicodeDecodeError:
             raise OcclusionError(f"{option} is not UTF-8 text; one class name per line") from None
         names = [line.strip() for line in lines if line.strip()]
-    elif text:
+    elif text is not None:
         names = [n.strip() for n in text.split(",")]
     else:
         return None
@@ -194,6 +217,8 @@ def class_names(
     one given name X stands for the positive side ("not X", "X"). ``cifar``: CIFAR-10's names are the
     default for 10 classes (a shipped model, or the user's model on CIFAR-10 images).
     """
+    from occsens.cifar.data import CIFAR10_CLASSES
+
     given = _given_names(args)
     if given is not None:
         names, option = given
@@ -213,34 +238,74 @@ def class_names(
     return [f"class {k}" for k in range(num_classes)]
 
 
-def samples_arg(text: str) -> list[int]:
-    """``--samples 1,2,3``: official CIFAR-10 test-set indices (at least one)."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
+def add_cifar_args(p: argparse.ArgumentParser, samples_help: str) -> None:
+    """--samples and --data-dir: which CIFAR-10 test images a command explains (``check``, ``report``)."""
+    p.add_argument(
+        "--samples",
+        type=types.int_list("test-set indices"),
+        default=None,
+        metavar="IDX,...",
+        help=samples_help,
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        type=types.text("a folder"),
+        metavar="DIR",
+        help="folder holding cifar-10-batches-py/, for indices that are not embedded (or $OCCSENS_DATA_DIR)",
+    )
+
+
+def _kind(mode: int) -> str | None:
+    """What a file that is neither a regular file nor a folder is, in words (None for those two)."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+
+
+def _writable_target(path: Path, option: str, value: str) -> None:
+    """Refuse a target that is a folder or a special file: a write renames a new file over it, which
+    would replace a named pipe or a device (``/dev/null``, as root) with a regular file."""
     try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of test-set indices, e.g. 1,2,3") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of test-set indices, e.g. 1,2,3")
-    return values
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # not there (or a dangling link): the new file takes its name
+    if stat.S_ISDIR(mode):
+        raise OcclusionError(
+            f"{option} {shown(value)}: {str(path)!r} is a folder; give the name of a file to write"
+        )
+    kind = _kind(mode)
+    if kind is not None:
+        raise OcclusionError(
+            f"{option} {shown(value)}: {str(path)!r} is {kind}, not a file occsens can replace"
+        )
 
 
-def pair_arg(text: str) -> int | tuple[int, int]:
-    try:
-        parts = [int(v) for v in text.lower().replace("x", ",").split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an int or HxW pair, e.g. 4 or 4x8") from None
-    if len(parts) == 1:
-        return parts[0]
-    if len(parts) == 2:
-        return (parts[0], parts[1])
-    raise argparse.ArgumentTypeError(f"{text!r} is not an int or HxW pair, e.g. 4 or 4x8")
+def out_file(value: str | None, option: str, example: str) -> Path | None:
+    """A file a command will write (``--json FILE``), checked before any work: its folder is writable
+    or can be made, and it is neither a folder nor a special file. Nothing is created. ``example``: a
+    file name to suggest."""
+    if value is None:
+        return None
+    from occsens.output import check_out_file
+
+    if os.path.isdir(value):
+        raise OcclusionError(f"{option} {shown(value)} is a folder; give a file name, e.g. {example}")
+    path = check_out_file(value, option)
+    _writable_target(path, option, value)
+    return path
 
 
-def fill_arg(text: str):  # noqa: ANN202
-    """A number, r,g,b, or a fill name."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        return text  # a name: validated by the core with the list of valid names
-    return values[0] if len(values) == 1 else values
+def out_folder(value: str, option: str, names: Iterable[str]) -> Path:
+    """A folder a command will write ``names`` into (``--out DIR``), checked as ``out_file`` checks a
+    file, before any work. Nothing is created."""
+    from occsens.output import check_out_dir
+
+    folder = check_out_dir(value, option)
+    for name in names:
+        _writable_target(folder / name, option, value)
+    return folder

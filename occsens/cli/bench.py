@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from occsens.errors import OcclusionError
+from occsens.cli import types
+from occsens.cli.args import out_folder
+
+# The files `occsens bench` writes into --out (occsens.bench writes them; named here for the door check).
+BENCH_FILES = ("bench.md", "bench.json")
 
 
 def _run_bench(*args: Any, **kwargs: Any) -> Any:
@@ -25,17 +28,31 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--models",
         default="default,resnet20",
+        type=types.name_list("model names"),
         help="default, resnet20 (CIFAR-10, 32x32), resnet18, vgg16 (torchvision, random weights, 224x224); "
         "default: default,resnet20",
     )
     p.add_argument(
         "--settings",
         default="p4s4,p8s2,p4s1",
+        type=types.name_list("settings, e.g. p4s4"),
         help="pPsS = patch P stride S: p4s4, p8s2, p4s1 (default), p16s8, p32s16 (for 224x224 models)",
     )
-    p.add_argument("--images", default="1,32", help="image counts, comma-separated (default 1,32)")
-    p.add_argument("--reps", type=int, default=5, help="timed repetitions after a warm-up (default 5)")
-    p.add_argument("--out", default="reports/bench", help="output folder (default reports/bench)")
+    p.add_argument(
+        "--images",
+        default="1,32",
+        type=types.int_list("image counts", low=1),
+        help="image counts, comma-separated, each 1..100 (default 1,32)",
+    )
+    p.add_argument(
+        "--reps", type=types.positive_int, default=5, help="timed repetitions after a warm-up (default 5)"
+    )
+    p.add_argument(
+        "--out",
+        default="reports/bench",
+        type=types.text("a folder"),
+        help="output folder (default reports/bench)",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the per-engine memory probes")
     p.add_argument(
         "--busy",
@@ -48,33 +65,30 @@ def add_parser(sub: Any) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    try:
-        counts = [int(c) for c in args.images.split(",")]
-    except ValueError:
-        raise OcclusionError(f"--images {args.images!r} must be comma-separated ints, e.g. 1,32") from None
+    out = out_folder(args.out, "--out", BENCH_FILES)
     command = (
         "occsens bench "
         + " ".join(
             f"--{k} {v}"
             for k, v in (
-                ("models", args.models),
-                ("settings", args.settings),
-                ("images", args.images),
+                ("models", ",".join(args.models)),
+                ("settings", ",".join(args.settings)),
+                ("images", ",".join(map(str, args.images))),
                 ("reps", args.reps),
             )
         )
         + (" --busy" if args.busy else "")
     )
-    rows = _run_bench(
-        args.models.split(","),
-        args.settings.split(","),
-        counts,
+    _run_bench(
+        args.models,
+        args.settings,
+        args.images,
         args.reps,
-        Path(args.out),
+        out,
         command,
         progress=not args.quiet,
         memory=not args.no_memory,
         busy=args.busy,
     )
-    print((Path(args.out) / "bench.md").read_text())
-    return 0 if rows else 1
+    print((out / BENCH_FILES[0]).read_text(encoding="utf-8", errors="replace"))
+    return 0

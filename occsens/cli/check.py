@@ -1,7 +1,12 @@
 """``occsens check``: the sanity checks of occlusion maps (``occsens.checks``) on CIFAR-10 or your images.
 
-Prints the results as a table (check, PASS/FAIL, measured value, condition) and explains each failure;
-``--json`` also writes them. Exit code 1 when a check fails (unless ``--no-fail``), 2 on bad input.
+Prints the results as a table (check, PASS/FAIL/INCONCLUSIVE, measured value, calibrated power,
+condition), then one sentence saying what the maps can be trusted for, then why each check failed or had
+no power; ``--json`` also writes them. Exit code 1 when a verdict is "fail" (unless ``--no-fail``; an
+inconclusive check alone exits 0), 2 on bad input.
+
+The module's top level imports no torch (``occsens --help`` stays light): the checks, the model and the
+images are imported by ``_cmd_check``, which runs the command.
 """
 
 from __future__ import annotations
@@ -9,22 +14,21 @@ from __future__ import annotations
 import argparse
 import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
-from occsens.checks import CHECKS, format_table, results_to_json, run_checks
+from occsens.checks.names import CHECK_NAMES
+from occsens.cli import types
 from occsens.cli.args import (
+    add_cifar_args,
     add_images_args,
     add_model_args,
     add_occlusion_args,
+    check_model_args,
     model_from_args,
+    out_file,
     output_from_args,
-    samples_arg,
 )
-from occsens.cli.inputs import cifar_inputs, file_inputs, model_classes, with_labels
-from occsens.engine.model import check_output, scores_in_words
-from occsens.errors import OcclusionError
-from occsens.output import check_out_dir, write_files
+from occsens.output import write_files
 
 
 def add_parser(sub: Any) -> None:
@@ -33,54 +37,58 @@ def add_parser(sub: Any) -> None:
         "check",
         help="sanity checks of the occlusion maps (randomisation, faithfulness, leakage, determinism)",
         description="Run the sanity checks of occlusion maps on CIFAR-10 test images (default: embedded "
-        "samples) or your own images (--images DIR) and print a table of results; exits 1 when a check "
-        "fails (unless --no-fail), 2 on bad input.",
+        "samples) or your own images (--images DIR) and print a table of verdicts (pass, fail, or "
+        "inconclusive where a check had no power at these settings, with what would give it power) and "
+        "one sentence on what the maps can be trusted for; exits 1 when a check fails (unless --no-fail; "
+        "inconclusive alone exits 0), 2 on bad input.",
     )
     add_model_args(p)
-    p.add_argument(
-        "--samples",
-        type=samples_arg,
-        default=None,
-        metavar="IDX,...",
-        help="CIFAR-10 test indices (default: the embedded default samples 0,1,2,3,4,6,11,25)",
-    )
-    p.add_argument(
-        "--data-dir", default=None, help="folder holding cifar-10-batches-py/, for samples not embedded"
-    )
+    add_cifar_args(p, "CIFAR-10 test indices (default: the embedded default samples 0,1,2,3,4,6,11,25)")
     add_images_args(p)
     add_occlusion_args(p)
-    p.add_argument("--checks", default=None, metavar="NAME,...", help=f"run only these ({', '.join(CHECKS)})")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     p.add_argument(
-        "--json", default=None, metavar="FILE", help="also write the results to FILE as JSON (written whole)"
+        "--checks",
+        default=None,
+        type=types.name_list("check names", "check", CHECK_NAMES),
+        metavar="NAME,...",
+        help=f"run only these ({', '.join(CHECK_NAMES)})",
     )
-    p.add_argument("--no-fail", action="store_true", help="exit 0 even when a check fails (only report)")
+    p.add_argument(
+        "--seed",
+        type=types.seed,
+        default=0,
+        help=f"seed of every random choice, 0..{types.SEED_MAX} (default 0)",
+    )
+    p.add_argument(
+        "--json",
+        default=None,
+        type=types.text("a file name"),
+        metavar="FILE",
+        help="also write the results to FILE as JSON (written whole, after the checks; the path is "
+        "checked first)",
+    )
+    p.add_argument(
+        "--no-fail", action="store_true", help="exit 0 even when a check fails (only report the verdicts)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_check)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from occsens.checks import any_failed, format_table, results_to_json, run_checks, trust_summary
+    from occsens.cli.inputs import check_input_args, inputs_from_args, model_classes, with_labels
+    from occsens.engine.model import check_output, scores_in_words
+
     start = time.perf_counter()
-    json_path = Path(args.json) if args.json else None
-    if json_path is not None:
-        if json_path.is_dir():
-            raise OcclusionError(f"--json {args.json!r} is a folder; give a file name, e.g. checks.json")
-        check_out_dir(json_path.parent, "--json")  # before minutes of work, not after
-    if args.images is not None:
-        if args.samples is not None or args.data_dir is not None:
-            raise OcclusionError(
-                "give either --images (your images) or --samples/--data-dir (CIFAR-10 images), not both"
-            )
-        inputs = file_inputs(args, args.images)
-    else:
-        if args.labels is not None:
-            raise OcclusionError("--labels needs --images; CIFAR-10 test images carry their own labels")
-        inputs = cifar_inputs(args)
+    json_path = out_file(args.json, "--json", "checks.json")  # before minutes of work, not after
+    check_model_args(args)
+    check_input_args(args)
+    inputs = inputs_from_args(args)
     model = model_from_args(args)
     output = output_from_args(args)
     classes = model_classes(args, model, inputs, output)
     inputs = with_labels(args, inputs, classes.names)
-    checks = [c.strip() for c in args.checks.split(",")] if args.checks else None
+    checks = args.checks
     ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
     results = run_checks(
         model,
@@ -96,18 +104,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         class_names=classes.names,
     )
-    if json_path is not None:
-        payload = {json_path.name: (results_to_json(results) + "\n").encode("utf-8")}
-        write_files(json_path.parent, payload, "the check results", "--json")
-    failed = [r for r in results if not r.passed]
     print(format_table(results))
     named = ", ".join(
         n if i is None else str(i) for n, i in zip(inputs.sample_names, inputs.indices, strict=True)
     )
+    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "inconclusive")}
     print(
-        f"\n{len(results) - len(failed)} of {len(results)} checks passed on {inputs.source} ({named}) "
-        f"in {time.perf_counter() - start:.0f} s; scores: {scores_in_words(check_output(output))}"
+        f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['inconclusive']} inconclusive (no "
+        f"power here) of {len(results)} checks on {inputs.source} ({named}) in "
+        f"{time.perf_counter() - start:.0f} s; scores: {scores_in_words(check_output(output))}; power: "
+        "the share of known-bad maps or models each check failed in calibration (occsens.checks.power)"
     )
-    for r in failed:
-        print("\n" + textwrap.fill(f"FAIL {r.name}: {r.explanation}", width=100))
-    return 1 if failed and not args.no_fail else 0
+    print("\n" + textwrap.fill(trust_summary(results), width=100))
+    for r in results:
+        if r.verdict != "pass":
+            print("\n" + textwrap.fill(f"{r.verdict.upper()} {r.name}: {r.explanation}", width=100))
+    if json_path is not None:  # after the table: a disk that is full loses the file, not the results
+        payload = {json_path.name: (results_to_json(results) + "\n").encode("utf-8")}
+        write_files(json_path.parent, payload, "the check results", "--json")
+    return 1 if any_failed(results) and not args.no_fail else 0

@@ -1,4 +1,7 @@
-"""``occsens train`` and ``occsens evaluate``: the shipped CIFAR-10 models' training and test accuracy."""
+"""``occsens train`` and ``occsens evaluate``: the shipped CIFAR-10 models' training and test accuracy.
+
+Its top level imports no torch (the CLI's parser imports it); each command imports what it runs.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from occsens.cifar import data
-from occsens.cifar.evaluation import evaluate
-from occsens.cifar.models import Architecture
-from occsens.cifar.train import Recipe, train
-from occsens.cli.args import add_data_args, add_model_args, class_names, model_from_args
+from occsens.cli import types
+from occsens.cli.args import add_data_args, add_model_args, check_model_args, class_names, model_from_args
+from occsens.errors import OcclusionError
 
 
 def add_parsers(sub: Any) -> None:
@@ -21,15 +20,45 @@ def add_parsers(sub: Any) -> None:
         help="train a CIFAR-10 model (resumable, one checkpoint per epoch)",
         description="Train the ResNet-9-layout CIFAR-10 model; writes weights and a model card.",
     )
-    p.add_argument("--name", default="default", help="model name, used for file names (default 'default')")
-    p.add_argument("--width", type=int, default=24, help="channels of the first layer (default 24)")
+    p.add_argument(
+        "--name",
+        default="default",
+        type=types.text("a model name"),
+        help="model name, used for file names: letters, digits, '-', '_', '.' (default 'default')",
+    )
+    p.add_argument(
+        "--width",
+        type=types.whole_number(1, types.WIDTH_MAX, f"channels: 1..{types.WIDTH_MAX}"),
+        default=24,
+        help=f"channels of the first layer, 1..{types.WIDTH_MAX} (default 24)",
+    )
     p.add_argument("--greyscale", action="store_true", help="the greyscale twin: luminance input")
-    p.add_argument("--epochs", type=int, default=28, help="epochs (default 28)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--epochs",
+        type=types.whole_number(1, types.EPOCHS_MAX, f"epochs: 1..{types.EPOCHS_MAX}"),
+        default=28,
+        help=f"epochs, 1..{types.EPOCHS_MAX} (default 28)",
+    )
+    p.add_argument("--seed", type=types.seed, default=0, help=f"random seed, 0..{types.SEED_MAX} (default 0)")
     add_data_args(p)
-    p.add_argument("--out", default=None, help="output folder (default runs/NAME)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    p.add_argument("--note", default="", help="a remark to record in the model card (e.g. how the run went)")
+    p.add_argument(
+        "--out",
+        default=None,
+        type=types.text("a folder"),
+        metavar="DIR",
+        help="output folder (default runs/NAME)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the last checkpoint in --out (there must be one: NAME.checkpoint.pt)",
+    )
+    p.add_argument(
+        "--note",
+        default="",
+        type=str,
+        help="a remark to record in the model card, one line (e.g. how the run went)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -44,18 +73,40 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
+# train's own names for the arguments it checks, and the options that give them
+_TRAIN_OPTIONS = {"name": "--name", "note": "--note"}
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from occsens.cifar import data
+    from occsens.cifar.models import Architecture
+    from occsens.cifar.train import Recipe, _check_arguments, _files, train
+
+    out = Path(args.out or f"runs/{args.name}")
+    arch = Architecture(width=args.width, greyscale=args.greyscale)
+    recipe = Recipe(epochs=args.epochs, seed=args.seed)
+    progress = not args.quiet
+    try:  # what train checks first, checked here before the download too
+        _check_arguments(out, args.name, arch, recipe, args.resume, progress, args.note)
+    except OcclusionError as exc:
+        name, _, rest = str(exc).partition(" ")
+        raise OcclusionError(f"{_TRAIN_OPTIONS.get(name, name)} {rest}") from None
+    checkpoint = out / _files(args.name)[3]
+    if args.resume and not checkpoint.is_file():
+        raise OcclusionError(
+            f"--resume: there is no checkpoint {str(checkpoint)!r} to continue from; check --out and --name, "
+            "or leave out --resume to start a new run"
+        )
     if args.download:
         data.download(args.data_dir or ".")
-    out = Path(args.out or f"runs/{args.name}")
     weights = train(
         out,
         name=args.name,
-        arch=Architecture(width=args.width, greyscale=args.greyscale),
-        recipe=Recipe(epochs=args.epochs, seed=args.seed),
+        arch=arch,
+        recipe=recipe,
         data_dir=args.data_dir,
         resume=args.resume,
-        progress=not args.quiet,
+        progress=progress,
         note=args.note,
     )
     print(f"wrote {weights} and its model card {weights.with_suffix('.json')}")
@@ -63,6 +114,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from occsens.cifar import data
+    from occsens.cifar.evaluation import evaluate
+
+    check_model_args(args)
     model = model_from_args(args)
     if args.download:
         data.download(args.data_dir or ".")

@@ -4,6 +4,9 @@ and what the model makes of them (how many classes it scores, and their names).
 Every command that occludes gathers its input here, so the shipped models' input size, the user's
 ``--input-size``, ``--labels`` and ``--classes`` mean the same thing in ``occlude``, ``explain``,
 ``report`` and ``check``.
+
+Its top level imports no torch (``check`` and ``report`` import it while the parser is built): the
+engine, the image reader and the shipped models are imported by the functions that use them.
 """
 
 from __future__ import annotations
@@ -12,17 +15,13 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from occsens.cifar import samples as embedded
-from occsens.cifar.models import SHIPPED_MODELS
 from occsens.cli.args import class_names
-from occsens.engine import as_images, eval_mode
-from occsens.engine.model import _check_logits
 from occsens.errors import OcclusionError
-from occsens.images import read_images, read_labels
+
+if TYPE_CHECKING:
+    import torch
 
 SHIPPED_SIZE = (32, 32)  # the shipped models' input: CIFAR-10 images
 
@@ -42,8 +41,14 @@ class Inputs:
 
 def input_size(args: argparse.Namespace) -> tuple[int, int] | None:
     """The size images are resized to: 32x32 for the shipped models, --input-size or none for yours."""
-    given = tuple(args.input_size) if getattr(args, "input_size", None) else None
-    if getattr(args, "model_path", None):
+    given = tuple(args.input_size) if getattr(args, "input_size", None) is not None else None
+    limit = max_pixels(args)
+    if given is not None and given[0] * given[1] > limit:
+        raise OcclusionError(
+            f"--input-size {given[0]} {given[1]} is {given[0] * given[1]:,} pixels, over the limit of "
+            f"{limit:,} (--max-pixels N raises it)"
+        )
+    if getattr(args, "model_path", None) is not None:
         return given  # type: ignore[return-value]
     if given is not None and given != SHIPPED_SIZE:
         raise OcclusionError(
@@ -54,8 +59,49 @@ def input_size(args: argparse.Namespace) -> tuple[int, int] | None:
     return SHIPPED_SIZE
 
 
+def max_pixels(args: argparse.Namespace) -> int:
+    """--max-pixels, or the image reader's default limit."""
+    from occsens.images import MAX_PIXELS
+
+    given = getattr(args, "max_pixels", None)
+    return MAX_PIXELS if given is None else int(given)
+
+
+# The options that say how image files are read: CIFAR-10 test images are not read from files.
+FILE_OPTIONS = (("labels", "--labels"), ("input_size", "--input-size"), ("channels", "--channels"),
+                ("max_pixels", "--max-pixels"))  # fmt: skip
+
+
+def check_input_args(args: argparse.Namespace) -> None:
+    """Refuse, before anything is read, the options of ``check`` and ``report`` that cannot go together:
+    --images (your files) with --samples or --data-dir (CIFAR-10), and without --images the options
+    that only say how files are read (they would be ignored)."""
+    if args.images is not None:
+        if args.samples is not None or args.data_dir is not None:
+            raise OcclusionError(
+                "give either --images (your images) or --samples/--data-dir (CIFAR-10 images), not both"
+            )
+        return
+    for dest, option in FILE_OPTIONS:
+        if getattr(args, dest, None) is not None:
+            why = "carry their own labels" if dest == "labels" else "are read as they are, at 32x32"
+            raise OcclusionError(f"{option} needs --images; CIFAR-10 test images {why}")
+
+
+def inputs_from_args(args: argparse.Namespace) -> Inputs:
+    """What ``check`` and ``report`` explain: the image files of --images, or the CIFAR-10 test images of
+    --samples (default: the embedded set)."""
+    check_input_args(args)
+    if args.images is not None:
+        return file_inputs(args, args.images)
+    return cifar_inputs(args)
+
+
 def cifar_inputs(args: argparse.Namespace) -> Inputs:
     """The CIFAR-10 test images of --samples (default: the embedded set), with their labels."""
+    from occsens.cifar import samples as embedded
+    from occsens.engine import as_images
+
     indices = args.samples if args.samples is not None else list(embedded.DEFAULT_SAMPLES)
     samples = embedded.sample_by_index(indices, args.data_dir)
     return Inputs(
@@ -71,9 +117,10 @@ def cifar_inputs(args: argparse.Namespace) -> Inputs:
 
 def file_inputs(args: argparse.Namespace, paths: str | Path | Sequence[str | Path]) -> Inputs:
     """Image files (one file, a list, or a folder), read as they look and sized by ``input_size``."""
-    files = read_images(
-        paths, size=input_size(args), channels=getattr(args, "channels", 3), max_pixels=args.max_pixels
-    )
+    from occsens.images import read_images
+
+    channels = getattr(args, "channels", None) or 3
+    files = read_images(paths, size=input_size(args), channels=channels, max_pixels=max_pixels(args))
     folder = isinstance(paths, (str, Path)) and Path(paths).is_dir()
     source = f"images in {paths}" if folder else "image files"
     if len(files.names) == 1:
@@ -103,6 +150,11 @@ def model_classes(args: argparse.Namespace, model: Any, inputs: Inputs, output: 
     A model that fails on the image (a wrong size, a wrong channel count) is reported in one line
     with the image's size and what to pass instead.
     """
+    import torch
+
+    from occsens.engine import as_images, eval_mode
+    from occsens.engine.model import _check_logits
+
     x = as_images(inputs.images[:1])
     try:
         with eval_mode(model), torch.inference_mode():
@@ -129,6 +181,8 @@ def with_labels(args: argparse.Namespace, inputs: Inputs, names: Sequence[str]) 
     if inputs.cifar:
         raise OcclusionError("--labels is for --images; CIFAR-10 test images carry their own labels")
     if csv_path is not None:
+        from occsens.images import read_labels
+
         labels = read_labels(csv_path, inputs.sample_names, list(names))
     else:
         labels = [label_from_text(str(one), names, "--label")]
@@ -141,7 +195,7 @@ def label_from_text(text: str, names: Sequence[str], option: str) -> int:
     """A class given by name or number."""
     if text in names:
         return list(names).index(text)
-    if text.isdigit() and int(text) < len(names):
+    if text.isascii() and text.isdigit() and int(text) < len(names):
         return int(text)
     shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
     raise OcclusionError(
@@ -151,6 +205,8 @@ def label_from_text(text: str, names: Sequence[str], option: str) -> int:
 
 def is_shipped(args: argparse.Namespace) -> str | None:
     """The shipped model's name when the command runs one, else None (the user's own model)."""
+    from occsens.cifar.models import SHIPPED_MODELS
+
     if getattr(args, "model_path", None):
         return None
     name = args.model or "default"

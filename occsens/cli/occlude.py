@@ -1,4 +1,7 @@
-"""``occsens occlude IMAGE``: the notebook's printout, computed correctly."""
+"""``occsens occlude IMAGE``: the notebook's printout, computed correctly.
+
+Its top level imports no torch (the CLI's parser imports it); the command imports what it runs.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 import occsens
+from occsens.cli import types
 from occsens.cli.args import (
     add_input_size_arg,
     add_model_args,
     add_occlusion_args,
+    check_model_args,
     model_from_args,
     output_from_args,
 )
 from occsens.cli.inputs import file_inputs, model_classes
-from occsens.engine.model import scores_in_words
 from occsens.errors import OcclusionError
 
 
@@ -32,18 +34,27 @@ def add_parser(sub: Any) -> None:
         "class wins under occlusion.",
     )
     p.add_argument(
-        "image", metavar="IMAGE", help="an image file (PNG, JPEG, ...); resized to the model input"
+        "image",
+        type=types.text("an image file"),
+        metavar="IMAGE",
+        help="an image file (PNG, JPEG, ...); resized to the model input",
     )
     add_model_args(p)
     add_occlusion_args(p)
-    p.add_argument("--target", type=int, default=None, help="class to map (default: the clean prediction)")
+    p.add_argument(
+        "--target",
+        type=types.whole_number(0, what="a class number"),
+        default=None,
+        help="class to map, a number (default: the clean prediction)",
+    )
     p.add_argument(
         "--reveal", action="store_true", help="show only the window, fill the rest (patch-only view)"
     )
     p.add_argument(
         "--notebook",
         action="store_true",
-        help="the notebook's geometry: a 5*patch square greyed around each patch cell",
+        help="the notebook's geometry: a 5*patch square greyed around each patch cell, one cell after "
+        "another (so no --stride and no --reveal)",
     )
     add_input_size_arg(p)
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
@@ -52,6 +63,19 @@ def add_parser(sub: Any) -> None:
 
 
 def _cmd_occlude(args: argparse.Namespace) -> int:
+    if args.notebook:
+        for given, option in ((args.stride is not None, "--stride"), (args.reveal, "--reveal")):
+            if given:
+                raise OcclusionError(
+                    f"{option} has no effect with --notebook: the notebook's geometry steps one patch cell "
+                    "at a time and greys the square around it; leave one of them out"
+                )
+        if isinstance(args.patch, tuple) and args.patch[0] != args.patch[1]:
+            raise OcclusionError(
+                f"--patch {args.patch[0]}x{args.patch[1]} with --notebook: the notebook's cells are square; "
+                "give one size N"
+            )
+    check_model_args(args)
     inputs = file_inputs(args, [args.image])
     model = model_from_args(args)
     output = output_from_args(args)
@@ -62,7 +86,7 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
         res = occsens.notebook_occlude(
             model,
             inputs.images,
-            size=args.patch,
+            size=args.patch[0] if isinstance(args.patch, tuple) else args.patch,
             fill=args.fill,
             target=args.target,
             progress=not args.quiet,
@@ -91,6 +115,10 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
 
 def summarize(res, n: int, names: Sequence[str]) -> dict:  # noqa: ANN001
     """The numbers the notebook printed, computed correctly, for image ``n`` of a result."""
+    import torch
+
+    from occsens.engine.model import scores_in_words
+
     clean = res.clean_probs[n]
     top = torch.argsort(clean, descending=True)[:3].tolist()
     heat = res.heatmap[n]

@@ -3,7 +3,13 @@
 Everything the report takes as data is built here from the arguments: the images, their labels and
 how they were read (``occsens.cli.inputs``), the model and its class names, its card
 (``ModelInfo``, shipped models only), the shipped colour model and greyscale twin (``Twin``, only
-when the report's model is one of them), and the sanity checks on the same images.
+when the report's model is one of them), the asker's printout (CIFAR-10 images only) and the sanity
+checks on the same images. Exit codes: 0 the report is written and no check failed; 1 the report is
+written and a sanity check failed (as ``occsens check`` would exit; ``--no-fail`` or ``--no-checks``
+give 0); 2 bad input, and no report.
+
+Building the parser imports neither torch nor the report's libraries: they are imported by the
+functions that run a command.
 """
 
 from __future__ import annotations
@@ -15,30 +21,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from occsens import __version__
-from occsens.checks import CheckResult, run_checks
-from occsens.cifar import data, models
+from occsens.cli import types
 from occsens.cli.args import (
+    add_cifar_args,
     add_images_args,
     add_input_size_arg,
     add_model_args,
     add_occlusion_args,
+    check_model_args,
     model_from_args,
+    out_folder,
     output_from_args,
-    samples_arg,
 )
-from occsens.cli.inputs import Inputs, cifar_inputs, file_inputs, is_shipped, model_classes, with_labels
 from occsens.errors import OcclusionError
-from occsens.output import check_out_dir
 
 if TYPE_CHECKING:
+    from occsens.checks import CheckResult
+    from occsens.cli.inputs import Inputs
     from occsens.report import ModelInfo, Report, Twin
 
 DEFAULT_OUT = "reports"
-JSON_NAME = "report.json"  # occsens.report.JSON_NAME, named here so building the parser need not import it
+# occsens.report's HTML_NAME and JSON_NAME, named here so building the parser need not import it
+HTML_NAME = "index.html"
+JSON_NAME = "report.json"
 GREYSCALE_CARD = "occsens/weights/greyscale.json"
+EXIT_CHECK_FAILED = 1  # the report is written; a sanity check failed (what `occsens check` exits with)
+EXIT_CODES = (
+    "exit codes: 0 the report is written and no sanity check failed; 1 the report is written and a "
+    "sanity check failed, as `occsens check` would exit (--no-fail or --no-checks: 0); 2 bad input, "
+    "no report written"
+)
 
 
 def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
@@ -46,7 +59,11 @@ def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
     add_occlusion_args(p.add_argument_group("occlusion"))
     g = p.add_argument_group("output")
     g.add_argument(
-        "--out", default=None, metavar="DIR", help=f"output folder for index.html (default {default_out})"
+        "--out",
+        default=None,
+        type=types.text("a folder"),
+        metavar="DIR",
+        help=f"output folder for {HTML_NAME} (default {default_out}); checked before any work",
     )
     g.add_argument("--json", action="store_true", help=f"also write the numbers to DIR/{JSON_NAME}")
     g.add_argument(
@@ -59,6 +76,11 @@ def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
         action="store_true",
         help="leave out the sanity checks (occsens check) that the report runs on the same samples",
     )
+    g.add_argument(
+        "--no-fail",
+        action="store_true",
+        help="exit 0 even when a sanity check fails (the report is written either way); not with --no-checks",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -70,20 +92,9 @@ def add_parsers(sub: Any) -> None:
         description="Write one self-contained index.html (CSS inline, figures embedded, no network) that "
         "explains what the model looks at in CIFAR-10 test images (default: embedded samples) or in "
         "your own images (--images DIR), with evidence for how to read occlusion maps.",
+        epilog=EXIT_CODES,
     )
-    p.add_argument(
-        "--samples",
-        type=samples_arg,
-        default=None,
-        metavar="IDX,...",
-        help="official CIFAR-10 test-set indices (default: an embedded set that includes ships)",
-    )
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="folder holding cifar-10-batches-py/, for indices that are not embedded (or $OCCSENS_DATA_DIR)",
-    )
+    add_cifar_args(p, "official CIFAR-10 test-set indices (default: an embedded set that includes ships)")
     add_images_args(p)
     _add_common(p, DEFAULT_OUT)
     p.set_defaults(func=_cmd_report)
@@ -94,9 +105,21 @@ def add_parsers(sub: Any) -> None:
         description="The report of `occsens report` for one image file, read as it looks (EXIF "
         "orientation, 16-bit depth, transparency) and resized to the model's input when needed; the "
         "report says how it was read.",
+        epilog=EXIT_CODES,
     )
-    p.add_argument("image", metavar="IMAGE", help="an image file (PNG, JPEG, TIFF, WebP, BMP, GIF)")
-    p.add_argument("--label", default=None, metavar="CLASS", help="the image's true class, by name or number")
+    p.add_argument(
+        "image",
+        type=types.text("an image file"),
+        metavar="IMAGE",
+        help="an image file (PNG, JPEG, TIFF, WebP, BMP, GIF)",
+    )
+    p.add_argument(
+        "--label",
+        default=None,
+        type=types.text("a class name or number"),
+        metavar="CLASS",
+        help="the image's true class, by name or number",
+    )
     add_input_size_arg(p)
     _add_common(p, f"{DEFAULT_OUT}/explain-IMAGE")
     p.set_defaults(func=_cmd_explain)
@@ -104,6 +127,8 @@ def add_parsers(sub: Any) -> None:
 
 def _model_info(args: argparse.Namespace, model: Any) -> ModelInfo:
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
+    from occsens.cifar import data, models
+    from occsens.cli.inputs import is_shipped
 
     params = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
     shipped = is_shipped(args)
@@ -119,6 +144,8 @@ def _model_info(args: argparse.Namespace, model: Any) -> ModelInfo:
 def _twin(args: argparse.Namespace, model: Any) -> tuple[Twin | None, str | None]:
     """The shipped colour model and greyscale twin, reusing the report's model when it is one of them."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
+    from occsens.cifar import data, models
+    from occsens.cli.inputs import is_shipped
 
     shipped = is_shipped(args)
     if shipped is None:
@@ -153,12 +180,21 @@ def _timestamp(args: argparse.Namespace) -> str | None:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _finish(args: argparse.Namespace, result: Report, out: str) -> int:
+def _finish(args: argparse.Namespace, result: Report, out: str, checks: Sequence[CheckResult] | None) -> int:
+    """Write the report, say where, and exit as ``occsens check`` would on the same checks."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
     path = report.write_report(result, out, args.json)
     extra = f" and {path.parent / report.JSON_NAME}" if args.json else ""
     print(f"wrote {path} ({len(result.html.encode()) // 1024} kB){extra}")
+    if checks is None:
+        return 0
+    reading = report.read_checks(checks)
+    print(reading.summary)
+    if reading.failed and not args.no_fail:
+        failed = ", ".join(r.name for r in reading.rows if r.verdict == "fail")
+        print(f"a sanity check failed ({failed}): exit {EXIT_CHECK_FAILED} (--no-fail to exit 0)")
+        return EXIT_CHECK_FAILED
     return 0
 
 
@@ -170,6 +206,8 @@ def _fit_threads() -> None:
     default report took 95 s in measurement with 2 threads against 11 s with 1 on this project's
     2-core machine while it trained.
     """
+    import torch
+
     if os.environ.get("OMP_NUM_THREADS") or torch.get_num_threads() <= 1:
         return
     try:
@@ -180,46 +218,54 @@ def _fit_threads() -> None:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), idle)))
 
 
+def _check_args(args: argparse.Namespace, out: str) -> None:
+    """What ``report`` and ``explain`` check before any work: the output folder and the files the
+    report will replace there, and options that cannot go together."""
+    out_folder(out, "--out", (HTML_NAME, JSON_NAME) if args.json else (HTML_NAME,))
+    if args.no_fail and args.no_checks:
+        raise OcclusionError("--no-fail has no effect with --no-checks (no check runs, so none can fail)")
+    check_model_args(args)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    from occsens.cli.inputs import check_input_args, inputs_from_args
+
     out = args.out or DEFAULT_OUT
-    check_out_dir(out)
-    if args.images is not None:
-        if args.samples is not None or args.data_dir is not None:
-            raise OcclusionError(
-                "give either --images (your images) or --samples/--data-dir (CIFAR-10 images), not both"
-            )
-        inputs = file_inputs(args, args.images)
-        title = f"Occlusion sensitivity report: {inputs.source}"
-    else:
-        if args.labels is not None:
-            raise OcclusionError("--labels needs --images; CIFAR-10 test images carry their own labels")
-        inputs = cifar_inputs(args)
-        title = "Occlusion sensitivity report: CIFAR-10 test images"
-    return _report(args, inputs, title, out)
+    _check_args(args, out)
+    check_input_args(args)
+    inputs = inputs_from_args(args)
+    return _report(args, inputs, f"Occlusion sensitivity report: {inputs.source}", out)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
+    from occsens.cli.inputs import file_inputs
+
     path = Path(args.image)
     out = args.out or f"{DEFAULT_OUT}/explain-{path.stem}"
-    check_out_dir(out)
+    _check_args(args, out)
     inputs = file_inputs(args, [path])
     return _report(args, inputs, f"Occlusion sensitivity report: {path.name}", out)
 
 
 def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> int:
+    from occsens.cli.inputs import model_classes, with_labels
+
     model = model_from_args(args)
     output = output_from_args(args)
     _fit_threads()
     classes = model_classes(args, model, inputs, output)
     inputs = with_labels(args, inputs, classes.names)
-    result = _report_from_args(args, model, inputs, classes.names, output, title)
-    return _finish(args, result, out)
+    checks = None if args.no_checks else _run_report_checks(model, inputs, classes.names, output, args)
+    result = _report_from_args(args, model, inputs, classes.names, output, title, checks)
+    return _finish(args, result, out, checks)
 
 
 def _run_report_checks(
     model: Any, inputs: Inputs, names: Sequence[str], output: Any, args: argparse.Namespace
 ) -> list[CheckResult]:
     """``occsens.checks`` on the report's samples with the report's settings."""
+    from occsens.checks import run_checks
+
     ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
     known = None if any(y is None for y in inputs.labels) else inputs.labels
     return run_checks(
@@ -237,9 +283,16 @@ def _run_report_checks(
 
 
 def _report_from_args(
-    args: argparse.Namespace, model: Any, inputs: Inputs, names: list[str], output: Any, title: str
+    args: argparse.Namespace,
+    model: Any,
+    inputs: Inputs,
+    names: list[str],
+    output: Any,
+    title: str,
+    checks: Sequence[CheckResult] | None,
 ) -> Report:
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
+    from occsens.cifar import data
 
     twin, missing = _twin(args, model)
     return report.make_report(
@@ -260,7 +313,9 @@ def _report_from_args(
         twin_missing=missing,
         title=title,
         timestamp=_timestamp(args),
-        checks=None if args.no_checks else _run_report_checks(model, inputs, names, output, args),
+        checks=checks,
         version=__version__,
+        # the asker's printout is in CIFAR-10's class ids: only for CIFAR-10 images and class names
+        question=report.ASKER if inputs.cifar and list(names) == list(data.CIFAR10_CLASSES) else None,
         progress=not args.quiet,
     )

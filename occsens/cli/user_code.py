@@ -1,10 +1,17 @@
 """Code the user names on the command line: ``--model-path MODULE:FACTORY`` and ``--output MODULE:FUNCTION``.
 
 Naming user code means running it: ``MODULE`` is imported (its top level runs), then the named
-attribute is called. The module is found on ``sys.path`` as installed, with the current folder added
-*after* everything else, so a file in the working folder that happens to share a library's name
-(``matplotlib.py``, ``torch.py``) never shadows the library; a module of yours that does share such a
-name must be renamed.
+attribute is called. The module is found on ``sys.path`` as installed, with the current folder
+searched *after* everything else, so a file in the working folder that happens to share a library's
+name (``matplotlib.py``, ``torch.py``) never shadows the library; a module of yours that does share
+such a name must be renamed. ``python -m occsens`` puts the current folder *first* on ``sys.path``
+(Python's rule for ``-m``): ``working_folder_last`` moves it to the end before any library loads.
+
+An exception that escapes the user's code somewhere occsens does not wrap it (a method the model
+calls later, a sibling module of theirs) is traced back to it by ``blame``: the command line then
+says which of the user's modules raised, instead of a traceback.
+
+Its top level imports no torch: ``args`` imports it while the parser is built.
 """
 
 from __future__ import annotations
@@ -12,14 +19,21 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
-from occsens.cifar.models import load_weights
-from occsens.engine.model import OUTPUTS
 from occsens.errors import OcclusionError
+
+# The user's modules this process imported, by file (a package: its folder), and the option that named them
+_LOADED: dict[Path, str] = {}
+
+
+def working_folder_last() -> None:
+    """Put the current folder at the end of ``sys.path`` (however it is written there: ``""``, ``"."``
+    or its full path), so installed packages win over files in it."""
+    cwd = os.getcwd()
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != cwd] + [cwd]
 
 
 def load_attr(spec: str, option: str, example: str) -> Any:
@@ -27,19 +41,48 @@ def load_attr(spec: str, option: str, example: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise OcclusionError(f"{option} {spec!r} must look like 'module:name', e.g. {example!r}")
-    cwd = os.getcwd()
-    if not any(entry in ("", ".", cwd) for entry in sys.path):
-        sys.path.append(cwd)  # last: installed packages win over same-named files in the folder
+    working_folder_last()  # installed packages win over same-named files in the folder
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # the user's module may fail in any way while importing
+    except SystemExit as exc:  # a script's top level that parses its own arguments, or exits
         raise OcclusionError(
-            f"{option} {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {exc})"
-        ) from None
+            f"{option} {spec!r}: importing {module_name!r} called sys.exit({exc.code!r}); its top-level code "
+            "runs on import, so put a script's own work under if __name__ == '__main__':"
+        ) from exc
+    except Exception as exc:  # the user's module may fail in any way while importing
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise OcclusionError(
+            f"{option} {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {first[:200]})"
+        ) from exc
+    file = getattr(module, "__file__", None)
+    if file:
+        where = Path(file).resolve()
+        _LOADED[where.parent if where.name == "__init__.py" else where] = f"{option} {spec}"
     if not hasattr(module, attr):
-        where = getattr(module, "__file__", None) or module_name
-        raise OcclusionError(f"{option} {spec!r}: module {module_name!r} ({where}) has no {attr!r}")
+        raise OcclusionError(
+            f"{option} {spec!r}: module {module_name!r} ({file or module_name}) has no {attr!r}"
+        )
     return getattr(module, attr)
+
+
+def blame(exc: BaseException) -> str | None:
+    """Which of the user's modules raised ``exc`` (or an exception it was raised from), in words: the
+    innermost frame of the traceback in a module ``load_attr`` imported. None when no frame is theirs."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for frame in reversed(traceback.extract_tb(current.__traceback__)):
+            file = Path(frame.filename).resolve()
+            for where, named in _LOADED.items():
+                if file == where or where in file.parents:
+                    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+                    return (
+                        f"your code ({named}) raised {type(exc).__name__}: {first[:200] or '(no message)'} "
+                        f"(in {frame.name}, {file.name} line {frame.lineno})"
+                    )
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
@@ -47,15 +90,19 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
 
     Weights are a state dict, read with ``weights_only=True`` (never unpickled).
     """
+    from torch import nn
+
+    from occsens.cifar.models import load_weights
+
     factory = load_attr(spec, "--model-path", "mynet:build")
     if not callable(factory):
         raise OcclusionError(f"--model-path {spec!r}: {spec.partition(':')[2]!r} is not callable")
     try:
         model = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # SystemExit: a factory that calls sys.exit
         raise OcclusionError(
             f"--model-path {spec!r}: {spec.partition(':')[2]}() failed ({type(exc).__name__}: {exc})"
-        ) from None
+        ) from exc
     if weights is not None:
         if not isinstance(model, nn.Module):
             raise OcclusionError(f"--weights given but {spec!r} did not return a torch.nn.Module")
@@ -71,6 +118,8 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
 
 def output_from_arg(text: str) -> Any:
     """``--output``: one of ``OUTPUTS``, or ``MODULE:FUNCTION`` turning model output into [B, K] scores."""
+    from occsens.engine.model import OUTPUTS
+
     if text in OUTPUTS:
         return text
     if ":" not in text:

@@ -33,9 +33,22 @@ class Noisy(nn.Module):
 
 def noisy():
     return Noisy()
+
+
+class Flat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.linspace(0, 1, 10))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), -1) + 0 * x.flatten(1)[:, :1]
+
+
+def flat():
+    return Flat()
 """
 
-KEYS = {"name", "passed", "value", "condition", "explanation", "samples"}
+KEYS = {"name", "verdict", "passed", "power", "value", "condition", "explanation", "samples"}
 
 
 @pytest.fixture
@@ -48,7 +61,10 @@ def tiny_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = cli.main(argv)
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # an argument error: the parser exits, as argparse does
+        code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -80,7 +96,7 @@ def test_check_prints_a_table_and_writes_json(tiny_models: Path, capsys: pytest.
         assert KEYS <= set(item) and isinstance(item["passed"], bool)
         assert item["samples"] and set(item["samples"]) <= {0, 1}
     lines = out.splitlines()
-    assert lines[0].split() == ["check", "result", "value", "condition"]
+    assert lines[0].split() == ["check", "result", "value", "power", "condition"]
     assert any(line.startswith("determinism") and "PASS" in line for line in lines)
     assert code == (0 if all(d["passed"] for d in data) else 1)
 
@@ -104,6 +120,28 @@ def test_check_exits_1_on_a_failed_check_unless_no_fail(
     assert code == 0 and "FAIL" in out
 
 
+def test_check_exits_0_when_checks_are_only_inconclusive_and_says_what_is_untested(
+    tiny_models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model that ignores the image gives the map checks nothing to judge: no verdict is "fail", so
+    the exit code is 0, and the summary says the maps are untested rather than trusted or failed."""
+    argv = ["check", "--model-path", "occsens_check_tiny:flat", "--samples", "0,1", "--quiet"]
+    argv += ["--checks", "patch,faithfulness,determinism"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    rows = out.splitlines()[2:7]
+    assert [row.split("  ")[0] for row in rows] == [
+        "background-only (important windows)", "patch-only (important windows)", "faithfulness: deletion",
+        "faithfulness: insertion", "determinism",
+    ]  # fmt: skip
+    assert all("INCONCLUSIVE" in row for row in rows[:4]) and "PASS" in rows[4]
+    assert "1 passed, 0 failed, 4 inconclusive" in out and "power: the share of known-bad" in out
+    summary = out.split("\n\n")[2]
+    assert summary.startswith("The maps can be trusted for reproducible numbers; untested here")
+    assert "\nINCONCLUSIVE patch-only (important windows): No power here" in out
+    assert "FAIL" not in out
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -125,7 +163,7 @@ def test_check_exits_2_on_bad_input(
 def test_check_rejects_a_samples_list_that_names_no_index(
     tiny_models: Path, capsys: pytest.CaptureFixture[str], samples: str
 ) -> None:
-    """--samples is the shared parser (occsens.cli.args.samples_arg): no empty list falls back to defaults."""
+    """--samples is the shared parser (occsens.cli.types.int_list): no empty list falls back to defaults."""
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["check", "--model-path", "occsens_check_tiny:linear", "--quiet", "--samples", samples])
     assert exit_info.value.code == 2
@@ -153,5 +191,5 @@ def test_check_on_the_shipped_default_model(tmp_path: Path, capsys: pytest.Captu
         assert KEYS <= set(item) and isinstance(item["passed"], bool)
         assert item["value"] is not None, item["explanation"]  # no check crashed
         assert set(item["samples"]) <= {0, 1, 2, 3, 4, 6, 11, 25}
-    assert out.splitlines()[0].split() == ["check", "result", "value", "condition"]
+    assert out.splitlines()[0].split() == ["check", "result", "value", "power", "condition"]
     assert elapsed < 180, f"occsens check took {elapsed:.0f} s; the budget is 3 minutes"

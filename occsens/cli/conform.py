@@ -1,0 +1,97 @@
+"""``occsens conform``: occsens' properties of occlusion run against another implementation.
+
+``occsens conform captum|monai|notebook|occsens|MODULE:FUNCTION`` prints a table (property, kind,
+verdict, counterexample); ``--json``/``--html`` also write it. Exit code 1 when a contract property
+fails, 0 otherwise, 2 on bad input. Its top level imports no torch: ``occsens.conformance`` loads
+when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from occsens.cli import types
+from occsens.cli.args import RUNS_USER_CODE, out_file
+from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures
+from occsens.errors import OcclusionError
+from occsens.output import write_files
+
+BUILT_IN = ("captum", "monai", "notebook", "occsens")
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``occsens conform`` to the CLI's subparsers."""
+    p = sub.add_parser(
+        "conform",
+        help="check an occlusion implementation (Captum, MONAI, the notebook, yours) against its properties",
+        description="Run occsens' properties of occlusion against an implementation: closed forms on oracle "
+        "models, fill, target, batch, grid, determinism and scale, and which border convention it follows. "
+        "Prints a table; exits 1 when a contract property fails, 2 on bad input.",
+    )
+    p.add_argument(
+        "impl",
+        type=types.text(f"{', '.join(BUILT_IN)} or MODULE:FUNCTION"),
+        metavar="IMPL",
+        help=f"{', '.join(BUILT_IN)}, or MODULE:FUNCTION: your function "
+        "(model, images, *, patch, stride, fill) -> attribution [N, H, W]; this "
+        f"{RUNS_USER_CODE} FUNCTION on each drawn case",
+    )
+    p.add_argument(
+        "--examples",
+        type=types.positive_int,
+        default=DEFAULT_EXAMPLES,
+        help=f"cases drawn per property (default {DEFAULT_EXAMPLES}; a failure is then shrunk)",
+    )
+    p.add_argument(
+        "--seed",
+        type=types.seed,
+        default=0,
+        help=f"seed of the drawn cases, 0..{types.SEED_MAX} (default 0): same seed, same cases",
+    )
+    p.add_argument(
+        "--json",
+        default=None,
+        type=types.text("a file name"),
+        metavar="FILE",
+        help="also write the results as JSON (written whole)",
+    )
+    p.add_argument(
+        "--html",
+        default=None,
+        type=types.text("a file name"),
+        metavar="FILE",
+        help="also write them as one HTML page (written whole, with --json: both or neither)",
+    )
+    p.set_defaults(func=_cmd_conform)
+
+
+def _cmd_conform(args: argparse.Namespace) -> int:
+    json_path = out_file(args.json, "--json", "conform.json")  # before any work, not after
+    html_path = out_file(args.html, "--html", "conform.html")
+    if json_path is not None and html_path is not None and json_path.resolve() == html_path.resolve():
+        raise OcclusionError(f"--json and --html name the same file {args.json!r}; give two file names")
+    from occsens.conformance import load_impl, verify
+    from occsens.conformance.present import format_table, summary, to_html, to_json
+
+    impl = load_impl(args.impl)
+    start = time.perf_counter()
+    results = verify(impl, examples=args.examples, seed=args.seed)
+    seconds = time.perf_counter() - start
+    print(format_table(results))
+    print(
+        f"\n{summary(args.impl, results)}. {args.examples} cases per property, seed {args.seed}, "
+        f"{seconds:.1f} s."
+    )
+    by_folder: dict[Path, dict[str, bytes]] = {}  # files in one folder are replaced together
+    for path, present in ((json_path, to_json), (html_path, to_html)):
+        if path is not None:
+            text = present(args.impl, results, examples=args.examples, seed=args.seed)
+            by_folder.setdefault(path.parent, {})[path.name] = text.encode("utf-8")
+    for folder, payload in by_folder.items():
+        options = (("--json", json_path), ("--html", html_path))
+        option = "/".join(o for o, p in options if p is not None and p.parent == folder)
+        write_files(folder, payload, "the conformance results", option)
+    return 1 if contract_failures(results) else 0
