@@ -18,7 +18,8 @@ from occsens.checks import CheckResult
 from occsens.checks.results import Clause, Condition
 from occsens.report import CheckTable, show_checks
 from occsens.report.display import FRAME_HEIGHT_PX, MAX_ROWS
-from tests.report.conftest import Page, TinyNet
+
+from .conftest import Page, TinyNet
 
 HOSTILE = "<script>alert(1)</script>"
 # A one-line repr is one a terminal shows without wrapping it into a wall: 300 characters is about three

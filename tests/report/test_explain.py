@@ -9,7 +9,8 @@ import torch
 import occsens
 from occsens import OcclusionError, report
 from occsens.report.explain import TWIN_MISSING
-from tests.report.conftest import TinyNet
+
+from .conftest import TinyNet
 
 
 class Counting(torch.nn.Module):

@@ -25,7 +25,8 @@ from occsens.report import analysis as an
 from occsens.report import figures as fg
 from occsens.report import figures_sample as fs
 from occsens.report import plots
-from tests.report.conftest import TinyNet
+
+from .conftest import TinyNet
 
 NAMES = tuple(f"name{k}" for k in range(10))
 
