@@ -243,7 +243,8 @@ def answer_colour(c: ev.Colour | None, missing: str | None, names: Sequence[str]
         f"{points(abs(gap) / 100)}-point gap is "
     )
     text += (
-        "outside the run-to-run spread: larger than any difference between two runs of one recipe."
+        "outside the run-to-run spread: larger than any difference between two of those runs (a spread "
+        "measured on the shorter recipe stands in for the full one's)."
         if outside
         else "within the run-to-run spread: a second run of either model could move it that far."
     )
