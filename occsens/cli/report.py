@@ -129,16 +129,14 @@ def _model_info(args: argparse.Namespace, model: Any) -> ModelInfo:
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
     from occsens.cifar import data, models
     from occsens.cli.inputs import is_shipped
+    from occsens.report.data import model_info_without_card, parameter_count
 
-    params = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
     shipped = is_shipped(args)
     if shipped is None:
         label = args.model_path + (f" with weights {args.weights}" if args.weights else "")
-        return report.ModelInfo(
-            label, None, params, "a model of yours: occsens has no model card for it, so no test accuracy"
-        )
+        return model_info_without_card(model, label)
     card = report.Card.from_json(models.model_card(shipped), data.CIFAR10_CLASSES)
-    return report.ModelInfo(f"shipped model '{shipped}'", card, params)
+    return report.ModelInfo(f"shipped model '{shipped}'", card, parameter_count(model))
 
 
 def _twin(args: argparse.Namespace, model: Any) -> tuple[Twin | None, str | None]:

@@ -56,6 +56,20 @@ class ModelInfo:
     note: str = ""  # why there is no card
 
 
+NO_CARD = "a model of yours: occsens has no model card for it, so no test accuracy"
+
+
+def parameter_count(model: Any) -> int | None:
+    """The model's parameter count when it has ``parameters()`` (a torch module), else None."""
+    parameters = getattr(model, "parameters", None)
+    return sum(p.numel() for p in parameters()) if callable(parameters) else None
+
+
+def model_info_without_card(model: Any, label: str) -> ModelInfo:
+    """How the report names a model occsens has no card for: its label and its parameter count."""
+    return ModelInfo(label, None, parameter_count(model), NO_CARD)
+
+
 @dataclass(frozen=True, eq=False)
 class Twin:
     """The colour model and its greyscale twin, with their cards, for the colour-vs-greyscale section."""

@@ -14,15 +14,12 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from typing import Any
 
-import torch
-
 from occsens.checks import run_checks
 from occsens.engine import as_images, occlude
 from occsens.errors import OcclusionError, flag, shown
-from occsens.report.data import ModelInfo, Report, class_names_for
+from occsens.report.data import Report, class_names_for, model_info_without_card
 from occsens.report.make import make_report
 
-NO_CARD = "a model of yours: occsens has no model card for it, so no test accuracy"
 TWIN_MISSING = (
     "The colour-vs-greyscale comparison measures occsens's two shipped CIFAR-10 models against each "
     "other (occsens report); it says nothing about this model, so it is left out."
@@ -138,7 +135,6 @@ def explain(
             class_names=class_names,
             progress=progress,
         )
-    params = sum(p.numel() for p in model.parameters()) if isinstance(model, torch.nn.Module) else None
     return make_report(
         model,
         x,
@@ -149,7 +145,7 @@ def explain(
         stride=stride,
         fill=fill,
         output=output,
-        model_info=ModelInfo(model_name or type(model).__name__, None, params, NO_CARD),
+        model_info=model_info_without_card(model, model_name or type(model).__name__),
         twin_missing=TWIN_MISSING,
         title=title,
         checks=results,
