@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from occsens.engine import Occlusion, occlude, resolve_fill
+from occsens.engine import Occlusion, resolve_fill
 from occsens.engine.model import (
     _device,
     _forward,
@@ -25,6 +25,7 @@ from occsens.engine.model import (
     eval_mode,
     is_probability,
 )
+from occsens.engine.store import Runs
 from occsens.errors import OcclusionError
 
 Explainer = Callable[[Any, torch.Tensor], Any]  # explainer(model, images) -> maps [N, H, W]
@@ -70,8 +71,10 @@ class _Run:
         seed: int,
         class_names: Sequence[str] | None,
         output: Any = "softmax",
+        runs: Runs | None = None,
     ) -> None:
         self.output = output
+        self.runs = Runs() if runs is None else runs  # shared with the report when it runs the checks
         self.model, self.images, self.labels, self.sample_ids = model, images, labels, sample_ids
         self.patch, self.stride, self.fill, self.explainer, self.seed = patch, stride, fill, explainer, seed
         self.class_names = list(class_names) if class_names is not None else None
@@ -94,8 +97,10 @@ class _Run:
         target: Any = None,
         reveal: bool = False,
         batch_size: int | None = None,
+        repeat: int = 0,
     ) -> Occlusion:
-        return occlude(
+        """The run's occlusion with these changes, from the store (``repeat``: a deliberate rerun)."""
+        return self.runs.occlude(
             self.model if model is None else model,
             images,
             patch=self.patch,
@@ -105,7 +110,7 @@ class _Run:
             reveal=reveal,
             batch_size=batch_size,
             output=self.output,
-            progress=False,  # the checks show one bar of their own
+            repeat=repeat,
         )
 
     @property

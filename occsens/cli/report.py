@@ -39,6 +39,7 @@ from occsens.errors import OcclusionError
 if TYPE_CHECKING:
     from occsens.checks import CheckResult
     from occsens.cli.inputs import Inputs
+    from occsens.engine import Runs
     from occsens.report import ModelInfo, Report, Twin
 
 DEFAULT_OUT = "reports"
@@ -253,13 +254,16 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
     _fit_threads()
     classes = model_classes(args, model, inputs, output)
     inputs = with_labels(args, inputs, classes.names)
-    checks = None if args.no_checks else _run_report_checks(model, inputs, classes.names, output, args)
-    result = _report_from_args(args, model, inputs, classes.names, output, title, checks)
+    from occsens.engine import Runs
+
+    runs = Runs()  # one store: the checks' maps are the report's, computed once
+    checks = None if args.no_checks else _run_report_checks(model, inputs, classes.names, output, args, runs)
+    result = _report_from_args(args, model, inputs, classes.names, output, title, checks, runs)
     return _finish(args, result, out, checks)
 
 
 def _run_report_checks(
-    model: Any, inputs: Inputs, names: Sequence[str], output: Any, args: argparse.Namespace
+    model: Any, inputs: Inputs, names: Sequence[str], output: Any, args: argparse.Namespace, runs: Runs
 ) -> list[CheckResult]:
     """``occsens.checks`` on the report's samples with the report's settings."""
     from occsens.checks import run_checks
@@ -277,6 +281,7 @@ def _run_report_checks(
         output=output,
         class_names=names,
         progress=not args.quiet,
+        runs=runs,
     )
 
 
@@ -288,6 +293,7 @@ def _report_from_args(
     output: Any,
     title: str,
     checks: Sequence[CheckResult] | None,
+    runs: Runs,
 ) -> Report:
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
     from occsens.cifar import data
@@ -316,4 +322,5 @@ def _report_from_args(
         # the asker's printout is in CIFAR-10's class ids: only for CIFAR-10 images and class names
         question=report.ASKER if inputs.cifar and list(names) == list(data.CIFAR10_CLASSES) else None,
         progress=not args.quiet,
+        runs=runs,
     )

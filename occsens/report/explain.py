@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any
 
 from occsens.checks import run_checks
-from occsens.engine import as_images, occlude
+from occsens.engine import Runs, as_images
 from occsens.errors import OcclusionError, flag, shown
 from occsens.report.data import Report, class_names_for, model_info_without_card
 from occsens.report.make import make_report
@@ -109,14 +109,14 @@ def explain(
     # one window the size of the image on the first image: the model, fill and output checked, and the
     # number of classes known, in two forward passes before the long runs
     h, w = x.shape[2:]
-    probe = occlude(
+    runs = Runs()  # one store for the probe, the checks and the report: each map computed once
+    probe = runs.occlude(
         model,
         x[:1],
         patch=(h, w),
         fill=fill,
         output=output,
         engine="brute",
-        progress=False,
         batch_size=batch_size,
     )
     if class_names is not None:
@@ -134,6 +134,7 @@ def explain(
             output=output,
             class_names=class_names,
             progress=progress,
+            runs=runs,
         )
     return make_report(
         model,
@@ -152,4 +153,5 @@ def explain(
         version=_version(),
         progress=progress,
         batch_size=batch_size,
+        runs=runs,
     )
