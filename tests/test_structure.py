@@ -92,10 +92,10 @@ def _in(name: str, layer: str) -> bool:
     "layer, allowed",
     [
         ("occsens.engine", ("occsens.engine", "occsens.errors", "occsens._alloc")),
-        ("occsens.checks", ("occsens.checks", "occsens.engine", "occsens.errors", "occsens.output")),
+        ("occsens.checks", ("occsens.checks", "occsens.engine", "occsens.errors", "occsens.files")),
         (
             "occsens.report",
-            ("occsens.report", "occsens.checks", "occsens.engine", "occsens.errors", "occsens.output"),
+            ("occsens.report", "occsens.checks", "occsens.engine", "occsens.errors", "occsens.files"),
         ),
     ],
 )

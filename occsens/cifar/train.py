@@ -28,7 +28,7 @@ from occsens.cifar.card import build_card, card_files
 from occsens.cifar.evaluation import evaluate
 from occsens.cifar.models import LUMA_WEIGHTS, Architecture, Normalize, apply_state, build_model, load_state
 from occsens.errors import OcclusionError, flag, integer, path, real, shown
-from occsens.output import check_out_dir, write_files
+from occsens.files import check_out_dir, write_files
 
 # Page's recipe reaches 94% in 24 epochs and the shipped models took 28; 1,000 is 36x that (about 28
 # hours on the development machine at 1.7 min per epoch): past it an epoch count is a typo.
@@ -261,7 +261,7 @@ def train(
 
 
 def _saved(obj: object) -> bytes:
-    """``torch.save`` into bytes (written to disk by ``occsens.output.write_files``, whole or not at all)."""
+    """``torch.save`` into bytes (written to disk by ``occsens.files.write_files``, whole or not at all)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()

@@ -291,7 +291,7 @@ def out_file(value: str | None, option: str, example: str) -> Path | None:
     file name to suggest."""
     if value is None:
         return None
-    from occsens.output import check_out_file
+    from occsens.files import check_out_file
 
     if os.path.isdir(value):
         raise OcclusionError(f"{option} {shown(value)} is a folder; give a file name, e.g. {example}")
@@ -303,7 +303,7 @@ def out_file(value: str | None, option: str, example: str) -> Path | None:
 def out_folder(value: str, option: str, names: Iterable[str]) -> Path:
     """A folder a command will write ``names`` into (``--out DIR``), checked as ``out_file`` checks a
     file, before any work. Nothing is created."""
-    from occsens.output import check_out_dir
+    from occsens.files import check_out_dir
 
     folder = check_out_dir(value, option)
     for name in names:

@@ -28,7 +28,7 @@ from occsens.cli.args import (
     out_file,
     output_from_args,
 )
-from occsens.output import write_files
+from occsens.files import write_files
 
 
 def add_parser(sub: Any) -> None:

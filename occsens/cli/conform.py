@@ -17,7 +17,7 @@ from occsens.cli import types
 from occsens.cli.args import RUNS_USER_CODE, out_file
 from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures
 from occsens.errors import OcclusionError
-from occsens.output import write_files
+from occsens.files import write_files
 
 BUILT_IN = ("captum", "monai", "notebook", "occsens")
 

@@ -17,7 +17,7 @@ from typing import Any
 from occsens.checks import CheckResult
 from occsens.errors import OcclusionError, shown
 from occsens.errors import path as as_path
-from occsens.output import write_files
+from occsens.files import write_files
 from occsens.report.analysis import SampleAnalysis, Takeover
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.display import report_frame
@@ -142,7 +142,7 @@ class Report:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the page whole to the file ``path`` (or ``index.html`` in it, when ``path`` is a folder
         or ends with a separator) and return where: atomically, so a failure leaves the old file or none,
-        never half a page (``occsens.output.write_files``)."""
+        never half a page (``occsens.files.write_files``)."""
         target = as_path(path, "path")
         folder, name = (
             (target, HTML_NAME)

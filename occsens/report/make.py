@@ -25,7 +25,7 @@ from occsens.checks import CheckResult
 from occsens.engine import Runs, as_images
 from occsens.engine.model import check_output, is_probability, scores_in_words
 from occsens.errors import OcclusionError
-from occsens.output import write_files
+from occsens.files import write_files
 from occsens.report import analysis as an
 from occsens.report.cards import compare_twins
 from occsens.report.data import HTML_NAME, JSON_NAME, ModelInfo, Report, ReportData, Twin, class_names_for

@@ -6,7 +6,7 @@ blocking, checked to be a regular file (``fstat`` on the open descriptor, so it 
 between the check and the read), checked against the size its format implies, and read at most
 that size plus one byte (a file that grew past the limit meanwhile is caught too).
 
-Writing is ``occsens.output``'s job.
+Writing is ``occsens.files.write``'s job.
 """
 
 from __future__ import annotations
