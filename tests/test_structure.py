@@ -130,6 +130,20 @@ def test_the_display_hook_is_the_only_upward_link_and_is_made_at_call_time() -> 
         assert not any(_in(t, "occsens.report") for t in top_level), "the engine must not import the report"
 
 
+def test_the_library_never_imports_the_command_line() -> None:
+    """Only ``python -m occsens`` (``__main__``) enters the CLI: the library, the conformance suite and the
+    benchmark never import it (user code is loaded by ``occsens.user_code``, shared by the CLI and the
+    conformance suite)."""
+    users = {
+        f"{name} imports {dep}"
+        for name in MODULES
+        if not _in(name, "occsens.cli") and name != "occsens.__main__"
+        for dep in GRAPH[name]
+        if _in(dep, "occsens.cli")
+    }
+    assert not users, sorted(users)
+
+
 def test_only_the_command_line_imports_argparse() -> None:
     users = {name for name in MODULES if "argparse" in _imports(name) and not _in(name, "occsens.cli")}
     assert not users, sorted(users)

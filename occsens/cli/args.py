@@ -12,7 +12,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from occsens.cli import types, user_code
+from occsens import user_code
+from occsens.cli import types
 from occsens.errors import OcclusionError, shown
 from occsens.images import MAX_PIXELS
 

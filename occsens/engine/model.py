@@ -255,10 +255,10 @@ def is_probability(output: str) -> bool:
 def _forward(model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
     """The model on ``x`` (an exception from its code is reported as the model's), scores checked."""
     what = f"the model, on a batch of shape {tuple(x.shape)},"
-    return _check_logits(validate.user_call(what, model, x), expected_batch, output)
+    return checked_scores(validate.user_call(what, model, x), expected_batch, output)
 
 
-def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
+def checked_scores(out: Any, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
     """The scores occlusion maps, from the model's output, after checking type, shape and values.
 
     ``output``: "softmax" of logits (the default), "probs" used as they are, "sigmoid" per class, or

@@ -20,7 +20,7 @@ from torch import nn
 from occsens.engine.extents import layer_extents
 from occsens.engine.fill import _compose, _Fill
 from occsens.engine.incremental import CleanActivations, window_logits
-from occsens.engine.model import _MEMORY_BUDGET, _check_logits, _forward, progress_bar
+from occsens.engine.model import _MEMORY_BUDGET, _forward, checked_scores, progress_bar
 from occsens.engine.plan import Plan, box_masks
 from occsens.errors import OcclusionError
 
@@ -66,7 +66,7 @@ def _run_incremental(
         for first in range(0, n, group):
             members = images[first : first + group].to(device)
             clean = CleanActivations(model, members)
-            rebuilt = _check_logits(clean.logits, len(members), output)
+            rebuilt = checked_scores(clean.logits, len(members), output)
             off = _off(rebuilt, clean_probs[first : first + len(members)])
             if not off <= ENGINE_TOLERANCE:  # also catches NaN
                 raise _GuardFailed(
@@ -92,7 +92,7 @@ def _run_incremental(
                 chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
                 boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
                 logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
-                return (first + member) * p + idx, _check_logits(logits, len(pair), output)
+                return (first + member) * p + idx, checked_scores(logits, len(pair), output)
 
             for index, probs in _chunks_in_parallel(chunk, range(0, pairs, size), workers):
                 if out is None:
