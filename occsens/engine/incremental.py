@@ -319,8 +319,6 @@ def _sliding(state: _Sparse, module: nn.Module, bn: nn.BatchNorm2d | None = None
     elif isinstance(module, nn.MaxPool2d):
         patch = F.max_pool2d(crop, (kh, kw), (sh, sw), 0, (dh, dw))
     else:
-        if (ph or pw) and not module.count_include_pad:
-            raise Unsupported("AvgPool2d with count_include_pad=False and padding")
         divisor = cast(int | None, module.divisor_override)
         patch = F.avg_pool2d(crop, (kh, kw), (sh, sw), 0, divisor_override=divisor)
     if bn is None:
@@ -405,8 +403,8 @@ def _clean_pass(
     the same sequence of calls as the model's own forward.
     """
     if isinstance(module, nn.Sequential):
-        children = list(module)
-        for child, after in zip(children, children[1:] + [None], strict=True):
+        children = list(module)  # an empty one is the identity
+        for child, after in zip(children, [*children[1:], None][: len(children)], strict=True):
             if isinstance(child, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
                 x = child(x)  # folded into its batch norm by the sparse pass (``_run``): not asked for
             else:
