@@ -5,8 +5,8 @@ patch-only view and the compared fills are read by the report, by the checks and
 They all ask one ``Runs`` store instead of the engine, so each map is computed once. A run is
 identified by what decides its numbers:
 
-* the model: the object itself and the version counters of its parameters and buffers, so a
-  model changed in place (the randomisation check re-initialises layers one by one) is a new model;
+* the model: the object itself and a hash of its parameters and buffers, so a model changed in
+  place (the randomisation check re-initialises layers one by one) is a new model;
 * the images: their shape, dtype, device and a hash of their bytes (an equal copy is the same images);
 * the settings: the plan's geometry (sliding or notebook, patch, stride), the fill (a name, a
   number, per-channel values, a hash of a baseline image, or the callable itself), reveal, the
@@ -147,9 +147,9 @@ class Runs:
         repeat: int,
         compute: Callable[[], Occlusion],
     ) -> Occlusion:
-        model_key = self._model(model)
-        if model_key is None or not isinstance(images, torch.Tensor):  # nothing to key it on: no reuse
+        if not isinstance(images, torch.Tensor):  # not validated yet: the engine's door says what is wrong
             return compute()
+        model_key = self._model(model)
         subject = (model_key, self._images(images), self._held_id(output))
         settings = (geometry, self._fill(fill), bool(reveal), batch_size, engine, repeat)
         classes = self._target(target, len(images))
@@ -171,14 +171,15 @@ class Runs:
         self._held.append(value)
         return ("object", id(value))
 
-    def _model(self, model: Any) -> Key | None:
-        state: tuple[int, ...] = ()
-        if isinstance(model, nn.Module):
-            try:  # in-place changes (a re-initialised layer, updated running statistics) bump these
-                state = tuple(t._version for t in itertools.chain(model.parameters(), model.buffers()))
-            except RuntimeError:  # inference-mode tensors keep no version: the model cannot be keyed
-                return None
-        return (self._held_id(model), state)
+    def _model(self, model: Any) -> Key:
+        if not isinstance(model, nn.Module):  # a plain callable: by identity
+            return (self._held_id(model), None)
+        # by its values, not version counters: writes through .data or vector_to_parameters bump none
+        digest = hashlib.sha256()
+        for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+            digest.update(name.encode())
+            digest.update(_digest(tensor).encode())
+        return (self._held_id(model), digest.hexdigest()[:32])
 
     def _images(self, x: torch.Tensor) -> Key:
         try:
@@ -219,5 +220,5 @@ def _pair(value: Any) -> Any:
 
 def _digest(x: torch.Tensor) -> str:
     data = x.detach().cpu().contiguous().reshape(-1)
-    raw = data.view(torch.uint8).numpy().tobytes()  # the bytes of any dtype (bfloat16 has no numpy twin)
-    return f"{tuple(x.shape)}:{x.dtype}:{hashlib.blake2b(raw, digest_size=16).hexdigest()}"
+    raw = data.view(torch.uint8).numpy()  # the bytes of any dtype (bfloat16 has no numpy twin), not copied
+    return f"{tuple(x.shape)}:{x.dtype}:{hashlib.sha256(raw.data).hexdigest()[:32]}"

@@ -8,7 +8,6 @@ numbers, computed here from the call itself, not by the store's own key.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,10 @@ from occsens.engine import Runs, occlusion
 from .conftest import TinyNet, shipped_default
 
 
+def _sha1(t: torch.Tensor) -> str:
+    return hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest()
+
+
 def _call_name(
     model: Any, images: torch.Tensor, plan: Any, res: Any, reveal: Any, batch: Any, engine: Any
 ) -> tuple:
@@ -32,8 +35,10 @@ def _call_name(
     buffers = model.buffers() if isinstance(model, nn.Module) else ()
     return (
         id(model),
-        tuple(t._version for t in itertools.chain(params, buffers)),  # a model changed in place is new
-        hashlib.sha1(images.contiguous().numpy().tobytes()).hexdigest(),
+        tuple(
+            hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest() for t in [*params, *buffers]
+        ),
+        _sha1(images),
         tuple(images.shape),
         plan.geometry,
         plan.patch,
@@ -97,7 +102,9 @@ def test_the_store_computes_a_run_once_and_a_changed_model_again(engine_calls: l
     changed = runs.occlude(model, images, patch=8)
     assert changed is not first and len(engine_calls) == 6
     assert not torch.equal(changed.probs, first.probs)
-    assert len(runs) == 6 and list(_repeated(engine_calls).values()) == [2]  # only the deliberate rerun
+    model.conv.bias.data.add_(1)  # a write no version counter sees
+    assert runs.occlude(model, images, patch=8) is not changed and len(engine_calls) == 7
+    assert len(runs) == 7 and list(_repeated(engine_calls).values()) == [2]  # only the deliberate rerun
 
 
 @pytest.mark.skipif(shipped_default() is None, reason="needs the shipped default model")
