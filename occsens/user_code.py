@@ -116,7 +116,7 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
 
 def output_from_arg(text: str) -> Any:
     """``--output``: one of ``OUTPUTS``, or ``MODULE:FUNCTION`` turning model output into [B, K] scores."""
-    from occsens.engine.model import OUTPUTS
+    from occsens.constants import OUTPUTS
 
     if text in OUTPUTS:
         return text

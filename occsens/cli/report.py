@@ -34,6 +34,7 @@ from occsens.cli.args import (
     out_folder,
     output_from_args,
 )
+from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.errors import OcclusionError
 
 if TYPE_CHECKING:
@@ -43,9 +44,6 @@ if TYPE_CHECKING:
     from occsens.report import ModelInfo, Report, Twin
 
 DEFAULT_OUT = "reports"
-# occsens.report's HTML_NAME and JSON_NAME, named here so building the parser need not import it
-HTML_NAME = "index.html"
-JSON_NAME = "report.json"
 GREYSCALE_CARD = "occsens/weights/greyscale.json"
 EXIT_CHECK_FAILED = 1  # the report is written; a sanity check failed (what `occsens check` exits with)
 EXIT_CODES = (
@@ -184,7 +182,7 @@ def _finish(args: argparse.Namespace, result: Report, out: str, checks: Sequence
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
     path = report.write_report(result, out, args.json)
-    extra = f" and {path.parent / report.JSON_NAME}" if args.json else ""
+    extra = f" and {path.parent / JSON_NAME}" if args.json else ""
     print(f"wrote {path} ({len(result.html.encode()) // 1024} kB){extra}")
     if checks is None:
         return 0

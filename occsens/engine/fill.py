@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from occsens.constants import FILL_NAMES
 from occsens.engine import validate
 from occsens.engine.plan import Plan
 from occsens.errors import OcclusionError, shown
@@ -110,9 +111,6 @@ def gaussian_blur(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tens
                 groups=c,
             )
     return x.clamp(0, 1)
-
-
-FILL_NAMES = ("mean", "blur", "noise")
 
 
 def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:

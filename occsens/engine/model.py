@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from occsens.constants import OUTPUTS
 from occsens.engine import validate
 from occsens.errors import OcclusionError, shown
 
@@ -215,9 +216,6 @@ def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: s
 
     model.__name__ = name
     return model
-
-
-OUTPUTS = ("softmax", "probs", "sigmoid")
 
 
 def check_output(output: Any) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from occsens.checks import CheckResult
+from occsens.constants import HTML_NAME
 from occsens.errors import OcclusionError, shown
 from occsens.errors import path as as_path
 from occsens.files import write_files
@@ -22,9 +23,6 @@ from occsens.report.analysis import SampleAnalysis, Takeover
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.display import report_frame
 from occsens.report.questions import Printout
-
-HTML_NAME = "index.html"  # the page's name in a report folder
-JSON_NAME = "report.json"  # the numbers' name beside it
 
 
 def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:

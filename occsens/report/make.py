@@ -22,13 +22,14 @@ from typing import Any
 from tqdm import tqdm
 
 from occsens.checks import CheckResult
+from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.engine import Runs, as_images
 from occsens.engine.model import check_output, is_probability, scores_in_words
 from occsens.errors import OcclusionError
 from occsens.files import write_files
 from occsens.report import analysis as an
 from occsens.report.cards import compare_twins
-from occsens.report.data import HTML_NAME, JSON_NAME, ModelInfo, Report, ReportData, Twin, class_names_for
+from occsens.report.data import ModelInfo, Report, ReportData, Twin, class_names_for
 from occsens.report.questions import Printout
 from occsens.report.render import render, report_numbers
 from occsens.report.runs import execute, plan_runs
