@@ -119,6 +119,7 @@ class Report:
     numbers: dict = field(repr=False)
     findings: tuple[Finding, ...] = field(repr=False, default=())
     title: str = ""
+    checks: tuple[CheckResult, ...] | None = field(repr=False, default=None)  # None: the checks did not run
 
     def __repr__(self) -> str:
         samples = len(self.numbers.get("samples", ()))

@@ -158,7 +158,8 @@ def render_report(data: ReportData, step: Callable[[str], None] | None = None) -
     html = render(view)
     if step is not None:
         step("render")
-    return Report(html, report_numbers(data), tuple(found), data.title)
+    checks = None if data.checks is None else tuple(data.checks)
+    return Report(html, report_numbers(data), tuple(found), data.title, checks)
 
 
 def write_report(report: Report, out: str | os.PathLike, write_json: bool = False) -> Path:
