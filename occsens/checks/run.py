@@ -23,14 +23,14 @@ from occsens.checks.names import FAIL
 from occsens.checks.patch import check_patch
 from occsens.checks.randomisation import check_randomisation
 from occsens.checks.results import CheckResult
-from occsens.checks.run_state import Explainer, _Run
+from occsens.checks.run_state import CheckRun, Explainer
 from occsens.engine import as_images, resolve_fill
 from occsens.engine.model import check_output, progress_bar
 from occsens.engine.plan import plan_for
 from occsens.engine.store import Runs
 from occsens.errors import OcclusionError
 
-CHECKS: dict[str, Callable[[_Run], list[CheckResult]]] = {
+CHECKS: dict[str, Callable[[CheckRun], list[CheckResult]]] = {
     "randomisation": check_randomisation,
     "patch": check_patch,
     "faithfulness": check_faithfulness,
@@ -109,7 +109,7 @@ def run_checks(
     label_array = None if labels is None else np.asarray(labels).reshape(-1)
     if label_array is not None and len(label_array) != len(x):
         raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
-    run = _Run(
+    run = CheckRun(
         model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names, output, runs
     )
     if run.was_training:

@@ -1,6 +1,6 @@
 """What the checks share in one run: the inputs, the settings, and the trained model's map.
 
-``_Run`` computes the trained model's occlusion result and the map under test once, on first use, and
+``CheckRun`` computes the trained model's occlusion result and the map under test once, on first use, and
 gives every check the same helpers (an occlusion with the run's settings, scores in chunks, sample ids,
 class names, seeded random streams). Model modes: the map's explainer runs with every module's training
 flag off and restored afterwards (``occsens.engine.model.eval_flags``).
@@ -17,13 +17,13 @@ from torch import nn
 
 from occsens.engine import Occlusion, resolve_fill
 from occsens.engine.model import (
-    _device,
-    _forward,
     check_output,
     default_batch_size,
     eval_flags,
     eval_mode,
     is_probability,
+    model_scores,
+    run_device,
 )
 from occsens.engine.store import Runs
 from occsens.errors import OcclusionError
@@ -55,7 +55,7 @@ class _Lazy:
         return self._value
 
 
-class _Run:
+class CheckRun:
     """Everything the checks share: inputs, settings, and the trained model's map (computed once)."""
 
     def __init__(
@@ -154,12 +154,12 @@ class _Run:
 
     def probs(self, model: Any, x: torch.Tensor) -> torch.Tensor:
         """float32 [B, K] scores (the run's ``output``) of ``model`` on ``x``, in eval mode, in chunks."""
-        device = _device(model, None)
+        device = run_device(model, None)
         size = default_batch_size(x, device)
         with eval_mode(model):
             return torch.cat(
                 [
-                    _forward(model, x[i : i + size].to(device), len(x[i : i + size]), self.output)
+                    model_scores(model, x[i : i + size].to(device), len(x[i : i + size]), self.output)
                     for i in range(0, len(x), size)
                 ]
             )

@@ -250,7 +250,9 @@ def is_probability(output: str) -> bool:
     return output in OUTPUTS
 
 
-def _forward(model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
+def model_scores(
+    model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax"
+) -> torch.Tensor:
     """The model on ``x`` (an exception from its code is reported as the model's), scores checked."""
     what = f"the model, on a batch of shape {tuple(x.shape)},"
     return checked_scores(validate.user_call(what, model, x), expected_batch, output)
@@ -313,7 +315,7 @@ def checked_scores(out: Any, expected_batch: int, output: Any = "softmax") -> to
     return out.cpu()
 
 
-def _device(model: Any, device: Any) -> torch.device:
+def run_device(model: Any, device: Any) -> torch.device:
     """Where ``model`` runs: ``device`` (checked to exist, and to hold the model), or its parameters'."""
     return validate.model_device(model, device)
 

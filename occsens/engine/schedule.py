@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from occsens.engine.extents import layer_extents
-from occsens.engine.fill import _compose, _Fill
+from occsens.engine.fill import Fill, _compose
 from occsens.engine.incremental import CleanActivations, window_logits
-from occsens.engine.model import _MEMORY_BUDGET, _forward, checked_scores, progress_bar
+from occsens.engine.model import _MEMORY_BUDGET, checked_scores, model_scores, progress_bar
 from occsens.engine.plan import Plan, box_masks
 from occsens.errors import OcclusionError
 
@@ -29,7 +29,7 @@ def _run_incremental(
     model: nn.Module,
     images: torch.Tensor,
     plan: Plan,
-    fill: _Fill,
+    fill: Fill,
     batch_size: int,
     device: torch.device,
     progress: bool,
@@ -353,7 +353,7 @@ def _clean_forward(
     """
     first = images[:size]
     chunks = [torch.cat([first, *extra])] + [images[i : i + size] for i in range(size, len(images), size)]
-    probs = [_forward(model, x.to(device, memory_format=layout), len(x), output) for x in chunks]
+    probs = [model_scores(model, x.to(device, memory_format=layout), len(x), output) for x in chunks]
     spots = probs[0][len(first) :]
     return torch.cat([probs[0][: len(first)], *probs[1:]]), spots
 
