@@ -180,9 +180,9 @@ def _finish(args: argparse.Namespace, result: Report, out: str) -> int:
     path = report.write_report(result, out, args.json)
     extra = f" and {path.parent / JSON_NAME}" if args.json else ""
     print(f"wrote {path} ({len(result.html.encode()) // 1024} kB){extra}")
-    if result.checks is None:
+    reading = result.checks
+    if reading is None:
         return 0
-    reading = report.read_checks(result.checks)
     print(reading.summary)
     if reading.failed and not args.no_fail:
         failed = ", ".join(r.name for r in reading.rows if r.verdict == "fail")

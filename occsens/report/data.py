@@ -23,6 +23,7 @@ from occsens.report.analysis import SampleAnalysis, Takeover
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.display import report_frame
 from occsens.report.questions import Printout
+from occsens.report.verdicts import CheckReading
 
 
 def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:
@@ -119,7 +120,7 @@ class Report:
     numbers: dict = field(repr=False)
     findings: tuple[Finding, ...] = field(repr=False, default=())
     title: str = ""
-    checks: tuple[CheckResult, ...] | None = field(repr=False, default=None)  # None: the checks did not run
+    checks: CheckReading | None = field(repr=False, default=None)  # the checks' verdicts; None: none ran
 
     def __repr__(self) -> str:
         samples = len(self.numbers.get("samples", ()))

@@ -28,11 +28,14 @@ from occsens.engine.model import check_output, is_probability, scores_in_words
 from occsens.errors import OcclusionError
 from occsens.files import write_files
 from occsens.report import analysis as an
+from occsens.report import evidence as ev
+from occsens.report.answers import answers
 from occsens.report.cards import compare_twins
 from occsens.report.data import ModelInfo, Report, ReportData, Twin, class_names_for
 from occsens.report.questions import Printout
 from occsens.report.render import render, report_numbers
 from occsens.report.runs import execute, plan_runs
+from occsens.report.verdicts import read_checks
 from occsens.report.view import build_view
 
 
@@ -154,12 +157,14 @@ def make_report(
 
 def render_report(data: ReportData, step: Callable[[str], None] | None = None) -> Report:
     """The page, its numbers and its findings from the report's data (figures drawn here)."""
-    view, found = build_view(data, step)
+    e = ev.gather(data)  # the evidence, the answers and the checks' verdicts: built once, read by both
+    answered = answers(data, e)  # the page and the JSON
+    reading = None if data.checks is None else read_checks(data.checks)
+    view, found = build_view(data, e, answered, reading, step)
     html = render(view)
     if step is not None:
         step("render")
-    checks = None if data.checks is None else tuple(data.checks)
-    return Report(html, report_numbers(data), tuple(found), data.title, checks)
+    return Report(html, report_numbers(data, answered, reading), tuple(found), data.title, reading)
 
 
 def write_report(report: Report, out: str | os.PathLike, write_json: bool = False) -> Path:
