@@ -15,6 +15,7 @@ from pathlib import Path
 from occsens import user_code
 from occsens.cli import types
 from occsens.errors import OcclusionError, shown
+from occsens.files import path_kind
 from occsens.images import MAX_PIXELS
 
 RUNS_USER_CODE = (
@@ -257,17 +258,6 @@ def add_cifar_args(p: argparse.ArgumentParser, samples_help: str) -> None:
     )
 
 
-def _kind(mode: int) -> str | None:
-    """What a file that is neither a regular file nor a folder is, in words (None for those two)."""
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
-
-
 def _writable_target(path: Path, option: str, value: str) -> None:
     """Refuse a target that is a folder or a special file: a write renames a new file over it, which
     would replace a named pipe or a device (``/dev/null``, as root) with a regular file."""
@@ -279,10 +269,9 @@ def _writable_target(path: Path, option: str, value: str) -> None:
         raise OcclusionError(
             f"{option} {shown(value)}: {str(path)!r} is a folder; give the name of a file to write"
         )
-    kind = _kind(mode)
-    if kind is not None:
+    if not stat.S_ISREG(mode):
         raise OcclusionError(
-            f"{option} {shown(value)}: {str(path)!r} is {kind}, not a file occsens can replace"
+            f"{option} {shown(value)}: {str(path)!r} is {path_kind(mode)}, not a file occsens can replace"
         )
 
 
