@@ -207,7 +207,7 @@ def read_labels(
                     f"{where} line {line}: file {name!r} is not among the {len(wanted)} images read "
                     f"(name a file as it is in the folder, without its directory{example})"
                 )
-            index = _label_index(label, class_names, f"{where} line {line}")
+            index = label_index(label, class_names, f"{where} line {line}: label")
             if name in labels and labels[name][0] != index:
                 raise OcclusionError(
                     f"{where} line {line}: file {name!r} is labelled {label!r}, but line "
@@ -219,7 +219,8 @@ def read_labels(
     return [labels[n][0] if n in labels else None for n in file_names]
 
 
-def _label_index(label: str, class_names: Sequence[str], where: str) -> int:
+def label_index(label: str, class_names: Sequence[str], where: str) -> int:
+    """A class given by name or number ("ship", "8"); ``where`` names it in the error (``--label``)."""
     names = list(class_names)
     if label in names:
         return names.index(label)
@@ -227,7 +228,7 @@ def _label_index(label: str, class_names: Sequence[str], where: str) -> int:
         return int(label)
     shown = ", ".join(names[:_SHOWN_CLASSES]) + (", ..." if len(names) > _SHOWN_CLASSES else "")
     raise OcclusionError(
-        f"{where}: label {label!r} is not a class: use a name ({shown}) or a number 0..{len(names) - 1}"
+        f"{where} {label!r} is not a class: use a name ({shown}) or a number 0..{len(names) - 1}"
     )
 
 

@@ -184,21 +184,11 @@ def with_labels(args: argparse.Namespace, inputs: Inputs, names: Sequence[str]) 
 
         labels = read_labels(csv_path, inputs.sample_names, list(names))
     else:
-        labels = [label_from_text(str(one), names, "--label")]
+        from occsens.images import label_index
+
+        labels = [label_index(str(one), names, "--label")]
     return Inputs(
         inputs.images, inputs.sample_names, inputs.indices, labels, inputs.notes, inputs.cifar, inputs.source
-    )
-
-
-def label_from_text(text: str, names: Sequence[str], option: str) -> int:
-    """A class given by name or number."""
-    if text in names:
-        return list(names).index(text)
-    if text.isascii() and text.isdigit() and int(text) < len(names):
-        return int(text)
-    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    raise OcclusionError(
-        f"{option} {text!r} is not a class: use a name ({shown}) or a number 0..{len(names) - 1}"
     )
 
 
