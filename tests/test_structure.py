@@ -184,6 +184,7 @@ def test_the_public_face_is_what_the_readme_promises() -> None:
             "__version__",
             "as_images",
             "as_model",
+            "engine_tolerance",  # issue 28: the engines' agreement bound
             "eval_mode",
             "explain",
             "load_model",
