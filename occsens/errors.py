@@ -27,6 +27,27 @@ class OcclusionError(ValueError):
     """Bad input to occsens: the message names the argument, its value and what is valid."""
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print, encode and lay out: control characters (terminal escape sequences among
+    them) escaped as ``\\x1b``, tabs and newlines as spaces, and the undecodable bytes of a file name
+    (Python's surrogate escapes, ``\\udcff`` for byte 0xff) shown as the byte, ``\\xff``.
+
+    File names and the text of the user's exceptions are data: they are shown, never obeyed, and
+    they must not crash a report at its end (``UnicodeEncodeError`` on a name that is not UTF-8)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\t\n\r":
+            out.append(" ")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not valid UTF-8, as os.fsdecode keeps it
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def shown(value: Any) -> str:
     """``value`` for a one-line message: an array or tensor by its shape and dtype, anything else by its
     ``repr`` on one line, cut to ``_SHOWN`` characters (a list's repr is as long as the list)."""

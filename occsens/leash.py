@@ -12,7 +12,8 @@ as a daemon it never keeps the process alive). Whatever the code raises comes ba
 ``exit_trapped`` replaces ``os._exit`` while a command runs, so user code that calls it raises
 ``ExitCalled`` instead of ending the process silently with whatever status it chose.
 
-``printable`` escapes terminal control sequences in text that came from user code before it is shown.
+``occsens.errors.printable`` (re-exported here) escapes terminal control sequences in text that came
+from user code before it is shown.
 
 Imports nothing heavy: the command line uses it before torch loads.
 """
@@ -25,7 +26,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, printable
+
+__all__ = ["DEFAULT_TIMEOUT", "Escaped", "ExitCalled", "TimedOut", "call", "exit_trapped", "printable"]
 
 # Ten minutes per call: a generous bound for one call of an occlusion implementation on the
 # conformance suite's small cases (milliseconds each) or one forward of a user's model on one batch
@@ -108,20 +111,3 @@ def exit_trapped() -> Iterator[None]:
         yield
     finally:
         os._exit = original
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (terminal escape sequences among them) escaped as ``\\x1b``.
-
-    Tabs and newlines become spaces; lone surrogates (undecodable bytes of a file name) are shown
-    as ``\\udcff``, so the text can always be printed and encoded."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\t\n\r":
-            out.append(" ")
-        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
-            out.append(ch.encode("unicode_escape", "backslashreplace").decode("ascii"))
-        else:
-            out.append(ch)
-    return "".join(out)

@@ -180,6 +180,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _printing_never_fails() -> None:
+    """Print any text, in any locale: under ``LC_ALL=C`` stdout may be ASCII, and a file name (or the
+    user's text) that it cannot encode would otherwise fail the command after all its work."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                pass
+
+
 def _end_despite_threads(code: int) -> None:
     """End the process now with ``code`` if a thread that is not a daemon (the user's) would keep it alive."""
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
@@ -195,6 +207,7 @@ def _end_despite_threads(code: int) -> None:
 def _main(argv: Sequence[str] | None) -> int:
     if argv is None:
         user_code.working_folder_last()
+        _printing_never_fails()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from occsens.checks import CheckResult
 from occsens.engine import as_images
 from occsens.engine.model import check_output, is_probability, scores_in_words
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, printable
 from occsens.output import write_files
 from occsens.report import analysis as an
 from occsens.report.cards import compare_twins
@@ -100,6 +100,8 @@ def make_report(
     n = len(x)
     if len(sample_names) != n:
         raise OcclusionError(f"sample_names has {len(sample_names)} entries for {n} images")
+    # File names are data: any bytes a file system allows, shown escaped in the page, figures and JSON
+    sample_names = [printable(str(s)) for s in sample_names]
     notes = [()] * n if notes is None else [tuple(str(t) for t in ns) for ns in notes]
     if len(notes) != n:
         raise OcclusionError(f"notes has {len(notes)} entries for {n} images")
