@@ -19,7 +19,7 @@ from occsens.cli.args import RUNS_USER_CODE, out_file
 from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures, not_verified_words, verified
 from occsens.errors import OcclusionError
 from occsens.leash import DEFAULT_TIMEOUT
-from occsens.output import write_files
+from occsens.output import write_together
 
 BUILT_IN = ("captum", "monai", "notebook", "occsens")
 
@@ -98,13 +98,11 @@ def _cmd_conform(args: argparse.Namespace) -> int:
     )
     if not verified(results):
         print(f"{args.impl}: {not_verified_words(results)}.")
-    by_folder: dict[Path, dict[str, bytes]] = {}  # files in one folder are replaced together
-    for path, present in ((json_path, to_json), (html_path, to_html)):
+    files: list[tuple[Path, dict[str, bytes], str]] = []  # both or neither, in one folder or two
+    for path, present, option in ((json_path, to_json, "--json"), (html_path, to_html, "--html")):
         if path is not None:
             text = present(args.impl, results, examples=args.examples, seed=args.seed)
-            by_folder.setdefault(path.parent, {})[path.name] = text.encode("utf-8")
-    for folder, payload in by_folder.items():
-        options = (("--json", json_path), ("--html", html_path))
-        option = "/".join(o for o, p in options if p is not None and p.parent == folder)
-        write_files(folder, payload, "the conformance results", option)
+            files.append((path.parent, {path.name: text.encode("utf-8")}, option))
+    if files:
+        write_together(files, "the conformance results")
     return 1 if contract_failures(results) or not verified(results) else 0

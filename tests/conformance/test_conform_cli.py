@@ -6,7 +6,9 @@ The lead registers the command in ``occsens.cli``; these tests build a parser ho
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -230,3 +232,28 @@ def test_a_base_exception_is_a_failed_property_and_its_escape_sequences_are_esca
     assert done.returncode == 1 and not done.stderr, done.stderr
     assert "raised GeneratorExit" in done.stdout and "\\x1b[31mred" in done.stdout  # shown escaped
     assert "\x1b" not in done.stdout  # never sent raw to the terminal
+
+
+def test_json_and_html_in_two_folders_are_written_both_or_neither(user_module, monkeypatch) -> None:
+    from occsens import output
+
+    (user_module / "a").mkdir()
+    (user_module / "a" / "c.json").write_text("old json")
+    real_staged = output._staged
+
+    def disk_full_in_b(folder, content):  # the page's disk fills up once the JSON is staged
+        if folder.name == "b":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_staged(folder, content)
+
+    monkeypatch.setattr(output, "_staged", disk_full_in_b)
+    with pytest.raises(OcclusionError, match=r"--html 'b': cannot write .* \(No space left on device\)"):
+        run(["my_occ:right", "--examples", "1", "--json", "a/c.json", "--html", "b/c.html"])
+    assert (user_module / "a" / "c.json").read_text() == "old json"  # the JSON did not land alone
+    assert sorted(p.name for p in (user_module / "a").iterdir()) == ["c.json"]  # no temporaries
+
+
+def test_json_and_html_in_two_folders_both_land_when_both_can(user_module) -> None:
+    assert run(["my_occ:right", "--examples", "1", "--json", "a/c.json", "--html", "b/c.html"]) == 0
+    assert json.loads((user_module / "a" / "c.json").read_text())["verified"] is True
+    assert (user_module / "b" / "c.html").read_text().startswith("<!doctype html>")
