@@ -18,6 +18,12 @@ from typing import Any
 # instead of failing deep inside with an OverflowError.
 INT64_MAX = 2**63 - 1
 
+# The longest file or folder name (one component of a path) and the longest path the file systems
+# occsens runs on allow: NAME_MAX and PATH_MAX of Linux (ext4, tmpfs, btrfs) and macOS (APFS: 255
+# UTF-8 bytes, PATH_MAX 1024 there, which the system itself then reports in one line of its own).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
 # A value quoted in a message is cut at this many characters: a whole tensor or a long list in an
 # error line hides the message (80 is one terminal line, less the message around it).
 _SHOWN = 80
@@ -161,6 +167,17 @@ def path(value: Any, name: str) -> Path:
     text = os.fspath(value)
     if isinstance(text, bytes) or not text or "\0" in text:
         raise OcclusionError(f"{name} must be a path naming a file or folder, got {shown(value)}")
+    raw = os.fsencode(text)
+    long = next((part for part in raw.split(b"/") if len(part) > MAX_NAME_BYTES), None)
+    if long is not None:  # the system would refuse it (ENAMETOOLONG) wherever it is used, after the work
+        raise OcclusionError(
+            f"{name} {shown(text)} has a name of {len(long):,} bytes; file systems allow at most "
+            f"{MAX_NAME_BYTES} per file or folder name"
+        )
+    if len(raw) >= MAX_PATH_BYTES:
+        raise OcclusionError(
+            f"{name} {shown(text)} is {len(raw):,} bytes long; paths must be under {MAX_PATH_BYTES:,} bytes"
+        )
     return Path(text)
 
 

@@ -224,11 +224,13 @@ def _label_index(label: str, class_names: Sequence[str], where: str) -> int:
     names = list(class_names)
     if label in names:
         return names.index(label)
-    if label.isascii() and label.isdigit() and int(label) < len(names):
+    # at most 19 digits: int() refuses 4,300 and more (and no class count needs more than an int64)
+    if label.isascii() and label.isdigit() and len(label) <= 19 and int(label) < len(names):
         return int(label)
     shown = ", ".join(names[:_SHOWN_CLASSES]) + (", ..." if len(names) > _SHOWN_CLASSES else "")
     raise OcclusionError(
-        f"{where}: label {label!r} is not a class: use a name ({shown}) or a number 0..{len(names) - 1}"
+        f"{where}: label {label if len(label) <= 60 else label[:57] + '...'!r} is not a class: use a name "
+        f"({shown}) or a number 0..{len(names) - 1}"
     )
 
 

@@ -40,6 +40,11 @@ def check_out_dir(out: str | os.PathLike, option: str = "--out") -> Path:
     path = as_path(out, option)
     probe = path
     while not probe.exists():
+        if probe.is_symlink():  # a link to nothing, or a loop of links: no folder can be made there
+            raise OcclusionError(
+                f"{option} {str(out)!r} is not usable: {str(probe)!r} is a link that leads nowhere (its "
+                "target is missing, or links loop back to themselves)"
+            )
         if probe.parent == probe:
             break
         probe = probe.parent
@@ -127,7 +132,7 @@ def recover(folder: str | os.PathLike) -> None:
     if journal.exists():
         try:
             entries = json.loads(journal.read_bytes())["renames"]
-        except (ValueError, KeyError, TypeError, OSError):
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
             entries = []  # torn while it was written: no rename had started, nothing to finish
         for entry in entries:
             target, new, old = folder / entry["name"], entry["new"], entry["old"]

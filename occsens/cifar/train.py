@@ -306,6 +306,9 @@ def _resume(
         history = json.loads(ckpt["history"])
     except (TypeError, ValueError):
         raise OcclusionError(f"{where} is corrupt (its settings or history are not JSON); {fix}") from None
+    except RecursionError:  # JSON nested deeper than Python's stack: train never writes that
+        deep = "its settings or history are nested too deeply"
+        raise OcclusionError(f"{where} is corrupt ({deep}); {fix}") from None
     if saved_config != config:
         raise OcclusionError(
             f"{where} was made with other settings; rerun without --resume or with the same settings"

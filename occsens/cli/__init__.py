@@ -26,8 +26,10 @@ import os
 import re
 import sys
 import threading
+import traceback
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 
@@ -257,6 +259,16 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _importing_torch(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while ``import torch`` ran (a broken install, too little memory)."""
+    if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] == "torch":
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return isinstance(exc, (ImportError, OSError, MemoryError)) and any(
+        Path(f.filename).name == "__init__.py" and Path(f.filename).parent.name == "torch" for f in frames
+    )
+
+
 def _failure(exc: BaseException) -> tuple[int, str]:
     """The exit code and the line for an exception a command raised (see the module docstring)."""
     if isinstance(exc, OcclusionError):
@@ -272,6 +284,12 @@ def _failure(exc: BaseException) -> tuple[int, str]:
         return EXIT_USAGE, theirs
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     what = f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+    if _importing_torch(exc):
+        return EXIT_INTERNAL, (
+            f"PyTorch could not be imported ({what}); occsens needs a working torch: check that it is "
+            "installed for this Python (pip install torch) and that the memory limit (ulimit -v) lets "
+            "its libraries load"
+        )
     if isinstance(exc, MemoryError):
         return EXIT_INTERNAL, f"out of memory ({what}); try fewer or smaller images, or a larger --patch"
     return EXIT_INTERNAL, (

@@ -173,6 +173,8 @@ def _checkpoint_variants(run: Path) -> dict[str, bytes | None]:
     bad_epoch["epoch"] = 7  # past the recipe's one epoch
     bad_optimizer = torch.load(io.BytesIO(good), weights_only=True)
     bad_optimizer["optimizer"] = {"state": {}, "param_groups": [{"params": [0]}]}
+    deep_history = torch.load(io.BytesIO(good), weights_only=True)
+    deep_history["history"] = "[" * 100_000 + "]" * 100_000  # issue 26: a RecursionError was exit 3
 
     def saved(obj: object) -> bytes:
         buffer = io.BytesIO()
@@ -188,6 +190,7 @@ def _checkpoint_variants(run: Path) -> dict[str, bytes | None]:
         "no keys": no_keys.getvalue(),
         "epoch past the recipe": saved(bad_epoch),
         "an optimizer of another model": saved(bad_optimizer),
+        "deeply nested history": saved(deep_history),
     }
 
 
@@ -207,6 +210,7 @@ EXPECTED = {
     "no keys": r"is not a checkpoint written by occsens train",
     "epoch past the recipe": r"is corrupt \(epoch 7 of 1",
     "an optimizer of another model": r"its optimizer state does not fit this model",
+    "deeply nested history": r"is corrupt \(its settings or history are nested too deeply\)",
 }
 
 
