@@ -27,7 +27,9 @@ from occsens.checks.run_state import Explainer, _Run
 from occsens.engine import as_images, resolve_fill
 from occsens.engine.model import check_output, progress_bar
 from occsens.engine.plan import plan_for
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, integer
+
+SEED_MAX = 2**32 - 1  # numpy's seed range, as the command line's --seed (occsens.cli.types.SEED_MAX)
 
 CHECKS: dict[str, Callable[[_Run], list[CheckResult]]] = {
     "randomisation": check_randomisation,
@@ -85,6 +87,8 @@ def run_checks(
 
     Bad arguments raise ``OcclusionError``; a check that crashes becomes a failed result with the error.
     """
+    # the range of the command line's --seed (numpy's seeds): -1 was accepted here and refused there
+    seed = integer(seed, "seed", low=0, high=SEED_MAX)
     x = as_images(images)
     _validate_geometry(x, patch, stride)
     resolve_fill(fill, x[:1])
@@ -103,7 +107,7 @@ def run_checks(
     label_array = None if labels is None else np.asarray(labels).reshape(-1)
     if label_array is not None and len(label_array) != len(x):
         raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
-    run = _Run(model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names, output)
+    run = _Run(model, x, label_array, ids, patch, stride, fill, explainer, seed, class_names, output)
     if run.was_training:
         warnings.warn(
             "model was in training mode; the checks run it in eval mode and restore its mode afterwards",

@@ -43,6 +43,9 @@ def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:
         raise OcclusionError(
             f"class_names has {len(given)} names for a model with {num_classes} classes; give one per class"
         )
+    twice = sorted({name for name in given if list(given).count(name) > 1})
+    if twice:  # a report names classes by these: two alike would read as one class
+        raise OcclusionError(f"class_names names {', '.join(map(repr, twice[:5]))} more than once")
     return tuple(given)
 
 

@@ -85,10 +85,11 @@ def test_every_option_that_takes_a_value_has_a_type_that_checks_it() -> None:
 
 def test_the_limits_mirrored_for_the_parser_equal_their_sources() -> None:
     """The parser must not import torch, so it mirrors these; a change at the source must reach it."""
+    from occsens.checks import run
     from occsens.cifar import models, train
     from occsens.engine import fill, model
 
-    assert types.SEED_MAX == train.MAX_SEED
+    assert types.SEED_MAX == train.MAX_SEED == run.SEED_MAX
     assert types.EPOCHS_MAX == train.MAX_EPOCHS
     assert types.WIDTH_MAX == models.MAX_WIDTH
     assert types.FILL_NAMES == fill.FILL_NAMES
