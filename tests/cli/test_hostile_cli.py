@@ -116,3 +116,31 @@ def test_the_program_reports_a_non_utf8_error_text_escaped(tmp_path: Path) -> No
     assert done.returncode == 2
     (line,) = done.stderr.splitlines()
     assert "\x1b" not in line and "\x07" not in line and "\\x1b]0;pwned\\x07" in line
+
+
+@pytest.mark.parametrize("where", ["factory", "forward"])
+def test_a_user_model_that_hangs_is_stopped_by_timeout_naming_it(tmp_path: Path, where: str) -> None:
+    (tmp_path / "stuck.py").write_text(
+        "import time\nimport torch\n\n"
+        "class Net(torch.nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        time.sleep(3600)\n\n"
+        "def factory():\n    time.sleep(3600)\n\n"
+        "def forward():\n    return Net()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "occsens", "check", "--model-path", f"stuck:{where}", "--samples", "1"]
+        + ["--timeout", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"occsens: error: --model-path stuck:{where}: ") and "within 2 s" in line
+
+
+def test_the_timeout_for_user_models_and_its_default_are_in_the_help() -> None:
+    text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["check"].format_help().split())
+    assert "--timeout SECONDS" in text and "default 600 s, 10 minutes" in text
