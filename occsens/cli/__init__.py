@@ -242,7 +242,9 @@ def _main(argv: Sequence[str] | None) -> int:
             _quiet_stdout()
             return EXIT_PIPE
         except BaseException as exc:  # SystemExit, GeneratorExit...: parsing is done, so the user's code
-            if _debug(args):
+            # Any other BaseException that is not the user's code's (a test harness's signal) goes on.
+            theirs = isinstance(exc, (Exception, SystemExit, ExitCalled)) or user_code.blame(exc) is not None
+            if _debug(args) or not theirs:
                 raise
             code, line = _failure(exc)
             print(f"occsens: error: {printable(_one_line(line))}", file=sys.stderr)
