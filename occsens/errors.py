@@ -33,6 +33,11 @@ class OcclusionError(ValueError):
     """Bad input to occsens: the message names the argument, its value and what is valid."""
 
 
+# Bidirectional embeddings, overrides and isolates: they reorder how the text after them is displayed
+# (a name can then read as something else, "Trojan Source"), so they are shown escaped too.
+_BIDI = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
 def printable(text: str) -> str:
     """``text`` safe to print, encode and lay out: control characters (terminal escape sequences among
     them) escaped as ``\\x1b``, tabs and newlines as spaces, and the undecodable bytes of a file name
@@ -47,7 +52,7 @@ def printable(text: str) -> str:
             out.append(" ")
         elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not valid UTF-8, as os.fsdecode keeps it
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000:
+        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000 or code in _BIDI:
             out.append(ch.encode("unicode_escape").decode("ascii"))
         else:
             out.append(ch)

@@ -53,3 +53,12 @@ def test_report_on_files_with_any_bytes_in_their_names_finishes_under_the_c_loca
     numbers = json.loads((tmp_path / "out" / "report.json").read_bytes())
     assert sorted(s["name"] for s in numbers["samples"]) == ["bad\\xff.png", "café.png"]
     assert "bad\\xff.png" in (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+
+
+def test_control_and_bidi_characters_in_a_name_are_shown_escaped() -> None:
+    from occsens.errors import printable
+
+    # an escape sequence that would clear the screen, a right-to-left override that would make
+    # "exe.png" read as "gnp.exe", and a byte 0xff kept as a surrogate by os.fsdecode
+    assert printable("\x1b[2Ja\u202egnp.exe\udcff") == "\\x1b[2Ja\\u202egnp.exe\\xff"
+    assert printable("tab\there, new\nline, café 猫") == "tab here, new line, café 猫"
