@@ -574,19 +574,23 @@ def test_train_refuses_bad_arguments_before_any_work(
 
 # ------------------------------------------------------------------------------ names, seeds, conformance
 
-NAMES_HOSTILE = ["bad\udcff.png", "\x1b]0;pwned\x07\x1b[2J", "<script>x</script>", "", "a" * 10_000, "\u202e"]
 
-
-@settings(max_examples=max(4, settings.default.max_examples // 4), deadline=None)  # ~1 s per report
-@given(st.data())
-def test_explain_with_hostile_names_succeeds_or_raises_occlusion_error(drawn: st.DataObject) -> None:
-    """Names are data: any text (lone surrogates of undecodable file names, escape sequences, markup)
-    comes back escaped in the page and the numbers, or a duplicate class name is refused."""
+@pytest.mark.parametrize(
+    ("sample_names", "class_names"),
+    [
+        (["bad\udcff.png", "\x1b]0;pwned\x07\x1b[2J"], ["<script>x</script>", "\u202egnp.exe", ""]),
+        (["a", "b"], ["cat", "dog", "cat"]),  # a duplicate class name: refused
+    ],
+    ids=["undecodable, escapes, markup, bidi, empty", "duplicate class"],
+)
+def test_explain_with_hostile_names_succeeds_or_raises_occlusion_error(
+    sample_names: list[str], class_names: list[str]
+) -> None:
+    """Names are data: any text (lone surrogates of undecodable file names, escape sequences, markup,
+    bidi overrides) comes back escaped in the page and the numbers, or a duplicate class name is
+    refused. Not drawn: a report takes seconds, and these two cover the classes."""
     model = _conv_net()
     images = torch.rand(2, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
-    pool = st.sampled_from([*NAMES_HOSTILE, "cat", "dog", "bird"])
-    sample_names = drawn.draw(st.lists(pool, min_size=2, max_size=2))
-    class_names = drawn.draw(st.lists(pool, min_size=CLASSES, max_size=CLASSES))
     made = call(
         "explain",
         lambda: occsens.explain(
@@ -594,23 +598,22 @@ def test_explain_with_hostile_names_succeeds_or_raises_occlusion_error(drawn: st
         ),
         model,
     )
+    assert (made is None) == (len(set(class_names)) < CLASSES)  # refused exactly when a name repeats
     if made is not None:
-        assert len(set(class_names)) == CLASSES  # a duplicate is refused
         made.html.encode("utf-8")  # no lone surrogate: the page can be written
         json.dumps(made.numbers, ensure_ascii=False).encode("utf-8")
-        assert "\x1b" not in made.html and "<script>x" not in made.html
+        assert not any(c in made.html for c in "\x1b\x07\u202e") and "<script>x" not in made.html
 
 
-@FUZZ
-@given(st.one_of(st.sampled_from([0, 7, 2**32 - 1]), hostile()))
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "3", True, None, np.int64(-1), torch.tensor(-1)])
 def test_run_checks_refuses_a_seed_outside_its_range_at_the_door(seed: Any) -> None:
+    """As ``--seed -1`` is refused, before any of the checks' minutes of work: the model never runs."""
+    calls = []
     model = _conv_net()
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
     images = torch.rand(2, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
-    got = call(
-        "run_checks", lambda: occsens.run_checks(model, images, patch=4, checks=["determinism"], seed=seed)
-    )
-    if got is not None:
-        assert isinstance(seed, int) and 0 <= seed < 2**32
+    got = call("run_checks", lambda: occsens.run_checks(model, images, patch=4, seed=seed), model)
+    assert got is None and calls == []
 
 
 def _occsens_map(model: Any, images: torch.Tensor, **kw: Any) -> Any:
@@ -644,7 +647,7 @@ def _raising(exc: BaseException) -> Callable[..., Any]:
 # Implementations written to fool the checker (issue 26); none may come out verified with no failure.
 FOOLING: dict[str, Callable[..., Any]] = {
     "doubles parameters": _doubles_parameters,
-    "batches of four": _batches_of_four,
+    "batches of four": _batches_of_four,  # caught by "realistic sizes" only: its cases are the large ones
     "unsupported": _raising(Unsupported("nothing")),
     "meta tensor": lambda model, images, **kw: torch.zeros(len(images), *images.shape[2:], device="meta"),
     "sparse tensor": lambda model, images, **kw: torch.zeros(len(images), *images.shape[2:]).to_sparse(),
@@ -662,7 +665,10 @@ def test_no_fooling_implementation_passes_conformance(name: str) -> None:
     from occsens.conformance import verify
     from occsens.conformance.results import contract_failures, verified
 
-    chosen = ["closed form", "model and images unchanged", "realistic sizes"]
+    # the properties that catch each (the drawn cases are small; "realistic sizes" takes seconds)
+    chosen = (
+        ["realistic sizes"] if name == "batches of four" else ["closed form", "model and images unchanged"]
+    )
     results = call("verify", lambda: verify(FOOLING[name], examples=2, properties=chosen, timeout=60))
     assert results is not None
     assert contract_failures(results) or not verified(results), [r.status for r in results]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from occsens.checks import CheckResult
-from occsens.errors import OcclusionError, shown
+from occsens.errors import OcclusionError, printable, shown
 from occsens.errors import path as as_path
 from occsens.output import write_files
 from occsens.report.analysis import SampleAnalysis, Takeover
@@ -46,7 +46,7 @@ def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:
     twice = sorted({name for name in given if list(given).count(name) > 1})
     if twice:  # a report names classes by these: two alike would read as one class
         raise OcclusionError(f"class_names names {', '.join(map(repr, twice[:5]))} more than once")
-    return tuple(given)
+    return tuple(printable(name) for name in given)  # text of the user's: shown, never obeyed
 
 
 @dataclass(frozen=True)
