@@ -20,17 +20,8 @@ the command modules import their heavy dependencies inside the functions that ru
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import os
-import re
 import sys
-import threading
-import traceback
-import warnings
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, NoReturn
 
 
 def _the_program() -> bool:
@@ -41,6 +32,16 @@ def _the_program() -> bool:
 
 
 try:  # importing the commands takes ~0.4 s (numpy): a Ctrl-C then ends the program without a traceback
+    import argparse
+    import difflib
+    import re
+    import threading
+    import traceback
+    import warnings
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any, NoReturn
+
     from occsens import __version__
     from occsens._alloc import keep_heap_memory
     from occsens.cli import bench, check, cifar, conform, occlude, report, user_code
