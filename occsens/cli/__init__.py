@@ -42,10 +42,10 @@ try:  # importing the commands takes ~0.4 s (numpy): a Ctrl-C then ends the prog
     from pathlib import Path
     from typing import Any, NoReturn
 
-    from occsens import __version__
+    from occsens import __version__, user_code
     from occsens._alloc import keep_heap_memory
-    from occsens.cli import bench, check, cifar, conform, occlude, report, user_code
-    from occsens.errors import OcclusionError
+    from occsens.cli import bench, check, cifar, conform, occlude, report
+    from occsens.errors import OcclusionError, first_line
     from occsens.leash import ExitCalled, exit_trapped, printable
 except KeyboardInterrupt:
     if not _the_program():
@@ -285,8 +285,7 @@ def _failure(exc: BaseException) -> tuple[int, str]:
         )
     if theirs is not None:
         return EXIT_USAGE, theirs
-    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    what = f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+    what = first_line(exc, 300)
     if _importing_torch(exc):
         return EXIT_INTERNAL, (
             f"PyTorch could not be imported ({what}); occsens needs a working torch: check that it is "

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from occsens import constants
 from occsens.cli import types
 from occsens.cli.args import RUNS_USER_CODE, out_file
 from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures, not_verified_words, verified
 from occsens.errors import OcclusionError
+from occsens.files import write_together
 from occsens.leash import DEFAULT_TIMEOUT
-from occsens.output import write_together
 
 BUILT_IN = ("captum", "monai", "notebook", "occsens")
 
@@ -52,7 +53,7 @@ def add_parser(sub: Any) -> None:
         "--seed",
         type=types.seed,
         default=0,
-        help=f"seed of the drawn cases, 0..{types.SEED_MAX} (default 0): same seed, same cases",
+        help=f"seed of the drawn cases, 0..{constants.MAX_SEED} (default 0): same seed, same cases",
     )
     p.add_argument(
         "--timeout",

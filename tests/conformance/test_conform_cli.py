@@ -235,7 +235,7 @@ def test_a_base_exception_is_a_failed_property_and_its_escape_sequences_are_esca
 
 
 def test_json_and_html_in_two_folders_are_written_both_or_neither(user_module, monkeypatch) -> None:
-    from occsens import output
+    from occsens.files import write as output
 
     (user_module / "a").mkdir()
     (user_module / "a" / "c.json").write_text("old json")

@@ -7,7 +7,7 @@ way (a full disk, a folder that turned read-only, an interrupt), the files alrea
 back as they were and the rest are never touched: the folder holds the old set or the new one, never a
 mix, and no half-written file. A process killed between two renames (``kill -9``, a power cut) is
 covered by a journal in the folder, finished by the next write there (``recover``); writers into one
-folder take turns (``fcntl.flock`` on the folder). Reading files is ``occsens.files``'s job.
+folder take turns (``fcntl.flock`` on the folder). Reading files is ``occsens.files.read``'s job.
 """
 
 from __future__ import annotations
