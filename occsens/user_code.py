@@ -51,7 +51,9 @@ def load_attr(spec: str, option: str, example: str) -> Any:
             f"{option} {spec!r}: importing {module_name!r} called sys.exit({exc.code!r}); its top-level code "
             "runs on import, so put a script's own work under if __name__ == '__main__':"
         ) from exc
-    except Exception as exc:  # the user's module may fail in any way while importing
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's module may fail in any way while importing
         raise OcclusionError(f"{option} {spec!r}: cannot import {module_name!r} ({first_line(exc)})") from exc
     file = getattr(module, "__file__", None)
     if file:
@@ -97,7 +99,9 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
         raise OcclusionError(f"--model-path {spec!r}: {spec.partition(':')[2]!r} is not callable")
     try:
         model = factory()
-    except (Exception, SystemExit) as exc:  # SystemExit: a factory that calls sys.exit
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit (a factory that calls sys.exit), GeneratorExit, ...
         raise OcclusionError(
             f"--model-path {spec!r}: {spec.partition(':')[2]}() failed ({type(exc).__name__}: {exc})"
         ) from exc

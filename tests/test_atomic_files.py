@@ -8,7 +8,12 @@ replaced by a folder, between two renames.
 from __future__ import annotations
 
 import errno
+import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -144,3 +149,104 @@ def test_an_unwritable_folder_is_refused_before_any_work(tmp_path: Path) -> None
     locked.mkdir(mode=0o500)
     with pytest.raises(OcclusionError, match="is not writable"):
         write.check_out_dir(locked / "report")
+
+
+# ----------------------------------------------------------------------------- killed, raced (issue 26)
+
+
+# A writer in its own process, so that it can be killed (SIGKILL: no handler, no cleanup runs) at an
+# exact point: the rename of its staged file number KILL_AT, or the first restore of an old file
+# once rename number FAIL_AT failed and the replace is being undone.
+WRITER = textwrap.dedent(
+    """
+    import json, os, signal, sys, time
+    from pathlib import Path
+    from occsens.files import write as output
+
+    folder, payload, plan = Path(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+    real_replace, renames = os.replace, []
+
+    def replace(src, dst):
+        if str(src).endswith(".tmp"):  # a staged file's rename
+            if len(renames) == plan.get("kill_at"):
+                os.kill(os.getpid(), signal.SIGKILL)
+            if len(renames) == plan.get("fail_at"):
+                raise OSError(5, "Input/output error")
+            renames.append(dst)
+            real_replace(src, dst)
+            if len(renames) == 1 and "signal" in plan:  # a slow writer: others may start meanwhile
+                Path(plan["signal"]).touch()
+                time.sleep(1.0)
+            return
+        if str(src).endswith(".old") and plan.get("kill_undoing"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst)
+
+    os.replace = replace
+    if plan.get("no_lock"):
+        import contextlib
+        output._locked = lambda folders: contextlib.nullcontext()
+        output.recover = lambda folder: None  # as before the journal: it would finish the other's set
+    if "wait_for" in plan:
+        while not Path(plan["wait_for"]).exists():
+            time.sleep(0.01)
+    try:
+        output.write_files(folder, {k: v.encode() for k, v in payload.items()}, "the report")
+    except Exception as exc:
+        print(exc)
+    """
+)
+
+
+def _writer(folder: Path, payload: dict[str, bytes], **plan: object) -> subprocess.Popen:
+    text = {k: v.decode() for k, v in payload.items()}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(folder), json.dumps(text), json.dumps(plan)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.mark.parametrize("kill_at", [0, 1, 2])
+def test_a_writer_killed_between_renames_leaves_a_set_that_recovery_completes(
+    old_set: Path, kill_at: int
+) -> None:
+    done = _writer(old_set, NEW, kill_at=kill_at)
+    done.wait(timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    before = _contents(old_set)
+    assert sum(before.get(n) == NEW[n] for n in NEW) == kill_at  # killed with kill_at files renamed
+    assert any(name.startswith(".occsens-") for name in before)  # its journal and temporaries are there
+    write.recover(old_set)  # what the next write into the folder does first
+    assert _contents(old_set) == dict(sorted(NEW.items()))  # all new, no temporaries
+
+
+def test_a_writer_killed_while_undoing_a_failed_replace_is_undone_by_recovery(old_set: Path) -> None:
+    done = _writer(old_set, NEW, fail_at=2, kill_undoing=True)
+    done.wait(timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert sum(_contents(old_set).get(n) == NEW[n] for n in NEW) == 2  # two had been renamed
+    write.recover(old_set)
+    assert _contents(old_set) == dict(sorted(OLD.items()))  # all old, no temporaries
+
+
+def test_the_next_write_into_the_folder_recovers_first(old_set: Path) -> None:
+    _writer(old_set, NEW, kill_at=1).wait(timeout=120)
+    write.write_files(old_set, {"extra.txt": b"more"}, "the notes")
+    assert _contents(old_set) == dict(sorted({**NEW, "extra.txt": b"more"}.items()))
+
+
+@pytest.mark.parametrize("lock", [True, False], ids=["locked", "without the lock"])
+def test_two_writers_into_one_folder_take_turns(old_set: Path, tmp_path: Path, lock: bool) -> None:
+    """Writer A renames its first file, then pauses; writer B starts then. Without the lock B's files
+    land between A's and the folder ends a mix (the race is real); with it, B waits its turn."""
+    signal_file = tmp_path / "a-renamed-one"
+    other = {name: b"B " + content for name, content in NEW.items()}
+    a = _writer(old_set, NEW, signal=str(signal_file), no_lock=not lock)
+    b = _writer(old_set, other, wait_for=str(signal_file), no_lock=not lock)
+    assert a.wait(timeout=120) == 0 and b.wait(timeout=120) == 0, (a.stderr.read(), b.stderr.read())
+    got = _contents(old_set)
+    if lock:
+        assert got in (dict(sorted(NEW.items())), dict(sorted(other.items())))
+    else:
+        assert got not in (dict(sorted(NEW.items())), dict(sorted(other.items())))  # a mix

@@ -24,11 +24,12 @@ from occsens.checks.patch import check_patch
 from occsens.checks.randomisation import check_randomisation
 from occsens.checks.results import CheckResult
 from occsens.checks.run_state import CheckRun, Explainer
+from occsens.constants import MAX_SEED
 from occsens.engine import as_images, resolve_fill
 from occsens.engine.model import check_output, progress_bar
 from occsens.engine.plan import plan_for
 from occsens.engine.store import Runs
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, integer
 
 CHECKS: dict[str, Callable[[CheckRun], list[CheckResult]]] = {
     "randomisation": check_randomisation,
@@ -89,6 +90,8 @@ def run_checks(
 
     Bad arguments raise ``OcclusionError``; a check that crashes becomes a failed result with the error.
     """
+    # the range of the command line's --seed (numpy's seeds): -1 was accepted here and refused there
+    seed = integer(seed, "seed", low=0, high=MAX_SEED)
     x = as_images(images)
     _validate_geometry(x, patch, stride)
     resolve_fill(fill, x[:1])
@@ -110,7 +113,7 @@ def run_checks(
     if label_array is not None and len(label_array) != len(x):
         raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
     run = CheckRun(
-        model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names, output, runs
+        model, x, label_array, ids, patch, stride, fill, explainer, seed, class_names, output, runs
     )
     if run.was_training:
         warnings.warn(

@@ -219,6 +219,8 @@ def model_card(name: str) -> dict:
         card = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise OcclusionError(f"model card {str(path)!r} is not valid JSON ({exc})") from None
+    except RecursionError:  # nesting deeper than Python's stack: no card is shaped like that
+        raise OcclusionError(f"model card {str(path)!r} is nested too deeply to be a model card") from None
     if not isinstance(card, dict) or not isinstance(card.get("architecture"), dict):
         raise OcclusionError(f"model card {str(path)!r} does not describe an architecture")
     return card

@@ -17,6 +17,7 @@ from occsens.cli import types
 from occsens.errors import OcclusionError, shown
 from occsens.files import path_kind
 from occsens.images import MAX_PIXELS
+from occsens.leash import DEFAULT_TIMEOUT, call
 
 RUNS_USER_CODE = (
     "imports MODULE, running its top-level code as Python does, from the installed packages or else "
@@ -46,6 +47,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         type=types.text("a weights file"),
         metavar="FILE",
         help="state dict for --model-path, read with torch.load(weights_only=True)",
+    )
+    g.add_argument(
+        "--timeout",
+        type=types.seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest --model-path may take to build the model, and then to answer its first image "
+        f"(default {DEFAULT_TIMEOUT:g} s, 10 minutes): past it, the command stops with an error naming it",
     )
     g.add_argument(
         "--classes",
@@ -155,8 +164,15 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def model_from_args(args: argparse.Namespace):  # noqa: ANN202
     check_model_args(args)
-    if args.model_path is not None:
-        return user_code.model_from_path(args.model_path, args.weights)
+    if args.model_path is not None:  # the user's code runs: importing it, FACTORY(), under --timeout
+        what = f"--model-path {args.model_path}: importing it and building the model"
+        return call(
+            user_code.model_from_path,
+            args.model_path,
+            args.weights,
+            timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+            what=what,
+        )
     from occsens.cifar import models
 
     return models.load_model(args.model or "default")

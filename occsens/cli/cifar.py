@@ -57,6 +57,12 @@ def add_parsers(sub: Any) -> None:
         help="continue from the last checkpoint in --out (there must be one: NAME.checkpoint.pt)",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of the same --name already in --out (finished or not); without it, or "
+        "--resume, such a run is refused, never silently replaced",
+    )
+    p.add_argument(
         "--note",
         default="",
         type=str,
@@ -90,7 +96,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = Recipe(epochs=args.epochs, seed=args.seed)
     progress = not args.quiet
     try:  # what train checks first, checked here before the download too
-        _check_arguments(out, args.name, arch, recipe, args.resume, progress, args.note)
+        _check_arguments(out, args.name, arch, recipe, args.resume, progress, args.note, args.overwrite)
     except OcclusionError as exc:
         name, _, rest = str(exc).partition(" ")
         raise OcclusionError(f"{_TRAIN_OPTIONS.get(name, name)} {rest}") from None
@@ -109,6 +115,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         recipe=recipe,
         data_dir=args.data_dir,
         resume=args.resume,
+        overwrite=args.overwrite,
         progress=progress,
         note=args.note,
     )

@@ -154,11 +154,21 @@ def model_classes(args: argparse.Namespace, model: Any, inputs: Inputs, output: 
 
     from occsens.engine import as_images, eval_mode
     from occsens.engine.model import checked_scores
+    from occsens.leash import TimedOut, call
 
     x = as_images(inputs.images[:1])
+
+    def first_forward() -> Any:
+        with torch.inference_mode():  # thread-local: entered in the thread that runs the model
+            return model(x)
+
+    spec = getattr(args, "model_path", None)
+    what = f"--model-path {spec}: the model's first forward" if spec else "the model's first forward"
     try:
-        with eval_mode(model), torch.inference_mode():
-            raw = model(x)
+        with eval_mode(model):
+            raw = call(first_forward, timeout=getattr(args, "timeout", None), what=what)
+    except TimedOut:
+        raise
     except Exception as exc:  # the user's model may fail in any way on an input it was not built for
         raise OcclusionError(
             f"the model failed on a {x.shape[1]}-channel {x.shape[2]}x{x.shape[3]} image "

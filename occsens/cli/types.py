@@ -57,6 +57,17 @@ positive_int = whole_number(1)
 seed = whole_number(0, MAX_SEED, f"a seed: 0..{MAX_SEED}")
 
 
+def seconds(value: str) -> float:
+    """``--timeout``: a time limit in seconds, a number > 0 (``1e3`` and ``0.5`` too)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(value)} is not a number of seconds, e.g. 600") from None
+    if not 0 < number < math.inf:
+        raise argparse.ArgumentTypeError(f"{shown(value)} must be a number of seconds > 0, e.g. 600")
+    return number
+
+
 def text(what: str) -> Callable[[str], str]:
     """A type for non-empty text (``what`` it should be, for the message)."""
 

@@ -5,7 +5,7 @@ Named ``files`` so it is not confused with ``output=``, what a model returns.
 """
 
 from occsens.files.read import bounded_stream, open_regular, path_kind, read_bounded
-from occsens.files.write import check_out_dir, check_out_file, write_files
+from occsens.files.write import check_out_dir, check_out_file, recover, write_files, write_together
 
 __all__ = [
     "bounded_stream",
@@ -14,5 +14,7 @@ __all__ = [
     "open_regular",
     "path_kind",
     "read_bounded",
+    "recover",
     "write_files",
+    "write_together",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 from occsens.checks import CheckResult
 from occsens.constants import HTML_NAME
-from occsens.errors import OcclusionError, shown
+from occsens.errors import OcclusionError, printable, shown
 from occsens.errors import path as as_path
 from occsens.files import write_files
 from occsens.report.analysis import SampleAnalysis, Takeover
@@ -42,7 +42,10 @@ def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:
         raise OcclusionError(
             f"class_names has {len(given)} names for a model with {num_classes} classes; give one per class"
         )
-    return tuple(given)
+    twice = sorted({name for name in given if list(given).count(name) > 1})
+    if twice:  # a report names classes by these: two alike would read as one class
+        raise OcclusionError(f"class_names names {', '.join(map(repr, twice[:5]))} more than once")
+    return tuple(printable(name) for name in given)  # text of the user's: shown, never obeyed
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from occsens.checks import CheckResult
 from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.engine import Runs, as_images
 from occsens.engine.model import check_output, is_probability, scores_in_words
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, printable
 from occsens.files import write_files
 from occsens.report import analysis as an
 from occsens.report import evidence as ev
@@ -106,6 +106,8 @@ def make_report(
     n = len(x)
     if len(sample_names) != n:
         raise OcclusionError(f"sample_names has {len(sample_names)} entries for {n} images")
+    # File names are data: any bytes a file system allows, shown escaped in the page, figures and JSON
+    sample_names = [printable(str(s)) for s in sample_names]
     notes = [()] * n if notes is None else [tuple(str(t) for t in ns) for ns in notes]
     if len(notes) != n:
         raise OcclusionError(f"notes has {len(notes)} entries for {n} images")

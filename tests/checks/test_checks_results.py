@@ -167,6 +167,8 @@ def test_an_explainer_of_the_wrong_shape_is_a_failed_result() -> None:
         ({"sample_ids": [1]}, "sample_ids has 1 entries"),
         ({"labels": [1, 2, 3]}, "labels has 3 entries"),
         ({"explainer": "occlusion"}, "explainer must be a callable"),
+        ({"seed": -1}, r"seed must be an int in 0\.\.4294967295, got -1"),  # as --seed -1 is refused
+        ({"seed": 2**32}, r"seed must be an int in 0\.\.4294967295"),
     ],
 )
 def test_bad_arguments_raise_occlusion_error(kwargs: dict, message: str) -> None:
