@@ -19,11 +19,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from occsens.checks import CheckResult
 from occsens.engine import as_images
-from occsens.engine.model import check_output, is_probability, scores_in_words
+from occsens.engine.model import check_output, is_probability, progress_bar, scores_in_words
 from occsens.errors import OcclusionError
 from occsens.output import write_files
 from occsens.report import analysis as an
@@ -36,10 +34,11 @@ from occsens.report.view import build_view
 
 
 class _Steps:
-    """One progress bar for the whole report (tqdm on stderr), or nothing."""
+    """One progress bar for the whole report (the engine's: on a terminal only, after a couple of
+    seconds), or nothing."""
 
     def __init__(self, total: int, enabled: bool) -> None:
-        self.bar = tqdm(total=total, unit="step", desc="report", leave=False) if enabled else None
+        self.bar = progress_bar(total, enabled, unit="step", desc="report") if enabled else None
 
     def __call__(self, name: str) -> None:
         if self.bar is not None:

@@ -26,7 +26,8 @@ from occsens.report.data import Finding, ReportData
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
 from occsens.report.formatting import notebook_square, pct, points, prob
 from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
-from occsens.report.thresholds import IMPORTANT_DROP
+from occsens.report.summary import image_summary
+from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
 from occsens.report.verdicts import read_checks
 from occsens.report.view_sample import FILL_VERDICT_WORDS, data_uri, sample_view
 
@@ -85,16 +86,26 @@ def _questions(data: ReportData, e: ev.Evidence) -> tuple[list[dict], list[Findi
         ],
         [("colour or greyscale", "#colour-vs-greyscale"), ("the model card", "#model")],
     ]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": q.id,
             "title": q.title,
             "asked": q.asked,
             "answer": f.text,
             "links": [{"label": label, "href": href} for label, href in where],
+            "figure": None,
         }
         for q, f, where in zip(QUESTIONS, found, links, strict=True)
     ]
+    nb = data.samples[e.featured].notebook
+    if nb is not None:  # Q2's key evidence, under the answer: the square against a true window, same image
+        size = nb.notebook.patch[0]
+        rows[1]["figure"] = {
+            "src": data_uri(fo.notebook_square_png(nb.example, nb.same_example)),
+            "alt": f"the notebook's {notebook_square(size)} square and a true {size}x{size} window, {name}",
+            "caption": f"{name}: what the model sees under the notebook's {notebook_square(size)} square "
+            f"(left) and under a true {size}x{size} window at the same position (right)",
+        }
     return rows, list(found)
 
 
@@ -251,6 +262,7 @@ def check_view(results: Sequence[CheckResult]) -> dict[str, Any]:
     """The check section: the trust summary, the count of each verdict, one plain row per check."""
     reading = read_checks(results)
     return {
+        "trust": [vars(t) for t in reading.trust],
         "summary": reading.summary,
         "failed": reading.failed,
         "counts": {v: reading.count(v) for v in ("pass", "fail", "inconclusive")},
@@ -271,7 +283,14 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
         samples.append(view)
         sample_findings += found
     e = ev.gather(data)
-    questions, answers = _questions(data, e)
+    # the asker's four questions open only the demo report (the one given their printout); a report on
+    # other images opens with what it found on them
+    demo = data.question is not None
+    questions, answers = _questions(data, e) if demo else ([], [])
+    summary = None
+    if not demo:
+        rows, trust, answers = image_summary(data)
+        summary = {"rows": rows, "trust": trust}
     card, card_findings = None, []
     if data.model.card is not None:
         card_findings = [finding_card(data.model.card, names)]
@@ -290,6 +309,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
         "version": data.version,
         "timestamp": data.timestamp,
         "questions": questions,
+        "summary": summary,
         "notebook": _notebook_intro(data, e.featured),
         "model": {
             "label": data.model.label,
@@ -304,6 +324,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
             "grid": f"{grid[0]}x{grid[1]}",
             "fills": [an.fill_label(f.fill) for f in data.samples[0].fills] if data.samples else [],
             "threshold": f"{IMPORTANT_DROP:g}",
+            "flat": f"{FLAT_DROP:g}",
             "scores": data.scores,
             "score": "probability" if data.probabilities else "score",
         },
