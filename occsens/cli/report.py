@@ -4,9 +4,10 @@ Everything the report takes as data is built here from the arguments: the images
 how they were read (``occsens.cli.inputs``), the model and its class names, its card
 (``ModelInfo``, shipped models only), the shipped colour model and greyscale twin (``Twin``, only
 when the report's model is one of them), the asker's printout (CIFAR-10 images only) and the sanity
-checks on the same images. Exit codes: 0 the report is written and no check failed; 1 the report is
-written and a sanity check failed (as ``occsens check`` would exit; ``--no-fail`` or ``--no-checks``
-give 0); 2 bad input, and no report.
+checks on the same images. Exit codes of ``report``: 0 the report is written and no check failed; 1
+the report is written and a sanity check failed (as ``occsens check`` would exit; ``--no-fail`` or
+``--no-checks`` give 0); 2 bad input, and no report. ``explain`` shows its checks in the page and
+exits 0 with the report written.
 
 Building the parser imports neither torch nor the report's libraries: they are imported by the
 functions that run a command.

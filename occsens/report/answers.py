@@ -163,7 +163,7 @@ def answer_class_map(
             (),
         )
     asker = _asker_sentence(c, names, samples)
-    scope = "On this sample" if c.samples == 1 else f"Over all {c.samples} samples"
+    scope = "On this sample" if c.samples == 1 else f"Over {_all(c.samples)} samples"
     totals = (
         f" {scope} the clean class loses {c.notebook_lost} of {c.windows} positions under the square and "
         f"{c.lost} under true {c.size}x{c.size} windows."
@@ -183,7 +183,7 @@ def answer_class_map(
 
 def answer_readings(r: ev.Readings, names: Sequence[str]) -> Finding:
     """Q3: the image minus the patch, or the patch alone?"""
-    scope = "On this sample" if r.samples == 1 else f"Over all {r.samples} samples"
+    scope = "On this sample" if r.samples == 1 else f"Over {_all(r.samples)} samples"
     text = (
         "The first: the model sees the whole image except the grey patch, never only the patch. "
         f"{scope}, shown the image minus a window the model keeps its clean class at {r.kept_occlude} of "

@@ -49,7 +49,7 @@ def _image(s: an.SampleAnalysis, data: ReportData, vetoed: bool) -> Finding:
             if m.positions_dropping
             else f"no window lowers it by more than {IMPORTANT_DROP:g}"
         )
-        text += f" The evidence lies around {where}: hiding it lowers P({cls}) by {drop}; {spread}."
+        text += f" The window that matters most is {where}: hiding it lowers P({cls}) by {drop}; {spread}."
         nums.append(str(m.positions_dropping))
     nums += [where, drop]
     return Finding(text, tuple(nums))

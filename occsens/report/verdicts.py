@@ -53,7 +53,7 @@ def trust_items(results: Sequence[CheckResult]) -> tuple[TrustItem, ...]:
     """The trust list: one claim per check, yes first, then no, then not tested."""
     items = [
         TrustItem(
-            PLAIN_CLAIMS.get(r.condition.name, f"The {r.name} check holds"),
+            PLAIN_CLAIMS.get(r.condition.name, r.condition.name[:1].upper() + r.condition.name[1:]),
             ANSWERS[r.verdict],
             r.name,
             power_text(r.power),

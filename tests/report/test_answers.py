@@ -347,3 +347,12 @@ def test_numbers_are_read_as_spoken() -> None:
 def test_a_missing_twins_reason_reads_as_a_sentence() -> None:
     text = answer_colour(None, "no greyscale twin was given", NAMES).text
     assert text == "This report has no colour-vs-greyscale comparison. No greyscale twin was given."
+
+
+def test_the_scope_of_two_samples_is_both() -> None:
+    two = answer_readings(
+        replace(READINGS, samples=2, windows=128, kept_occlude=121, agreement=55), NAMES
+    ).text
+    assert "Over both samples, shown the image minus a window" in two and "all 2" not in two
+    one = answer_class_map(replace(CAUSES, samples=1, windows=64), NAMES, SAMPLES).text
+    assert "On this sample the clean class loses" in one and "all 1" not in one
