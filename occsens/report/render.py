@@ -19,6 +19,7 @@ from occsens.report.answers import answers
 from occsens.report.cards import Card
 from occsens.report.data import ReportData
 from occsens.report.questions import QUESTIONS
+from occsens.report.summary import image_summary
 from occsens.report.verdicts import read_checks
 
 TEMPLATE = "report.html.j2"
@@ -118,10 +119,15 @@ def report_numbers(data: ReportData) -> dict:
         reading = read_checks(data.checks)
         out["check_verdicts"] = [row.verdict for row in reading.rows]
         out["trust_summary"] = reading.summary
-    out["questions"] = [
-        {"id": q.id, "asked": q.asked, "answer": a.text}
-        for q, a in zip(QUESTIONS, answers(data), strict=True)
-    ]
+        out["trust"] = [vars(t) for t in reading.trust]
+    if data.question is not None:  # the asker's questions: the demo report only, as on the page
+        out["questions"] = [
+            {"id": q.id, "asked": q.asked, "answer": a.text}
+            for q, a in zip(QUESTIONS, answers(data), strict=True)
+        ]
+    else:
+        rows, trust, _ = image_summary(data)
+        out["summary"] = {"images": [{"name": r["name"], "text": r["text"]} for r in rows], "trust": trust}
     for s in data.samples:
         item: dict[str, Any] = {
             "name": s.name,
