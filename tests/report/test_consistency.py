@@ -128,3 +128,21 @@ def test_the_largest_is_one_value_above_every_other(values: list[float], index: 
 @pytest.mark.parametrize(("part", "whole", "words"), [(57, 189, "30%"), (95, 189, "most"), (0, 0, "none")])
 def test_a_share_is_said_as_most_only_past_half(part: int, whole: int, words: str) -> None:
     assert share_words(part, whole) == words
+
+
+# ---- the summary of a reader's own images: "where the evidence lies" only where no check vetoes it -------
+
+
+def test_the_image_summary_says_whether_to_read_the_regions_as_evidence() -> None:
+    from occsens.report.summary import _trust
+
+    bearing = (cond.RANDOMISATION, cond.BACKGROUND_ONLY, cond.DETERMINISM)
+    passed = [result(c, "pass") for c in bearing]
+    assert "passed: the regions above can be read so" in _trust(passed)
+    for c in bearing:  # any one of them failing vetoes the claim, and is named
+        text = _trust([result(k, "fail" if k is c else "pass") for k in bearing])
+        assert text.startswith("Do not read these maps as where the evidence lies") and NAMED[c] in text
+    untested = _trust([result(k, "inconclusive" if k is cond.DETERMINISM else "pass") for k in bearing])
+    assert "did not all have power here" in untested
+    assert "can be read so" in _trust([*passed, result(cond.DELETION, "fail")])  # not a region claim
+    assert _trust(None).startswith("No sanity checks were run")
