@@ -221,12 +221,10 @@ def test_the_answers_are_the_reports_first_findings_and_its_json(built: Built) -
 
 
 def test_q2s_key_evidence_is_in_view_under_its_answer(page: Page) -> None:
-    """The notebook's square against a true window on the asker's ship: not folded, under Q2's answer."""
+    """The notebook's square against a true window on the asker's ship: not folded, under Q2's answer
+    (its other copies, in the notebook's section and each sample's, stay folded)."""
     shown = page.folded("img", "alt", "the notebook's 20x20")
-    assert (
-        len(shown) == 2 and shown[0] is False
-    )  # the first, under Q2, in view; the notebook section's copy is folded
-    assert all(shown[1:])
+    assert len(shown) >= 2 and shown[0] is False and all(shown[1:])
 
 
 def test_the_notebook_is_introduced_once_and_linked_to(built: Built, page: Page) -> None:
