@@ -84,7 +84,8 @@ def _plain_class_map(c: ev.Causes) -> str:
         return (
             f"Mostly because the notebook greys {_a(c.square)} {square} square at each position "
             f"({pct(c.square_share)} of the image), not the {c.size}x{c.size} cell it draws: hiding that "
-            "much takes the clean class away far more often than a true window does."
+            f"much takes the clean class away at least {SQUARE_SIZE_FACTOR:g} times as often as a true "
+            "window does."
         )
     return (
         f"Not mainly because of the square's size here: the notebook greys {_a(c.square)} {square} square "
