@@ -29,7 +29,8 @@ no other user, and is not the model's input. The engine then runs such layers ou
 Tracing never changes the model (no hooks, no attributes: a constant tensor, which ``torch.fx``
 would store on the root, is refused first; whatever a forward's Python changes while it is traced,
 an attribute set to a traced value such as ``self.features = x``, a counter, a flag, a buffer
-written in place, is put back (``_State``) and the model refused). ``engine="brute"`` never traces. ``torch.fx`` patches ``nn.Module.__call__`` and
+written in place, is put back (``_State``) and the model refused). ``engine="brute"`` never traces.
+``torch.fx`` patches ``nn.Module.__call__`` and
 ``__getattr__`` for the whole process while it traces; the tracer here passes other threads'
 calls through unchanged, and one lock keeps occsens' own traces apart.
 
