@@ -302,3 +302,10 @@ def test_the_colour_vs_greyscale_sentence_matches_the_cards() -> None:
         assert int(named.group(10 + i)) == round(100 * losses[k] / total)
     # "No class holds most of that loss": the largest share is not above half
     assert "No class holds most of that loss" in README and max(losses.values()) <= total / 2
+
+
+def test_the_first_blocks_report_is_on_as_many_images_as_it_says() -> None:
+    from occsens.cifar.samples import DEFAULT_SAMPLES
+
+    said = re.search(r"the shipped model on (\d+) CIFAR-10 test images", _first_block())
+    assert said and int(said.group(1)) == len(DEFAULT_SAMPLES)
