@@ -13,6 +13,7 @@ and the summary then says not to read the map as a map of the evidence.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from occsens.report import analysis as an
@@ -71,12 +72,21 @@ def _trust(checks: Sequence[Any] | None) -> str:
     )
 
 
-def image_summary(data: ReportData) -> tuple[list[dict], str, list[Finding]]:
+@dataclass(frozen=True)
+class ImageSummary:
+    """What a report on a reader's own images opens with, built once for the page and the JSON."""
+
+    rows: tuple[dict, ...]  # per image: its anchor ("sample-1"), name and summary text
+    trust: str  # whether to read the maps as where the evidence lies
+    findings: tuple[Finding, ...]  # the summaries as findings (text and the numbers they cite)
+
+
+def image_summary(data: ReportData) -> ImageSummary:
     """One row per image (its anchor, name and summary), the trust sentence, and the findings."""
     vetoed = bool(vetoes(EVIDENCE_REGION, data.checks))
-    found = [_image(s, data, vetoed) for s in data.samples]
-    rows = [
+    found = tuple(_image(s, data, vetoed) for s in data.samples)
+    rows = tuple(
         {"id": f"sample-{i + 1}", "name": s.name, "text": f.text}
         for i, (s, f) in enumerate(zip(data.samples, found, strict=True))
-    ]
-    return rows, _trust(data.checks), found
+    )
+    return ImageSummary(rows, _trust(data.checks), found)
