@@ -160,9 +160,9 @@ def test_explain_one_image_file(tmp_path: Path, user_model: str, capsys: pytest.
 def test_explain_shows_a_failed_check_in_the_page_and_exits_0(
     tmp_path: Path, user_model: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import occsens.checks
+    import occsens.report.explain
 
-    monkeypatch.setattr(occsens.checks, "run_checks", lambda *a, **k: fake_results("pass", "fail"))
+    monkeypatch.setattr(occsens.report.explain, "run_checks", lambda *a, **k: fake_results("pass", "fail"))
     Image.fromarray(np.full((32, 32, 3), 128, dtype=np.uint8)).save(tmp_path / "grey.png")
     out = tmp_path / "out"
     args = ["explain", str(tmp_path / "grey.png"), "--model-path", user_model, "--patch", "16", "--quiet"]
