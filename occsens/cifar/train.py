@@ -234,7 +234,7 @@ def train(
             range(steps_per_epoch),
             desc=f"{name} epoch {epoch + 1}/{recipe.epochs}",
             unit="batch",
-            disable=not progress,
+            disable=None if progress else True,  # on a terminal only
             mininterval=5,
         )
         loss_sum = 0.0

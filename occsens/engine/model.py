@@ -353,8 +353,15 @@ class _NoBar:
         pass
 
 
+# A bar appears only once work has run this long: shorter work is over before a reader wonders whether
+# anything is happening, and a bar that flashes for half a second is noise (in a log, many lines of it).
+BAR_DELAY_S = 2.0
+
+
 def progress_bar(total: int, enabled: bool, unit: str = "window", desc: str = "occluding") -> Any:
-    """A tqdm bar on stderr, or a silent stand-in with the same methods."""
+    """A tqdm bar on stderr, or a silent stand-in with the same methods. Even when enabled, the bar shows
+    only on a terminal (``disable=None``: a redirected stderr, a CI log, gets no carriage-return lines)
+    and only after ``BAR_DELAY_S`` seconds of work."""
     if not enabled:
         return _NoBar()
-    return tqdm(total=total, unit=unit, desc=desc, leave=False)
+    return tqdm(total=total, unit=unit, desc=desc, leave=False, disable=None, delay=BAR_DELAY_S)

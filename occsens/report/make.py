@@ -19,12 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from occsens.checks import CheckResult
 from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.engine import Runs, as_images
-from occsens.engine.model import check_output, is_probability, scores_in_words
+from occsens.engine.model import check_output, is_probability, progress_bar, scores_in_words
 from occsens.errors import OcclusionError, printable
 from occsens.files import write_files
 from occsens.report import analysis as an
@@ -35,15 +33,17 @@ from occsens.report.data import ModelInfo, Report, ReportData, Twin, class_names
 from occsens.report.questions import Printout
 from occsens.report.render import render, report_numbers
 from occsens.report.runs import execute, plan_runs
+from occsens.report.summary import image_summary
 from occsens.report.verdicts import read_checks
 from occsens.report.view import build_view
 
 
 class _Steps:
-    """One progress bar for the whole report (tqdm on stderr), or nothing."""
+    """One progress bar for the whole report (the engine's: on a terminal only, after a couple of
+    seconds), or nothing."""
 
     def __init__(self, total: int, enabled: bool) -> None:
-        self.bar = tqdm(total=total, unit="step", desc="report", leave=False) if enabled else None
+        self.bar = progress_bar(total, enabled, unit="step", desc="report") if enabled else None
 
     def __call__(self, name: str) -> None:
         if self.bar is not None:
@@ -160,13 +160,16 @@ def make_report(
 def render_report(data: ReportData, step: Callable[[str], None] | None = None) -> Report:
     """The page, its numbers and its findings from the report's data (figures drawn here)."""
     e = ev.gather(data)  # the evidence, the answers and the checks' verdicts: built once, read by both
-    answered = answers(data, e)  # the page and the JSON
-    reading = None if data.checks is None else read_checks(data.checks)
-    view, found = build_view(data, e, answered, reading, step)
+    reading = None if data.checks is None else read_checks(data.checks)  # the page and the JSON
+    # the asker's four answers open the demo report (given their printout); other images' summary the rest
+    demo = data.question is not None
+    answered = answers(data, e) if demo else ()
+    summary = None if demo else image_summary(data)
+    view, found = build_view(data, e, answered, reading, step, summary)
     html = render(view)
     if step is not None:
         step("render")
-    return Report(html, report_numbers(data, answered, reading), tuple(found), data.title, reading)
+    return Report(html, report_numbers(data, answered, reading, summary), tuple(found), data.title, reading)
 
 
 def write_report(report: Report, out: str | os.PathLike, write_json: bool = False) -> Path:

@@ -18,6 +18,7 @@ from occsens.report import analysis as an
 from occsens.report.cards import Card
 from occsens.report.data import Finding, ReportData
 from occsens.report.questions import QUESTIONS
+from occsens.report.summary import ImageSummary
 from occsens.report.verdicts import CheckReading
 
 TEMPLATE = "report.html.j2"
@@ -88,9 +89,15 @@ def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
     }
 
 
-def report_numbers(data: ReportData, answered: Sequence[Finding], reading: CheckReading | None) -> dict:
+def report_numbers(
+    data: ReportData,
+    answered: Sequence[Finding],
+    reading: CheckReading | None,
+    summary: ImageSummary | None = None,
+) -> dict:
     """The report's numbers as plain JSON values (``answered``: the four answers; ``reading``: the
-    checks' verdicts and trust summary, None without checks; both built once, for the page too)."""
+    checks' verdicts and trust summary, None without checks; ``summary``: what a report on a reader's
+    own images opens with, instead of the answers; all built once, for the page too)."""
     names = data.names
     out: dict[str, Any] = {
         "model": data.model.label,
@@ -117,9 +124,16 @@ def report_numbers(data: ReportData, answered: Sequence[Finding], reading: Check
         out["checks"] = [r.to_dict() for r in data.checks]
         out["check_verdicts"] = [row.verdict for row in reading.rows]
         out["trust_summary"] = reading.summary
-    out["questions"] = [
-        {"id": q.id, "asked": q.asked, "answer": a.text} for q, a in zip(QUESTIONS, answered, strict=True)
-    ]
+        out["trust"] = [vars(t) for t in reading.trust]
+    if summary is None:  # the asker's questions: the demo report only, as on the page
+        out["questions"] = [
+            {"id": q.id, "asked": q.asked, "answer": a.text} for q, a in zip(QUESTIONS, answered, strict=True)
+        ]
+    else:
+        out["summary"] = {
+            "images": [{"name": r["name"], "text": r["text"]} for r in summary.rows],
+            "trust": summary.trust,
+        }
     for s in data.samples:
         item: dict[str, Any] = {
             "name": s.name,
