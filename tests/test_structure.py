@@ -5,7 +5,7 @@ or inside a function), so this runs without importing anything. Layers (README, 
 
 * ``occsens.engine`` imports nothing from occsens but ``occsens.errors`` and ``occsens._alloc``;
 * ``occsens.checks`` builds on the engine only; ``occsens.report`` on the engine and the checks;
-  neither knows CIFAR-10 (``occsens.cifar``) or the command line;
+  ``occsens.datasurvey`` on those three; none knows CIFAR-10 (``occsens.cifar``) or the command line;
 * ``occsens.cli`` is the only importer of argparse.
 """
 
@@ -97,6 +97,19 @@ def _in(name: str, layer: str) -> bool:
             "occsens.report",
             ("occsens.report", "occsens.checks", "occsens.engine", "occsens.errors", "occsens.output"),
         ),
+        (  # surveys read images (occsens.images, occsens.files) and write stores (occsens.output)
+            "occsens.datasurvey",
+            (
+                "occsens.datasurvey",
+                "occsens.report",
+                "occsens.checks",
+                "occsens.engine",
+                "occsens.errors",
+                "occsens.output",
+                "occsens.files",
+                "occsens.images",
+            ),
+        ),
     ],
 )
 def test_a_layer_imports_only_the_layers_below_it(layer: str, allowed: tuple[str, ...]) -> None:
@@ -170,6 +183,7 @@ def test_the_public_face_is_what_the_readme_promises() -> None:
             "read_images",
             "register_pointwise",
             "run_checks",
+            "survey",
         ]
     )
     assert all(getattr(occsens, name, None) is not None for name in occsens.__all__)

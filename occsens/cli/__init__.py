@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 
 from occsens import __version__
 from occsens._alloc import keep_heap_memory
-from occsens.cli import bench, check, cifar, conform, occlude, report, user_code
+from occsens.cli import bench, check, cifar, conform, occlude, report, survey, user_code
 from occsens.errors import OcclusionError
 
 EXIT_FAILED = 1  # a check or a contract property failed (the command's answer, not an error)
@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parsers(sub)  # `occsens report`, `occsens explain`
     bench.add_parser(sub)  # `occsens bench`
     conform.add_parser(sub)  # `occsens conform`
+    survey.add_parser(sub)  # `occsens survey`
     for command in sub.choices.values():  # `occsens COMMAND ... --debug` too; SUPPRESS keeps a leading one
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
