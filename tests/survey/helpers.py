@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html.parser
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,32 @@ def tiny_images(n: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def files_of(folder: Path) -> dict[str, bytes]:
     """Every file of a store, by name (hidden temporary files included: there must be none)."""
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+class Page(html.parser.HTMLParser):
+    """A page's tags with their attributes, and its unbalanced tags (``errors``)."""
+
+    VOID = {"br", "col", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.feed(text)
+        self.close()
+        self.errors += [f"unclosed <{t}>" for t in self.stack]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.VOID:
+            return
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(f"</{tag}> out of place")
+
+    def find(self, tag: str) -> list[dict[str, str]]:
+        return [a for t, a in self.tags if t == tag]
