@@ -126,7 +126,7 @@ def view(data: DataSet, folder: Path) -> dict[str, Any]:
                 "notebook_takeover": "" if (nb := cs.notebook_takeover_rate) is None else pct(nb),
                 "centre": "" if np.isnan(med) else f"{pct(med)} ({pct(q1)}–{pct(q3)})",
                 "strategies": strategies,
-                "suspects": sum(st["suspect"] for st in strategies),
+                "suspects": sum(1 for st in cs.strategies if st.suspect),
             }
         )
     wrong = [

@@ -16,6 +16,7 @@ edge: a strategy that reads a small patch at the border, what a planted watermar
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,7 @@ NEIGHBOURS = 10  # the k-nearest-neighbour graph SpRAy builds its affinity from 
 # more than a CIFAR-10 object gives (one fills a third to all of the image: tests/survey/test_shortcuts.py
 # measures the shipped model's clusters on CIFAR-10 below it).
 FOCUS_SHARE = 0.5
+ZERO_EIGENVALUE = 1e-8  # float64 eigenvalues of a disconnected graph's Laplacian come out below 1e-12
 EXAMPLES = 6  # images shown per cluster: those whose maps lie nearest the cluster's mean
 
 
@@ -110,8 +112,12 @@ def eigengap_clusters(affinity: np.ndarray, max_clusters: int) -> int:
     from scipy.sparse.csgraph import laplacian
 
     values = np.linalg.eigvalsh(laplacian(affinity, normed=True))[: max_clusters + 1]
-    gaps = np.diff(values)
-    return int(np.argmax(gaps) + 1)
+    # A graph in c separate pieces has c zero eigenvalues: each piece is a cluster of its own, and the
+    # largest gap inside a piece must not split it further (von Luxburg 2007, prop. 4).
+    components = int((values < ZERO_EIGENVALUE).sum())
+    if 1 < components <= max_clusters:
+        return components
+    return int(np.argmax(np.diff(values)) + 1)
 
 
 def strategy_clusters(maps: np.ndarray, indices: list[int], max_clusters: int = 6) -> list[Strategy]:
@@ -127,9 +133,11 @@ def strategy_clusters(maps: np.ndarray, indices: list[int], max_clusters: int = 
         affinity = _affinity(flat)
         k = eigengap_clusters(affinity, max_clusters)
         if k > 1:
-            labels = SpectralClustering(
-                n_clusters=k, affinity="precomputed", assign_labels="cluster_qr", random_state=0
-            ).fit_predict(affinity)
+            with warnings.catch_warnings():  # a graph in pieces is expected here: the pieces are clusters
+                warnings.filterwarnings("ignore", message="Graph is not fully connected")
+                labels = SpectralClustering(
+                    n_clusters=k, affinity="precomputed", assign_labels="cluster_qr", random_state=0
+                ).fit_predict(affinity)
     out = []
     for cluster in np.unique(labels):
         member = np.flatnonzero(labels == cluster)
