@@ -149,7 +149,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise OcclusionError("--ray-gpus needs --ray (in this process the model runs where its weights are)")
     if args.notebook and args.stride is not None:
         raise OcclusionError("--stride has no effect with --notebook (the notebook steps one cell at a time)")
-    from occsens.output import check_out_dir
+    from occsens.files import check_out_dir
 
     check_out_dir(args.out, "--out")
 

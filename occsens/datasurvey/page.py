@@ -17,7 +17,7 @@ import numpy as np
 from occsens.datasurvey import store
 from occsens.datasurvey.analysis import DataSet, analyse
 from occsens.datasurvey.shortcuts import FOCUS_SHARE
-from occsens.output import write_files
+from occsens.files import write_files
 from occsens.report.figures import DROP_CMAP, PROB_CMAP
 from occsens.report.formatting import pct
 from occsens.report.render import _template_sources

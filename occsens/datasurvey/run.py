@@ -28,7 +28,7 @@ from occsens.datasurvey.shard import Settings, run_shard
 from occsens.datasurvey.sources import Source, images_digest, source_of
 from occsens.engine import notebook_plan, occlude, plan_for
 from occsens.errors import OcclusionError, flag, integer, shown
-from occsens.output import check_out_dir
+from occsens.files import check_out_dir
 
 # 256 images a shard: the shipped model's shard is ~40 s on 2 busy cores, so an interrupt loses less
 # than a minute, and 10,000 images make 40 files of ~1 MB (Parquet reads best from files of MBs).

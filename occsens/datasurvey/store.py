@@ -9,7 +9,7 @@ A store is a folder::
 
 Files whose names start with ``_`` are the store's own; pyarrow (and so pandas, polars and DuckDB) skip
 them when reading the folder, so ``pandas.read_parquet(folder)`` gives one row per image. A shard and
-the manifest that lists it are written together (``occsens.output.write_files``: temporary files, then
+the manifest that lists it are written together (``occsens.files.write_files``: temporary files, then
 renames), so the manifest never lists a shard that is not whole on disk, and a killed survey leaves
 the finished shards and a manifest that names exactly them. Nothing in the files depends on when or
 where they were written: the same survey gives the same bytes.
@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 from occsens.errors import OcclusionError
-from occsens.files import read_bounded
-from occsens.output import write_files
+from occsens.files import read_bounded, write_files
 
 MANIFEST = "_manifest.json"
 REPORT = "_report.html"
