@@ -462,9 +462,16 @@ def run_bench(
                 if busy:
                     rows.append(run_case(name, model, images, setting, reps, False, step, busy=True))
     bar.close()
-    saved = {"ceilings": ceilings, "floors": floors, "rows": [asdict(r) for r in rows]}
+    saved: dict[str, Any] = {"ceilings": ceilings, "floors": floors, "rows": [asdict(r) for r in rows]}
+    text = markdown(rows, ceilings, floors, command)
+    if "default" in models and _have("pyarrow"):  # the survey row (issue 24): the shipped model only
+        from occsens import bench_survey
+
+        survey_row = bench_survey.measure(MODELS["default"](), samples, reps, _have("captum"))
+        saved["survey"] = survey_row
+        text += bench_survey.markdown(survey_row)
     payload = {
-        "bench.md": markdown(rows, ceilings, floors, command).encode("utf-8"),
+        "bench.md": text.encode("utf-8"),
         "bench.json": json.dumps(saved, indent=2).encode("utf-8"),
     }
     write_files(out, payload, "the benchmark")

@@ -6,7 +6,7 @@ or inside a function), so this runs without importing anything. Layers (README, 
 * ``occsens.engine`` imports nothing from occsens but the leaves ``occsens.errors``, ``occsens._alloc``
   and ``occsens.constants``;
 * ``occsens.checks`` builds on the engine only; ``occsens.report`` on the engine and the checks;
-  neither knows CIFAR-10 (``occsens.cifar``) or the command line;
+  ``occsens.datasurvey`` on those three; none knows CIFAR-10 (``occsens.cifar``) or the command line;
 * ``occsens.cli`` is the only importer of argparse.
 """
 
@@ -106,6 +106,18 @@ def test_the_leaves_import_nothing_of_occsens_or_torch() -> None:
         ("occsens.engine", ("occsens.engine", *LEAVES)),
         ("occsens.checks", ("occsens.checks", "occsens.engine", *LEAVES, "occsens.files")),
         ("occsens.report", ("occsens.report", "occsens.checks", "occsens.engine", *LEAVES, "occsens.files")),
+        (  # surveys read images (occsens.images) and write stores (occsens.output)
+            "occsens.datasurvey",
+            (
+                "occsens.datasurvey",
+                "occsens.report",
+                "occsens.checks",
+                "occsens.engine",
+                *LEAVES,
+                "occsens.files",
+                "occsens.images",
+            ),
+        ),  # fmt: skip
     ],
 )
 def test_a_layer_imports_only_the_layers_below_it(layer: str, allowed: tuple[str, ...]) -> None:
@@ -194,6 +206,7 @@ def test_the_public_face_is_what_the_readme_promises() -> None:
             "read_images",
             "register_pointwise",
             "run_checks",
+            "survey",
         ]
     )
     assert all(getattr(occsens, name, None) is not None for name in occsens.__all__)

@@ -44,7 +44,7 @@ try:  # importing the commands takes ~0.4 s (numpy): a Ctrl-C then ends the prog
 
     from occsens import __version__, user_code
     from occsens._alloc import keep_heap_memory
-    from occsens.cli import bench, check, cifar, conform, occlude, report
+    from occsens.cli import bench, check, cifar, conform, occlude, report, survey
     from occsens.errors import OcclusionError, first_line
     from occsens.leash import ExitCalled, exit_trapped, printable
 except KeyboardInterrupt:
@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parsers(sub)  # `occsens report`, `occsens explain`
     bench.add_parser(sub)  # `occsens bench`
     conform.add_parser(sub)  # `occsens conform`
+    survey.add_parser(sub)  # `occsens survey`
     for command in sub.choices.values():  # `occsens COMMAND ... --debug` too; SUPPRESS keeps a leading one
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser

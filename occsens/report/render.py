@@ -24,9 +24,9 @@ from occsens.report.verdicts import CheckReading
 TEMPLATE = "report.html.j2"
 
 
-def _template_sources() -> dict[str, str]:
-    """The templates: from the installed package ``occsens.templates``, else a checkout's ``templates/``."""
-    wanted = (TEMPLATE, "report.css")
+def _template_sources(wanted: tuple[str, ...] = (TEMPLATE, "report.css")) -> dict[str, str]:
+    """The templates ``wanted``: from the installed package ``occsens.templates``, else a checkout's
+    ``templates/`` (the survey's page reads its own template and the same stylesheet)."""
     try:
         root = files("occsens.templates")
         return {name: root.joinpath(name).read_text(encoding="utf-8") for name in wanted}

@@ -99,6 +99,8 @@ POOLS: dict[str, tuple[list[str], list[str]]] = {
     "note": (["", "a note"], ["two\nlines", "x" * 2000]),
     "width": (["4", "8"], ["0", "257", "-1", "x", ""]),
     "epochs": (["1", "2"], ["0", "1001", "x", ""]),
+    "ray": (["auto"], ["", "ray://", "a\0b"]),
+    "gpus": (["0", "0.25", "1"], ["-1", "nan", "inf", "x", ""]),
     "bench_models": (["default", "resnet20"], ["nope", "", ",", "default,,"]),
     "bench_settings": (["p4s4"], ["p9s9", "", ",", "p4s4,,"]),
     "bench_images": (["1", "1,2"], ["0", "101", "x", "", ","]),
@@ -131,6 +133,9 @@ KINDS_BY_COMMAND: dict[tuple[str, str], str] = {
     ("report", "out"): "out_dir", ("explain", "out"): "out_dir", ("train", "out"): "out_dir",
     ("bench", "out"): "out_dir", ("bench", "models"): "bench_models", ("bench", "settings"): "bench_settings",
     ("bench", "images"): "bench_images",
+    ("survey", "out"): "out_dir", ("survey", "limit"): "int", ("survey", "shard_size"): "int",
+    ("survey", "only_classes"): "classes", ("survey", "ray"): "ray", ("survey", "ray_gpus"): "gpus",
+    ("survey", "overwrite"): "flag", ("survey", "no_report"): "flag",
 }  # fmt: skip
 NOT_FUZZED = {"help", "version", "debug", "quiet", "command"}  # --debug lets tracebacks through by design
 
