@@ -53,22 +53,41 @@ from torch.fx._symbolic_trace import _constant_attribute_types as _STORED
 from torch.fx._symbolic_trace import _proxyable_classes
 
 from occsens.engine import receptive
-from occsens.engine.layers import Residual, behaviour, pointwise
+from occsens.engine.layers import (
+    ChannelsLast,
+    GlobalMean,
+    Product,
+    Residual,
+    Scaled,
+    behaviour,
+    named_kind,
+    pointwise,
+)
 from occsens.engine.receptive import Unsupported
 
 Names = dict[int, str]
 
 # Leaf layers whose arithmetic the walk states; with the registered point-wise ones and any other layer
 # of torch.nn (which the guard then refuses by name), the tracer does not trace into them.
-_LEAVES = tuple(cls for cls in receptive._LAYERS if cls not in (nn.Sequential, Residual))
+_LEAVES = tuple(
+    cls for cls in receptive._LAYERS if cls not in (nn.Sequential, Residual, Product, ChannelsLast)
+)
 
 # Leaf layers known to return a new tensor (never their input or a view of it) when not in place.
-_FRESH = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
+_FRESH = (
+    nn.Conv2d,
+    nn.BatchNorm2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.ConstantPad2d,
+)
 
 
 def is_leaf(module: nn.Module) -> bool:
     """Whether the trace records a call of ``module`` as one step instead of tracing its ``forward``."""
-    if isinstance(module, (*_LEAVES, *pointwise())):
+    if isinstance(module, (*_LEAVES, *pointwise())) or named_kind(type(module)) is not None:
         return True
     return type(module).__module__.startswith(("torch.nn", "torch.ao.nn")) and not isinstance(
         module, nn.Sequential
@@ -237,6 +256,24 @@ _FLATTEN = {torch.flatten, "flatten"}
 _RELU = {F.relu, torch.relu, "relu"}
 _RELU_ = {torch.relu_, "relu_"}
 _POOL = {F.adaptive_avg_pool2d}
+_MUL = {operator.mul, torch.mul, "mul"}
+_MEAN = {torch.mean, "mean"}
+_PAD = {F.pad}
+_PERMUTE = {torch.permute, "permute"}
+_RESHAPE = {torch.reshape, "reshape", "view"}
+_SUB = {operator.sub, torch.sub, "sub"}
+_DIV = {operator.truediv, torch.div, "div"}
+# Element-wise functions, as the torch.nn layer that calls the same function (nn.Sigmoid.forward is
+# torch.sigmoid(x), nn.GELU's F.gelu(x, approximate), ...): (layer, the keyword arguments it takes).
+_ACTIVATIONS: dict[Any, tuple[type[nn.Module], tuple[str, ...]]] = {
+    **dict.fromkeys((torch.sigmoid, F.sigmoid, "sigmoid"), (nn.Sigmoid, ())),
+    **dict.fromkeys((torch.tanh, F.tanh, "tanh"), (nn.Tanh, ())),
+    **dict.fromkeys((F.hardsigmoid,), (nn.Hardsigmoid, ("inplace",))),
+    **dict.fromkeys((F.hardswish,), (nn.Hardswish, ("inplace",))),
+    **dict.fromkeys((F.silu,), (nn.SiLU, ("inplace",))),
+    **dict.fromkeys((F.relu6,), (nn.ReLU6, ("inplace",))),
+    **dict.fromkeys((F.gelu,), (nn.GELU, ("approximate",))),
+}
 
 
 def _kind(node: fx.Node) -> str | None:
@@ -252,6 +289,14 @@ def _kind(node: fx.Node) -> str | None:
         ("relu", _RELU),
         ("relu_", _RELU_),
         ("pool", _POOL),
+        ("mul", _MUL),
+        ("mean", _MEAN),
+        ("pad", _PAD),
+        ("permute", _PERMUTE),
+        ("reshape", _RESHAPE),
+        ("sub", _SUB),
+        ("div", _DIV),
+        ("activation", _ACTIVATIONS),
     ):
         try:
             if target in targets:
@@ -271,6 +316,10 @@ class _Converter:
         self.names: Names = {}
         self.paths: dict[fx.Node, tuple[_Step, ...]] = {}
         self.aliases: dict[fx.Node, fx.Node] = {}  # value -> the value whose memory it may share
+        # a tensor the model holds, read directly (ConvNeXt's layer scale): (owner, name, reshaped to)
+        self.constants: dict[fx.Node, tuple[nn.Module, str, tuple[int, ...] | None]] = {}
+        # a map permuted to channels-last: (the map it came from, the layers run on it since)
+        self.segments: dict[fx.Node, tuple[fx.Node, tuple[nn.Module, ...]]] = {}
 
     def refuse(self, node: fx.Node, what: str) -> Unsupported:
         return Unsupported(
@@ -282,6 +331,10 @@ class _Converter:
         return _Step(module)
 
     def tensor(self, node: fx.Node, value: Any, what: str) -> fx.Node:
+        if isinstance(value, fx.Node) and value in self.segments:
+            raise self.refuse(node, f"{what} on a map permuted to channels-last ({value.name})")
+        if isinstance(value, fx.Node) and value in self.constants:
+            raise self.refuse(node, f"{what} on a tensor the model holds ({value.name})")
         if not isinstance(value, fx.Node) or value not in self.paths:
             raise self.refuse(node, f"{what} (an argument that is not a value computed from the input)")
         return value
@@ -313,7 +366,7 @@ class _Converter:
             elif node.op == "output":
                 output = node
             elif node.op == "get_attr":
-                raise self.refuse(node, f"reads {node.target} directly")
+                self.constant(node)
             else:
                 self.function_call(node)
         assert output is not None
@@ -321,6 +374,15 @@ class _Converter:
         if not isinstance(result, fx.Node) or result not in self.paths:
             raise self.refuse(output, "returns something other than one tensor computed from the input")
         return nn.Sequential(*(s.module for s in self.paths[result])), self.names
+
+    def constant(self, node: fx.Node) -> None:
+        """A parameter or buffer the forward reads directly (``self.gamma``), kept by owner and name."""
+        assert isinstance(node.target, str)
+        path, _, name = node.target.rpartition(".")
+        owner = self.model.get_submodule(path) if path else self.model
+        if name not in owner._parameters and name not in owner._buffers:
+            raise self.refuse(node, f"reads {node.target} directly (not a parameter or buffer)")
+        self.constants[node] = (owner, name, None)
 
     def module_call(self, node: fx.Node) -> None:
         assert isinstance(node.target, str)
@@ -331,6 +393,14 @@ class _Converter:
             raise Unsupported(f"{reason} at {where}")
         if len(node.args) != 1 or node.kwargs:
             raise self.refuse(node, f"calls {where} with more than one argument")
+        segment = node.args[0] if isinstance(node.args[0], fx.Node) else None
+        if segment in self.segments:  # a layer on each pixel's channels (checked by the walk)
+            if getattr(module, "inplace", False):
+                raise self.refuse(node, f"calls {where} in place on a channels-last map")
+            base, steps = self.segments[segment]
+            self.names.setdefault(id(module), where)
+            self.segments[node] = (base, (*steps, module))
+            return
         x = self.tensor(node, node.args[0], f"calls {where}")
         if getattr(module, "inplace", False):
             self.written(node, x, f"calls {where} in place")
@@ -345,6 +415,8 @@ class _Converter:
         if kind is None:
             raise self.refuse(node, f"calls {name}")
         where = f"node {node.name} ({name}) in {_where(_owner_path(node))}"
+        if self.special(node, kind, name, where):
+            return
         x = self.tensor(node, node.args[0] if node.args else None, f"calls {name}")
         if kind in ("add", "iadd"):
             if len(node.args) != 2 or node.kwargs:
@@ -377,6 +449,101 @@ class _Converter:
                 raise self.refuse(node, f"calls {name} with other arguments")
             module = nn.AdaptiveAvgPool2d(size)  # type: ignore[arg-type]
         self.paths[node] = (*self.paths[x], self.step(node, module, where))
+
+    def special(self, node: fx.Node, kind: str, name: str, where: str) -> bool:
+        """Record the calls issue 27 added (gates, constants, channels-last runs, padding, element-wise
+        functions, means); False for the others, which ``function_call`` reads."""
+        first = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
+        if kind == "reshape" and first in self.constants:
+            given: Any = node.args[1:] if len(node.args) > 2 else node.args[1:2]
+            given = tuple(given[0]) if len(given) == 1 and isinstance(given[0], (tuple, list)) else given
+            if node.kwargs or not given or not all(type(v) is int for v in given):
+                raise self.refuse(node, f"calls {name} on a tensor the model holds with other arguments")
+            owner, attr, _ = self.constants[first]
+            self.constants[node] = (owner, attr, tuple(given))
+            return True
+        if kind == "permute":
+            dims: Any = tuple(node.args[1:]) if len(node.args) > 2 else tuple(_arg(node, 1, "dims", ()))
+            if first in self.segments and dims == (0, 3, 1, 2):
+                base, steps = self.segments[first]
+                block = ChannelsLast(nn.Sequential(*steps))
+                self.paths[node] = (*self.paths[base], self.step(node, block, where))
+                return True
+            x = self.tensor(node, first, f"calls {name}")
+            if dims != (0, 2, 3, 1):
+                raise self.refuse(node, f"calls {name}{dims} (only to channels-last and back)")
+            self.segments[node] = (x, ())
+            return True
+        if kind in ("mul", "add", "sub", "div") and len(node.args) == 2 and not node.kwargs:
+            a, b = node.args
+            if b in self.constants or (kind in ("mul", "add") and a in self.constants):
+                value, held = (a, b) if b in self.constants else (b, a)
+                x = self.tensor(node, value, f"calls {name}")
+                assert isinstance(held, fx.Node)
+                owner, attr, shape = self.constants[held]
+                scaled = Scaled(kind, owner, attr, shape)
+                self.paths[node] = (*self.paths[x], self.step(node, scaled, where))
+                return True
+        if kind == "mul":
+            if len(node.args) != 2 or node.kwargs:
+                raise self.refuse(node, f"calls {name} with other than two tensors")
+            a = self.tensor(node, node.args[0], f"calls {name}")
+            b = self.tensor(node, node.args[1], f"calls {name}")
+            self.paths[node] = self.combine(node, a, b, where)
+            return True
+        if kind in ("sub", "div"):
+            raise self.refuse(node, f"calls {name} (other than on a tensor the model holds)")
+        if kind not in ("mean", "pad", "activation"):
+            return False
+        x = self.tensor(node, first, f"calls {name}")
+        module: nn.Module
+        if kind == "mean":
+            dims = _arg(node, 1, "dim", None)
+            dims = (dims,) if isinstance(dims, int) else dims
+            keepdim = _arg(node, 2, "keepdim", False)
+            extra = set(node.kwargs) - {"dim", "keepdim"}
+            if (
+                extra
+                or len(node.args) > 3
+                or not isinstance(dims, (tuple, list))
+                or sorted(d % 4 for d in dims) != [2, 3]
+                or type(keepdim) is not bool
+            ):
+                raise self.refuse(node, f"calls {name} over other than the two spatial axes")
+            module = GlobalMean(keepdim)
+        elif kind == "pad":
+            pad = _arg(node, 1, "pad", None)
+            mode, value = _arg(node, 2, "mode", "constant"), _arg(node, 3, "value", None)
+            if (
+                mode != "constant"
+                or not isinstance(pad, (tuple, list))
+                or len(pad) != 4
+                or not all(type(v) is int for v in pad)
+                or not (value is None or isinstance(value, (int, float)))
+            ):
+                raise self.refuse(node, f"calls {name} other than constant padding of height and width")
+            module = nn.ConstantPad2d(tuple(pad), 0.0 if value is None else float(value))  # type: ignore[arg-type]
+        else:
+            layer, options = _ACTIVATIONS[node.target]
+            if len(node.args) > 1 or set(node.kwargs) - set(options):
+                raise self.refuse(node, f"calls {name} with other arguments")
+            kwargs = dict(node.kwargs)
+            if kwargs.pop("inplace", False):
+                self.written(node, x, f"calls {name} in place")
+                self.aliases[node] = x
+            module = layer(**kwargs)
+        self.paths[node] = (*self.paths[x], self.step(node, module, where))
+        return True
+
+    def combine(self, node: fx.Node, a: fx.Node, b: fx.Node, where: str) -> tuple[_Step, ...]:
+        """``a * b`` as one ``Product`` step after the steps ``a`` and ``b`` share."""
+        pa, pb = self.paths[a], self.paths[b]
+        common = 0
+        while common < min(len(pa), len(pb)) and pa[common] is pb[common]:
+            common += 1
+        left = nn.Sequential(*(s.module for s in pa[common:])) if len(pa) > common else None
+        right = nn.Sequential(*(s.module for s in pb[common:])) if len(pb) > common else None
+        return (*pa[:common], self.step(node, Product(left, right), where))
 
     def residual(self, node: fx.Node, a: fx.Node, b: fx.Node, where: str) -> tuple[_Step, ...]:
         """``a + b`` as one Residual step after the steps ``a`` and ``b`` share."""
