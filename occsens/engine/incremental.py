@@ -34,7 +34,6 @@ It is exact on GPUs too, but slower there than brute force (many small kernels),
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -123,6 +122,7 @@ class CleanActivations:
         images = images.contiguous(memory_format=_CL)
         self.input = _Clean.of(images)
         self._values: dict[tuple[int, int], _Clean] = {}
+        self._folds: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self._lock = threading.Lock()
         runs: dict[int, int] = {}
 
@@ -142,6 +142,23 @@ class CleanActivations:
                 found = self._values.get(key)
                 if found is None:
                     found = self._values[key] = _Clean.of(compute())
+        return found
+
+    def folded(self, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """``conv`` and ``bn`` folded into one convolution, once per group of images (issue 28).
+
+        Folded here, from the values the tensors hold now, and kept only as long as this object, which
+        lives for one call: a fold kept across calls went stale when a tensor changed without its
+        version counter moving (batch-norm running statistics updated in train mode, ``.data`` writes,
+        ``torch.nn.utils.vector_to_parameters``). Folding the shipped model's 8 pairs took 0.3-2 ms.
+        """
+        key = (id(conv), id(bn))
+        found = self._folds.get(key)
+        if found is None:
+            with self._lock:
+                found = self._folds.get(key)
+                if found is None:
+                    found = self._folds[key] = _fold(conv, bn)
         return found
 
 
@@ -255,43 +272,6 @@ def _out_box(
     return first, extent, out_len
 
 
-# Folded weights, kept per convolution while the tensors they come from are the same objects at the same
-# version (an in-place change, load_state_dict included, bumps a tensor's version): folding costs a
-# pass over the weights per call otherwise (about 0.3 ms per call on the shipped model).
-_FOLDED: weakref.WeakKeyDictionary[nn.Conv2d, tuple[list, tuple[torch.Tensor, torch.Tensor]]] = (
-    weakref.WeakKeyDictionary()
-)
-_FOLDED_LOCK = threading.Lock()  # threads folding at once: a WeakKeyDictionary is not thread-safe
-
-
-def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of ``bn(conv(x))`` as one convolution (eval-mode batch norm is affine per channel)."""
-    sources = [conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps]
-    versions = [_version(t) for t in sources]
-    with _FOLDED_LOCK:
-        kept = _FOLDED.get(conv)
-    if kept is not None and None not in versions:
-        then, values = kept
-        same = all(a is b for a, b in zip(then[: len(sources)], sources, strict=True))
-        if same and then[len(sources) :] == versions:
-            return values
-    values = _fold(conv, bn)
-    if None not in versions:
-        with _FOLDED_LOCK:
-            _FOLDED[conv] = (sources + versions, values)
-    return values
-
-
-def _version(value: object) -> object:
-    """A tensor's version counter (None for inference tensors, which keep none); other values as they are."""
-    if not isinstance(value, torch.Tensor):
-        return "absent" if value is None else value
-    try:
-        return value._version
-    except RuntimeError:
-        return None
-
-
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     assert bn.running_mean is not None and bn.running_var is not None  # walk() refuses batch statistics
     scale = torch.rsqrt(bn.running_var + bn.eps)
@@ -334,13 +314,11 @@ def _sliding(state: _Sparse, module: nn.Module, bn: nn.BatchNorm2d | None = None
     pad_value = float("-inf") if isinstance(module, nn.MaxPool2d) else 0.0
     crop = _materialize(state, top * sh - ph, left * sw - pw, in_h, in_w, pad_value)
     if isinstance(module, nn.Conv2d):
-        weight, bias = (module.weight, module.bias) if bn is None else _folded(module, bn)
+        weight, bias = (module.weight, module.bias) if bn is None else state.cache.clean.folded(module, bn)
         patch = F.conv2d(crop, weight, bias, (sh, sw), 0, (dh, dw), module.groups)
     elif isinstance(module, nn.MaxPool2d):
         patch = F.max_pool2d(crop, (kh, kw), (sh, sw), 0, (dh, dw))
     else:
-        if (ph or pw) and not module.count_include_pad:
-            raise Unsupported("AvgPool2d with count_include_pad=False and padding")
         divisor = cast(int | None, module.divisor_override)
         patch = F.avg_pool2d(crop, (kh, kw), (sh, sw), 0, divisor_override=divisor)
     if bn is not None:
@@ -372,19 +350,18 @@ def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
 
 
 def _dense_layer(x: torch.Tensor, module: nn.Module, bn: nn.BatchNorm2d | None) -> torch.Tensor:
-    """``bn(module(x))`` (or ``module(x)``) on whole maps, a convolution and its batch norm folded."""
-    if bn is None:
-        return _call(module, x)
-    if not isinstance(module, nn.Conv2d):
-        return bn(module(x))
-    weight, bias = _folded(module, bn)
-    y = F.conv2d(x, weight, bias, module.stride, module.padding, module.dilation, module.groups)
-    return _after_norm(bn, y)
+    """``bn(module(x))`` (or ``module(x)``) on whole maps, as the clean pass and brute force compute it.
+
+    Not folded: on whole maps the batch norm's own pass costs a small share of the convolution's,
+    and unfolded the arithmetic is the model's own.
+    """
+    x = _call(module, x)
+    return x if bn is None else bn(x)
 
 
 def _after_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     """What a norm-act layer (timm's BatchNormAct2d, checked by ``occsens.engine.layers.adopt``) runs after
-    its batch norm, which ``_folded`` put into the convolution: its drop and act children, in order."""
+    its batch norm, which the sparse pass folds into the convolution: its drop and act children, in order."""
     for name in norm_act_children(type(bn)):
         x = _call(getattr(bn, name), x)
     return x
@@ -481,8 +458,8 @@ def _clean_pass(
     the same sequence of calls as the model's own forward.
     """
     if isinstance(module, nn.Sequential):
-        children = list(module)
-        for child, after in zip(children, children[1:] + [None], strict=True):
+        children = list(module)  # an empty one is the identity
+        for child, after in zip(children, [*children[1:], None][: len(children)], strict=True):
             if isinstance(child, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
                 x = child(x)  # folded into its batch norm by the sparse pass (``_run``): not asked for
             else:
