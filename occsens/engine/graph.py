@@ -474,6 +474,14 @@ class _Converter:
                 raise self.refuse(node, f"calls {name}{dims} (only to channels-last and back)")
             self.segments[node] = (x, ())
             return True
+        if kind in ("add", "iadd") and len(node.args) == 2 and not node.kwargs:
+            a, b = node.args
+            zero = [v for v in (a, b) if type(v) in (int, float) and v == 0]
+            if zero:  # ``x + 0`` (timm's MobileOne starts a sum at 0): x itself, up to the sign of a zero
+                x = self.tensor(node, b if zero[0] is a else a, f"calls {name}")
+                self.paths[node] = self.paths[x]
+                self.aliases[node] = x
+                return True
         if kind in ("mul", "add", "sub", "div") and len(node.args) == 2 and not node.kwargs:
             a, b = node.args
             if b in self.constants or (kind in ("mul", "add") and a in self.constants):

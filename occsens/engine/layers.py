@@ -177,7 +177,8 @@ class Scaled(nn.Module):
 #   "pointwise": each output pixel from the same input pixel alone (checked on a crop: the layer on a
 #     crop of a map equals the crop of the layer on the map), the layer's own forward runs;
 #   "last-axis": acts on each row of the last axis alone (timm's LayerNorm: nn.LayerNorm's arithmetic),
-#     allowed inside ``ChannelsLast``.
+#     allowed inside ``ChannelsLast``;
+#   "linear": nn.Linear's arithmetic on the layer's own weight and bias.
 NORM_ACT = {"timm.layers.norm_act.BatchNormAct2d": ("drop", "act")}
 BY_NAME = {
     **dict.fromkeys(NORM_ACT, "norm-act"),
@@ -185,6 +186,7 @@ BY_NAME = {
     "timm.layers.norm.LayerNorm2d": "pointwise",
     "timm.layers.norm_act.LayerNormAct2d": "pointwise",
     "timm.layers.norm.LayerNorm": "last-axis",
+    "timm.layers.linear.Linear": "linear",  # nn.Linear's arithmetic (timm's classifier heads)
     # timm's own activations (timm.layers.activations), tensor-free element-wise functions
     **dict.fromkeys(
         f"timm.layers.activations.{name}"
@@ -243,6 +245,8 @@ def _channels(module: nn.Module) -> int | None:
         return int(module.num_features)
     if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
         return int(module.normalized_shape[0])
+    if isinstance(module, nn.Linear):
+        return int(module.in_features)
     if not any(True for _ in module.parameters()) and not any(True for _ in module.buffers()):
         return 4  # a tensor-free layer: any number of channels
     return None
@@ -277,7 +281,12 @@ def _check(module: nn.Module, kind: str, x: torch.Tensor, then: tuple[str, ...])
     """Why ``module`` does not compute what its ``kind`` states on the probe ``x``, or None."""
     name = type(module).__name__
     try:
-        if kind == "last-axis":
+        if kind == "linear":
+            assert isinstance(module, nn.Linear)
+            x = x.permute(0, 2, 3, 1).contiguous()
+            want = torch.nn.functional.linear(x, module.weight, module.bias)
+            got = module(x)
+        elif kind == "last-axis":
             x = x.permute(0, 2, 3, 1).contiguous()
             assert isinstance(module, nn.LayerNorm)
             want = torch.nn.functional.layer_norm(
@@ -305,6 +314,10 @@ def _check(module: nn.Module, kind: str, x: torch.Tensor, then: tuple[str, ...])
     # The same float32 operations on the same values: only a reduction's order may differ (layer norm
     # over a crop's channels), a few units in the last place (1.2e-7 each) on values of order 1.
     if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-6, atol=1e-6):
-        what = {"norm-act": "batch norm then " + " then ".join(then), "last-axis": "layer norm"}
+        what = {
+            "norm-act": "batch norm then " + " then ".join(then),
+            "last-axis": "layer norm",
+            "linear": "F.linear",
+        }
         return f"layer {name} does not compute {what.get(kind, 'each pixel alone')} on a probe"
     return None

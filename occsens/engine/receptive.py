@@ -357,7 +357,8 @@ def walk(
         )
         return shifted, channels
     kind = adopted(type(module))
-    if kind is not None:  # another library's layer, checked (``adopt``): its children run per pixel too
+    if kind is not None and kind[0] != "linear":  # another library's layer, checked (``adopt``): its children
+        # run per pixel too
         if kind[0] == "last-axis":
             raise Unsupported(
                 f"{type(module).__name__} over the last axis of a map (its width, not its channels) at {name}"
