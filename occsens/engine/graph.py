@@ -4,8 +4,9 @@ The walk (``occsens.engine.receptive``) and the incremental engine (``occsens.en
 run a *tree*: ``nn.Sequential`` containers, ``occsens.engine.layers.Residual`` (``shortcut(x) +
 body(x)``) and leaf layers whose arithmetic they state. A model built only of those is run as it is.
 Any other model (torchvision's ``ResNet``, ``VGG``, ``MobileNetV2``: a custom ``forward``) is traced
-with ``torch.fx`` (through every module but the leaf layers: torch's own ``torch.nn`` layers and the
-registered point-wise ones), and the traced graph is rebuilt as such a tree (``structure``):
+with ``torch.fx`` (through every module but the leaf layers: torch's own ``torch.nn`` layers, the
+registered point-wise ones and the other libraries' layers ``occsens.engine.layers.BY_NAME`` knows,
+such as timm's ``BatchNormAct2d``), and the traced graph is rebuilt as such a tree (``structure``):
 
 * a call of a leaf layer is that layer, the user's own object (a layer called twice appears twice);
 * ``a + b``, ``a += b``, ``torch.add(a, b)``, ``a.add(b)`` of two values computed from the input is a
@@ -13,7 +14,17 @@ registered point-wise ones), and the traced graph is rebuilt as such a tree (``s
   branches (addition of floats is commutative, so which branch is which does not matter);
 * ``torch.flatten(x, s, e)`` / ``x.flatten(s, e)`` is ``nn.Flatten(s, e)``, ``F.relu`` / ``torch.relu``
   / ``x.relu()`` is ``nn.ReLU()``, ``F.adaptive_avg_pool2d(x, size)`` is ``nn.AdaptiveAvgPool2d(size)``;
-* anything else (another function or method, a parameter read directly, a constant tensor, more than
+  ``torch.sigmoid``, ``F.hardsigmoid``, ``F.silu``, ``F.gelu``... are the ``torch.nn`` layer whose
+  forward calls that function; ``F.pad(x, (l, r, t, b), value=v)`` is ``nn.ConstantPad2d``;
+  ``x.mean((2, 3))`` is ``GlobalMean``; ``x + 0`` is ``x``;
+* ``a * b`` of two values computed from the input is a ``Product`` over the part they share (a
+  squeeze-excitation gate ``x * sigmoid(fc(mean(x)))``, whose gate the walk sees change everywhere);
+* ``x * p``, ``x + p``, ``x - p``, ``x / p`` for a parameter or buffer ``p`` the forward reads (perhaps
+  reshaped: ConvNeXt's ``x.mul(self.gamma.reshape(1, -1, 1, 1))``) is ``Scaled``, which reads ``p``
+  from its owner on every call;
+* ``x.permute(0, 2, 3, 1)``, layers, ``.permute(0, 3, 1, 2)`` is ``ChannelsLast`` over those layers
+  (ConvNeXt's MLP: layer norm and ``nn.Linear`` on each pixel's channels);
+* anything else (another function or method, a parameter used otherwise, a constant tensor, more than
   one input, an output that is not one tensor) is refused, naming the node and whose forward calls it.
 
 Refused as well, before tracing: a hook of any kind on any module (root and containers included:
@@ -27,10 +38,12 @@ value that may share its memory (through a layer that may return its input or a 
 no other user, and is not the model's input. The engine then runs such layers out of place.
 
 Tracing never changes the model (no hooks, no attributes: a constant tensor, which ``torch.fx``
-would store on the root, is refused first; an attribute a forward sets to a traced value, such as
-``self.features = x``, is put back and refused). ``torch.fx`` patches ``nn.Module.__call__`` and
-``__getattr__`` for the whole process while it traces; the tracer here passes other threads'
-calls through unchanged, and one lock keeps occsens' own traces apart.
+would store on the root, is refused first; whatever a forward's Python changes while it is traced,
+an attribute set to a traced value such as ``self.features = x``, a counter, a flag, a buffer
+written in place, is put back (``_State``) and the model refused). ``engine="brute"`` never traces.
+``torch.fx`` patches ``nn.Module.__call__`` and ``__getattr__`` for the whole process while it
+traces; the tracer here passes other threads' calls through unchanged, and one lock keeps occsens'
+own traces apart.
 
 Cost: tracing ResNet-18 takes about 5-13 ms. ``supports`` traces afresh on every call; the engine's
 later uses in the same call take the tree kept for the model while a snapshot of it is unchanged
@@ -168,7 +181,7 @@ def _preflight(model: nn.Module) -> str | None:
 
 
 def _trace(model: nn.Module) -> fx.Graph:
-    before = {id(m): dict(vars(m)) for m in model.modules()}
+    before = _State(model)
     reason: str | None = None
     try:
         graph = _Tracer().trace(model)
@@ -178,33 +191,92 @@ def _trace(model: nn.Module) -> fx.Graph:
     except Exception as exc:  # noqa: BLE001 - any failure to trace: brute force decides
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         reason = f"layer {type(model).__name__}: its forward cannot be traced ({type(exc).__name__}: {first})"
-    stored = _undo_proxies(model, before)
-    if stored and reason is None:
-        kept = ", ".join(f"self.{key}" for path, key in stored if path == stored[0][0])
-        reason = f"{_subject(model, stored[0][0])}, whose forward stores a traced value in {kept}"
+    changed = before.restore(model)
+    if changed and reason is None:
+        path, keys, proxies = changed[0][0], [k for p, k, _ in changed if p == changed[0][0]], changed[0][2]
+        kept = ", ".join(f"self.{key}" for key in keys)
+        reason = (
+            f"{_subject(model, path)}, whose forward stores a traced value in {kept}"
+            if proxies
+            else f"{_subject(model, path)}, whose forward changes {kept} when it runs (a side effect the "
+            "layer walk would not repeat)"
+        )
     if reason is not None:
         raise Unsupported(reason)
     return graph
 
 
-def _undo_proxies(model: nn.Module, before: dict[int, dict[str, Any]]) -> list[tuple[str, str]]:
-    """Put back attributes a forward set to traced values while it was traced; (module path, name) each.
+class _State:
+    """What a forward may change while it is traced, kept to put back afterwards (issue 28).
 
-    A forward that keeps a value (``self.features = x``) would otherwise leave a proxy on the model.
+    Per module: its attributes (by identity; lists and dicts also by their items' identities), which
+    parameters, buffers and submodules it holds, and each buffer's value (a clone: running
+    statistics and counters are small). A forward's Python runs once per trace on symbolic values,
+    but what it does to plain attributes (``self.calls += 1``, ``self.seen = True``) and to buffers
+    (``self.count += 1`` on a real tensor) is real; the trace puts all of it back and is refused.
+    Parameters reach the forward as proxies, so an in-place write to one is only recorded.
     """
-    found = []
-    for path, module in model.named_modules():
-        for key, value in list(vars(module).items()):
-            if isinstance(value, list) and any(isinstance(v, fx.Proxy) for v in value):
-                value[:] = [v for v in value if not isinstance(v, fx.Proxy)]  # appended during the trace
-            elif not isinstance(value, fx.Proxy):
-                continue
-            elif key in before.get(id(module), {}):
-                module.__dict__[key] = before[id(module)][key]
-            else:
-                del module.__dict__[key]
-            found.append((path, key))
-    return found
+
+    def __init__(self, model: nn.Module) -> None:
+        self.attributes = {id(m): dict(vars(m)) for m in model.modules()}
+        self.items = {(id(m), key): _items(value) for m in model.modules() for key, value in vars(m).items()}
+        self.held = {(id(m), key): dict(vars(m)[key]) for m in model.modules() for key in _HELD}
+        self.buffers = {
+            (id(m), name): (buffer, buffer.clone(), _version(buffer))
+            for m in model.modules()
+            for name, buffer in m._buffers.items()
+            if buffer is not None
+        }
+
+    def restore(self, model: nn.Module) -> list[tuple[str, str, bool]]:
+        """Put everything back; (module path, attribute, whether a traced value was kept) per change."""
+        found: list[tuple[str, str, bool]] = []
+        for path, module in model.named_modules():
+            then = self.attributes.get(id(module), {})
+            for key, value in list(vars(module).items()):
+                proxies = isinstance(value, fx.Proxy) or (
+                    isinstance(value, list) and any(isinstance(v, fx.Proxy) for v in value)
+                )
+                if key not in then:
+                    del module.__dict__[key]
+                elif value is not then[key]:
+                    module.__dict__[key] = then[key]
+                elif _items(value) == self.items.get((id(module), key)):
+                    continue
+                elif isinstance(value, list) and proxies:
+                    value[:] = [v for v in value if not isinstance(v, fx.Proxy)]  # appended during the trace
+                elif key in _HELD:
+                    value.clear()
+                    value.update(self.held[(id(module), key)])
+                else:  # a list or dict changed in place: its old items cannot all be put back
+                    proxies = False
+                found.append((path, key, proxies))
+            for name, buffer in module._buffers.items():
+                kept = self.buffers.get((id(module), name))
+                if kept is not None and buffer is kept[0] and _version(buffer) != kept[2]:
+                    with torch.no_grad():
+                        buffer.copy_(kept[1])
+                    found.append((path, name, False))
+        return found
+
+
+_HELD = ("_parameters", "_buffers", "_modules")
+
+
+def _items(value: Any) -> tuple | None:
+    """The identities a list or dict holds (a change in place shows here), else None."""
+    if isinstance(value, list):
+        return tuple(map(id, value))
+    if isinstance(value, dict):
+        return tuple((k, id(v)) for k, v in value.items())
+    return None
+
+
+def _version(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor._version
+    except RuntimeError:  # an inference tensor keeps no version (and cannot be written in place)
+        return None
 
 
 # --------------------------------------------------------------------------- graph -> tree
@@ -600,6 +672,11 @@ def _snapshot(model: nn.Module) -> tuple:
 
 
 _KEPT: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module, Names]] = weakref.WeakKeyDictionary()
+
+
+def is_tree(model: nn.Module) -> bool:
+    """Whether ``model`` is run as it is, without tracing (containers and leaf layers the walk knows)."""
+    return _tree(model, {})
 
 
 def structure(model: nn.Module, fresh: bool = False) -> tuple[nn.Module, Names | None]:

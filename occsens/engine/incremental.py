@@ -42,25 +42,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from occsens.engine.graph import structure
+from occsens.engine.graph import is_tree, structure
 from occsens.engine.layers import ChannelsLast, Product, Residual, Scaled, norm_act_children, pointwise
 from occsens.engine.receptive import Region, Unsupported, as_pair, global_refusal, walk
 
 _CL = torch.channels_last
 
 
-def supports(model: object, image_size: tuple[int, int], channels: int) -> str | None:
+def supports(model: object, image_size: tuple[int, int], channels: int, trace: bool = True) -> str | None:
     """None when the incremental engine can run ``model`` exactly; else the reason it cannot.
 
     The static half of the guard (``occsens.engine.receptive.refusal`` for every layer, and
     ``global_refusal``); ``occsens.engine`` adds the run-time half on every call. A model with its own
-    ``forward`` is traced afresh here (``occsens.engine.graph.structure``) and its rebuilt tree walked.
+    ``forward`` is traced afresh here (``occsens.engine.graph.structure``) and its rebuilt tree walked;
+    with ``trace=False`` (``engine="brute"``, which runs only the model's own forward) it is not.
     """
     if not isinstance(model, nn.Module):
         return "the model is not a torch.nn.Module"
     reason = global_refusal()
     if reason is not None:
         return reason
+    if not trace and not is_tree(model):
+        return "the model has its own forward, which only the incremental engine traces"
     try:
         tree, names = structure(model, fresh=True)
         walk(tree, Region(0, 0, 1, 1, image_size), channels, lambda *a: None, names=names)
