@@ -13,7 +13,15 @@ Supported layers: ``nn.Sequential``, ``occsens.engine.layers.Residual``, ``nn.Co
 activations, the shipped models' ``Normalize``, ``Luminance`` and ``Scale``, and any a user
 registers), ``nn.MaxPool2d``/``nn.AvgPool2d``, adaptive pooling to 1x1 or to the map's own size
 (the identity: VGG's 7x7 pooling of a 7x7 map), ``nn.Flatten`` (of a map: every output then
-changes), ``nn.Linear``, ``nn.Dropout`` (identity in eval mode). Anything else raises
+changes), ``nn.Linear``, ``nn.Dropout`` (identity in eval mode), ``nn.ConstantPad2d`` (``nn.ZeroPad2d``:
+the box moves by the padding), pooling with ``ceil_mode`` where it adds no partial window, other
+libraries' layers checked against their own forward (``occsens.engine.layers.adopt``: timm's
+``BatchNormAct2d`` is a batch norm whose ``drop`` and ``act`` children must be point-wise, its
+``LayerNorm2d`` is point-wise), and the nodes ``occsens.engine.graph`` builds: ``Product`` (a product
+of two maps changes where either does; a gate, a 1x1 value such as squeeze-excitation's, changes with
+every window, so the product changes everywhere), ``GlobalMean`` (like global pooling),
+``ChannelsLast`` (``nn.Linear`` and layer norm on each pixel's channels) and ``Scaled`` (a tensor the
+model holds, per channel). Anything else raises
 ``Unsupported``. A model with its own ``forward`` (torchvision's) is walked as the tree
 ``occsens.engine.graph.structure`` rebuilds from its traced graph; ``occsens.engine.extents``
 (FLOPs and changed boxes per layer) takes any model and does that itself.
