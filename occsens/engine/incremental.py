@@ -339,14 +339,7 @@ def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
     body = _run(module.body, state)
     if isinstance(body, torch.Tensor) or isinstance(short, torch.Tensor):
         return _dense(short) + _dense(body)
-    H, W = short.size
-    h_s, w_s = short.patch.shape[2:]
-    h_b, w_b = body.patch.shape[2:]
-    top = torch.minimum(short.top, body.top)
-    left = torch.minimum(short.left, body.left)
-    h = int((torch.maximum(short.top + h_s, body.top + h_b) - top).max())
-    w = int((torch.maximum(short.left + w_s, body.left + w_b) - left).max())
-    top, left = torch.clamp(top, max=H - h), torch.clamp(left, max=W - w)
+    top, left, h, w = _union_box(short, body)
     patch = _materialize(short, top, left, h, w) + _materialize(body, top, left, h, w)
     clean = state.cache.get(module, lambda: short.clean.maps + body.clean.maps)
     return state.then(clean, patch, top, left)
