@@ -65,13 +65,12 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _constant_attribute_types as _STORED
 from torch.fx._symbolic_trace import _proxyable_classes
 
-from occsens.engine import receptive
+from occsens.engine import blocks, receptive
+from occsens.engine.blocks import _ACTIVATIONS, _DIV, _MEAN, _MUL, _PAD, _PERMUTE, _RESHAPE, _SUB, _arg
 from occsens.engine.layers import (
     ChannelsLast,
-    GlobalMean,
     Product,
     Residual,
-    Scaled,
     behaviour,
     named_kind,
     pointwise,
@@ -318,34 +317,12 @@ def _subject(model: nn.Module, path: str) -> str:
     return f"{what} at {_where(path)}"
 
 
-def _arg(node: fx.Node, i: int, name: str, default: Any) -> Any:
-    return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
-
-
 _ADD = {operator.add, torch.add, "add"}
 _IADD = {operator.iadd, "add_"}
 _FLATTEN = {torch.flatten, "flatten"}
 _RELU = {F.relu, torch.relu, "relu"}
 _RELU_ = {torch.relu_, "relu_"}
 _POOL = {F.adaptive_avg_pool2d}
-_MUL = {operator.mul, torch.mul, "mul"}
-_MEAN = {torch.mean, "mean"}
-_PAD = {F.pad}
-_PERMUTE = {torch.permute, "permute"}
-_RESHAPE = {torch.reshape, "reshape", "view"}
-_SUB = {operator.sub, torch.sub, "sub"}
-_DIV = {operator.truediv, torch.div, "div"}
-# Element-wise functions, as the torch.nn layer that calls the same function (nn.Sigmoid.forward is
-# torch.sigmoid(x), nn.GELU's F.gelu(x, approximate), ...): (layer, the keyword arguments it takes).
-_ACTIVATIONS: dict[Any, tuple[type[nn.Module], tuple[str, ...]]] = {
-    **dict.fromkeys((torch.sigmoid, F.sigmoid, "sigmoid"), (nn.Sigmoid, ())),
-    **dict.fromkeys((torch.tanh, F.tanh, "tanh"), (nn.Tanh, ())),
-    **dict.fromkeys((F.hardsigmoid,), (nn.Hardsigmoid, ("inplace",))),
-    **dict.fromkeys((F.hardswish,), (nn.Hardswish, ("inplace",))),
-    **dict.fromkeys((F.silu,), (nn.SiLU, ("inplace",))),
-    **dict.fromkeys((F.relu6,), (nn.ReLU6, ("inplace",))),
-    **dict.fromkeys((F.gelu,), (nn.GELU, ("approximate",))),
-}
 
 
 def _kind(node: fx.Node) -> str | None:
@@ -523,107 +500,8 @@ class _Converter:
         self.paths[node] = (*self.paths[x], self.step(node, module, where))
 
     def special(self, node: fx.Node, kind: str, name: str, where: str) -> bool:
-        """Record the calls issue 27 added (gates, constants, channels-last runs, padding, element-wise
-        functions, means); False for the others, which ``function_call`` reads."""
-        first = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
-        if kind == "reshape" and first in self.constants:
-            given: Any = node.args[1:] if len(node.args) > 2 else node.args[1:2]
-            given = tuple(given[0]) if len(given) == 1 and isinstance(given[0], (tuple, list)) else given
-            if node.kwargs or not given or not all(type(v) is int for v in given):
-                raise self.refuse(node, f"calls {name} on a tensor the model holds with other arguments")
-            owner, attr, _ = self.constants[first]
-            self.constants[node] = (owner, attr, tuple(given))
-            return True
-        if kind == "permute":
-            dims: Any = tuple(node.args[1:]) if len(node.args) > 2 else tuple(_arg(node, 1, "dims", ()))
-            if first in self.segments and dims == (0, 3, 1, 2):
-                base, steps = self.segments[first]
-                block = ChannelsLast(nn.Sequential(*steps))
-                self.paths[node] = (*self.paths[base], self.step(node, block, where))
-                return True
-            x = self.tensor(node, first, f"calls {name}")
-            if dims != (0, 2, 3, 1):
-                raise self.refuse(node, f"calls {name}{dims} (only to channels-last and back)")
-            self.segments[node] = (x, ())
-            return True
-        if kind in ("add", "iadd") and len(node.args) == 2 and not node.kwargs:
-            a, b = node.args
-            zero = [v for v in (a, b) if type(v) in (int, float) and v == 0]
-            if zero:  # ``x + 0`` (timm's MobileOne starts a sum at 0): x itself, up to the sign of a zero
-                x = self.tensor(node, b if zero[0] is a else a, f"calls {name}")
-                self.paths[node] = self.paths[x]
-                self.aliases[node] = x
-                return True
-        if kind in ("mul", "add", "sub", "div") and len(node.args) == 2 and not node.kwargs:
-            a, b = node.args
-            if b in self.constants or (kind in ("mul", "add") and a in self.constants):
-                value, held = (a, b) if b in self.constants else (b, a)
-                x = self.tensor(node, value, f"calls {name}")
-                assert isinstance(held, fx.Node)
-                owner, attr, shape = self.constants[held]
-                scaled = Scaled(kind, owner, attr, shape)
-                self.paths[node] = (*self.paths[x], self.step(node, scaled, where))
-                return True
-        if kind == "mul":
-            if len(node.args) != 2 or node.kwargs:
-                raise self.refuse(node, f"calls {name} with other than two tensors")
-            a = self.tensor(node, node.args[0], f"calls {name}")
-            b = self.tensor(node, node.args[1], f"calls {name}")
-            self.paths[node] = self.combine(node, a, b, where)
-            return True
-        if kind in ("sub", "div"):
-            raise self.refuse(node, f"calls {name} (other than on a tensor the model holds)")
-        if kind not in ("mean", "pad", "activation"):
-            return False
-        x = self.tensor(node, first, f"calls {name}")
-        module: nn.Module
-        if kind == "mean":
-            dims = _arg(node, 1, "dim", None)
-            dims = (dims,) if isinstance(dims, int) else dims
-            keepdim = _arg(node, 2, "keepdim", False)
-            extra = set(node.kwargs) - {"dim", "keepdim"}
-            if (
-                extra
-                or len(node.args) > 3
-                or not isinstance(dims, (tuple, list))
-                or sorted(d % 4 for d in dims) != [2, 3]
-                or type(keepdim) is not bool
-            ):
-                raise self.refuse(node, f"calls {name} over other than the two spatial axes")
-            module = GlobalMean(keepdim)
-        elif kind == "pad":
-            pad = _arg(node, 1, "pad", None)
-            mode, value = _arg(node, 2, "mode", "constant"), _arg(node, 3, "value", None)
-            if (
-                mode != "constant"
-                or not isinstance(pad, (tuple, list))
-                or len(pad) != 4
-                or not all(type(v) is int for v in pad)
-                or not (value is None or isinstance(value, (int, float)))
-            ):
-                raise self.refuse(node, f"calls {name} other than constant padding of height and width")
-            module = nn.ConstantPad2d(tuple(pad), 0.0 if value is None else float(value))  # type: ignore[arg-type]
-        else:
-            layer, options = _ACTIVATIONS[node.target]
-            if len(node.args) > 1 or set(node.kwargs) - set(options):
-                raise self.refuse(node, f"calls {name} with other arguments")
-            kwargs = dict(node.kwargs)
-            if kwargs.pop("inplace", False):
-                self.written(node, x, f"calls {name} in place")
-                self.aliases[node] = x
-            module = layer(**kwargs)
-        self.paths[node] = (*self.paths[x], self.step(node, module, where))
-        return True
-
-    def combine(self, node: fx.Node, a: fx.Node, b: fx.Node, where: str) -> tuple[_Step, ...]:
-        """``a * b`` as one ``Product`` step after the steps ``a`` and ``b`` share."""
-        pa, pb = self.paths[a], self.paths[b]
-        common = 0
-        while common < min(len(pa), len(pb)) and pa[common] is pb[common]:
-            common += 1
-        left = nn.Sequential(*(s.module for s in pa[common:])) if len(pa) > common else None
-        right = nn.Sequential(*(s.module for s in pb[common:])) if len(pb) > common else None
-        return (*pa[:common], self.step(node, Product(left, right), where))
+        """The calls ``occsens.engine.blocks`` reads (issue 27); False for the others."""
+        return blocks.read(self, node, kind, name, where)
 
     def residual(self, node: fx.Node, a: fx.Node, b: fx.Node, where: str) -> tuple[_Step, ...]:
         """``a + b`` as one Residual step after the steps ``a`` and ``b`` share."""
