@@ -47,7 +47,9 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
   naming that callable, and a fill callable's NaN or out-of-range values are blamed on it.
 * **Engines.** ``engine="brute"`` runs every occluded copy through the model. The
   incremental engine (``occsens.engine.incremental``) recomputes each layer only where the window
-  changed it, and agrees with brute force within ``ENGINE_TOLERANCE`` (1e-5 in probability).
+  changed it, and agrees with brute force within ``engine_tolerance`` in probability: float32
+  rounding, ``ROUNDING_SLACK * 2**-24 * layers * max(1, max |logit|)``, at least ``ENGINE_TOLERANCE``
+  (1e-5); both engines are that close to a float64 reference (``tests/engine/test_float64_reference.py``).
   ``"auto"`` uses it only where that is proved and checked, on every call: (1) every layer the
   model calls must be one whose arithmetic the walk states (``occsens.engine.receptive.refusal``:
   known classes or subclasses adding only ``__init__``, or another library's layer checked against
@@ -94,7 +96,7 @@ from occsens.engine.model import (
 )
 from occsens.engine.occlusion import Occlusion, notebook_occlude, occlude
 from occsens.engine.plan import NOTEBOOK_SCALE, Plan, notebook_plan, plan_for, sliding_plan
-from occsens.engine.schedule import ENGINE_TOLERANCE, ENGINES
+from occsens.engine.schedule import ENGINE_TOLERANCE, ENGINES, engine_tolerance
 
 __all__ = [
     "BLUR_SIGMA",
@@ -109,6 +111,7 @@ __all__ = [
     "as_images",
     "as_model",
     "default_batch_size",
+    "engine_tolerance",
     "eval_mode",
     "full_float32",
     "gaussian_blur",

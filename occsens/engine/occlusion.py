@@ -268,7 +268,7 @@ def _occlude_with_plan(
         probs, used = None, "brute" if not_used is None else f"brute (incremental not used: {not_used})"
         if incremental:
             try:
-                probs = _run_incremental(
+                probs, tolerance = _run_incremental(
                     cast(nn.Module, model),
                     images,
                     plan,
@@ -280,7 +280,7 @@ def _occlude_with_plan(
                     chunk_given=batch_size is not None,
                     output=output,
                 )
-                _check_spots(probs, spots, spot_probs)
+                _check_spots(probs, spots, spot_probs, tolerance)
                 used = "incremental"
             except Exception as exc:  # noqa: BLE001 - any failure of the fast path: the exact one decides
                 reason = (
