@@ -189,23 +189,14 @@ BY_NAME = {
     "timm.layers.linear.Linear": "linear",  # nn.Linear's arithmetic (timm's classifier heads)
     # timm's own activations (timm.layers.activations), tensor-free element-wise functions
     **dict.fromkeys(
-        f"timm.layers.activations.{name}"
-        for name in (
-            "Swish",
-            "Mish",
-            "Sigmoid",
-            "Tanh",
-            "HardSwish",
-            "HardSigmoid",
-            "HardMish",
-            "GELU",
-            "GELUTanh",
-            "QuickGELU",
-        )
+        [
+            f"timm.layers.activations.{name}"
+            for name in ("Swish", "Mish", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "HardMish", "GELU")
+        ]
+        + ["timm.layers.activations.GELUTanh", "timm.layers.activations.QuickGELU"],
+        "pointwise",
     ),
 }
-for _name in list(BY_NAME):
-    BY_NAME[_name] = BY_NAME[_name] or "pointwise"
 
 _ADOPTED: dict[type, tuple[str, dict[str, Any]]] = {}  # class -> (kind, its methods when checked)
 
