@@ -50,7 +50,7 @@ from occsens.engine.extents import layer_extents
 from occsens.engine.incremental import supports
 from occsens.engine.receptive import Unsupported
 from occsens.errors import OcclusionError
-from occsens.output import check_out_dir, write_files
+from occsens.files import check_out_dir, write_files
 
 SETTINGS = {"p4s4": (4, 4), "p8s2": (8, 2), "p4s1": (4, 1), "p16s8": (16, 8), "p32s16": (32, 16)}
 CAPTUM_PPE = (16, 64, 256)

@@ -27,6 +27,14 @@ class OcclusionError(ValueError):
     """Bad input to occsens: the message names the argument, its value and what is valid."""
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception in one line: ``Type: the first non-empty line of its message`` (that line cut at
+    ``limit`` characters), or the type alone when it has no message. Users' exceptions can be pages
+    long (torch's are); an error line quotes only this."""
+    line = next((text.strip() for text in str(exc).splitlines() if text.strip()), "")
+    return f"{type(exc).__name__}: {line[:limit]}" if line else type(exc).__name__
+
+
 def shown(value: Any) -> str:
     """``value`` for a one-line message: an array or tensor by its shape and dtype, anything else by its
     ``repr`` on one line, cut to ``_SHOWN`` characters (a list's repr is as long as the list)."""

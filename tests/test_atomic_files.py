@@ -1,4 +1,4 @@
-"""Output files are written whole, all files of one command together or not at all (``occsens.output``).
+"""Output files are written whole, all files of one command together or not at all (``occsens.files``).
 
 A full disk is simulated by a write hook that fails with ENOSPC (mounting a small tmpfs needs
 privileges CI does not have); a failing rename stands for a folder that turns read-only, or a file
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from occsens import output
 from occsens.errors import OcclusionError
+from occsens.files import write
 
 OLD = {"index.html": b"old report", "data.json": b'{"old": true}', "figure.png": b"old png"}
 NEW = {"index.html": b"new report", "data.json": b'{"new": true}', "figure.png": b"new png"}
@@ -34,7 +34,7 @@ def old_set(tmp_path: Path) -> Path:
 
 
 def test_a_new_set_replaces_the_old_one_and_leaves_no_temporary_files(old_set: Path) -> None:
-    written = output.write_files(old_set, NEW, "the report")
+    written = write.write_files(old_set, NEW, "the report")
     assert written == [old_set / name for name in NEW]
     assert _contents(old_set) == dict(sorted(NEW.items()))
 
@@ -50,9 +50,9 @@ def test_a_full_disk_on_the_second_file_leaves_the_old_set_untouched(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
-    monkeypatch.setattr(output.os, "fsync", full_disk)
+    monkeypatch.setattr(write.os, "fsync", full_disk)
     with pytest.raises(OcclusionError, match=r"cannot write the report \(No space left on device\)") as err:
-        output.write_files(old_set, NEW, "the report")
+        write.write_files(old_set, NEW, "the report")
     assert "\n" not in str(err.value)
     assert _contents(old_set) == dict(sorted(OLD.items()))  # every old file, and nothing else
 
@@ -71,9 +71,9 @@ def test_a_rename_that_fails_midway_puts_the_renamed_files_back(
                 raise OSError(errno.EACCES, os.strerror(errno.EACCES))
         real_replace(src, dst)
 
-    monkeypatch.setattr(output.os, "replace", failing_replace)
+    monkeypatch.setattr(write.os, "replace", failing_replace)
     with pytest.raises(OcclusionError, match="Permission denied"):
-        output.write_files(old_set, NEW, "the report")
+        write.write_files(old_set, NEW, "the report")
     assert renamed[0] == "index.html"  # the first file had been replaced before the failure
     assert _contents(old_set) == dict(sorted(OLD.items()))
 
@@ -89,9 +89,9 @@ def test_a_failure_midway_removes_files_that_did_not_exist_before(
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         real_replace(src, dst)
 
-    monkeypatch.setattr(output.os, "replace", failing_replace)
+    monkeypatch.setattr(write.os, "replace", failing_replace)
     with pytest.raises(OcclusionError):
-        output.write_files(tmp_path / "fresh", NEW, "the report")
+        write.write_files(tmp_path / "fresh", NEW, "the report")
     assert list((tmp_path / "fresh").iterdir()) == []
 
 
@@ -103,9 +103,9 @@ def test_an_interrupt_while_staging_leaves_the_old_set(
     def interrupted(fd: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(output.os, "fsync", interrupted)
+    monkeypatch.setattr(write.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        output.write_files(old_set, NEW, "the report")
+        write.write_files(old_set, NEW, "the report")
     assert _contents(old_set) == dict(sorted(OLD.items()))
 
 
@@ -113,27 +113,27 @@ def test_a_folder_where_a_file_goes_is_refused_before_anything_is_written(old_se
     (old_set / "data.json").unlink()
     (old_set / "data.json").mkdir()
     with pytest.raises(OcclusionError, match=r"'data\.json' there is a folder"):
-        output.write_files(old_set, NEW, "the report")
+        write.write_files(old_set, NEW, "the report")
     assert (old_set / "index.html").read_bytes() == OLD["index.html"]
 
 
 @pytest.mark.parametrize("name", ["", "..", "sub/file.json", "/etc/passwd"])
 def test_payload_names_are_plain_file_names(tmp_path: Path, name: str) -> None:
     with pytest.raises(OcclusionError, match="is not a plain file name"):
-        output.write_files(tmp_path, {name: b"x"}, "the report")
+        write.write_files(tmp_path, {name: b"x"}, "the report")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_output_path_is_checked_before_any_work(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(OcclusionError, match=r"--out .* is a file, not a folder"):
-        output.check_out_dir(tmp_path / "a_file" / "report", "--out")
+        write.check_out_dir(tmp_path / "a_file" / "report", "--out")
     with pytest.raises(OcclusionError, match=r"--json .* is a folder; give the name of a file"):
-        output.check_out_file(tmp_path, "--json")
+        write.check_out_file(tmp_path, "--json")
     with pytest.raises(OcclusionError, match=r"--json must be a path"):
-        output.check_out_file(None, "--json")  # type: ignore[arg-type]
+        write.check_out_file(None, "--json")  # type: ignore[arg-type]
     assert (
-        output.check_out_file(tmp_path / "new" / "checks.json", "--json") == tmp_path / "new" / "checks.json"
+        write.check_out_file(tmp_path / "new" / "checks.json", "--json") == tmp_path / "new" / "checks.json"
     )
     assert not (tmp_path / "new").exists()  # checked, not created
 
@@ -143,4 +143,4 @@ def test_an_unwritable_folder_is_refused_before_any_work(tmp_path: Path) -> None
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     with pytest.raises(OcclusionError, match="is not writable"):
-        output.check_out_dir(locked / "report")
+        write.check_out_dir(locked / "report")

@@ -21,11 +21,11 @@ from occsens.checks.conditions import (
     Z_MIN,
 )
 from occsens.checks.results import CheckResult, _result
-from occsens.checks.run_state import _Run
-from occsens.checks.stats import _order_desc, _z
+from occsens.checks.run_state import CheckRun
+from occsens.checks.stats import order_desc, z_scores
 from occsens.engine import resolve_fill
-from occsens.engine.fill import _Fill
-from occsens.engine.plan import _pair
+from occsens.engine.fill import Fill
+from occsens.engine.plan import checked_pair
 
 
 def _tiles(image_size: tuple[int, int], patch: tuple[int, int]) -> torch.Tensor:
@@ -37,7 +37,7 @@ def _tiles(image_size: tuple[int, int], patch: tuple[int, int]) -> torch.Tensor:
 
 
 def _curve_probs(
-    run: _Run, image: int, orders: np.ndarray, tiles: torch.Tensor, counts: torch.Tensor, fill: _Fill
+    run: CheckRun, image: int, orders: np.ndarray, tiles: torch.Tensor, counts: torch.Tensor, fill: Fill
 ) -> tuple[np.ndarray, np.ndarray]:
     """Target probability along deletion and insertion curves: float64 [orders, steps + 1] each.
 
@@ -95,11 +95,11 @@ def _remedy(value: dict, n_tiles: int, steps: int, images: int, name: str) -> st
     return " ".join(parts)
 
 
-def check_faithfulness(run: _Run) -> list[CheckResult]:
+def check_faithfulness(run: CheckRun) -> list[CheckResult]:
     """Deletion and insertion curves (RISE) against RANDOM_ORDERS random orders, in patch-sized tiles."""
     rng = run.rng(3)
     h, w = run.images.shape[2:]
-    tiles = _tiles((h, w), _pair(run.patch, "patch"))
+    tiles = _tiles((h, w), checked_pair(run.patch, "patch"))
     n_tiles = int(tiles.max()) + 1
     one_hot = torch.zeros(n_tiles, h * w, dtype=torch.float64)
     one_hot[tiles, torch.arange(h * w)] = 1.0
@@ -108,7 +108,7 @@ def check_faithfulness(run: _Run) -> list[CheckResult]:
     steps = min(CURVE_STEPS, n_tiles)
     counts = torch.as_tensor(np.round(np.linspace(0, n_tiles, steps + 1)).astype(np.int64))
     fill = resolve_fill(run.fill, run.images)
-    map_orders = _order_desc(scores, rng)
+    map_orders = order_desc(scores, rng)
     deletion, insertion = [], []  # per image: [1 + RANDOM_ORDERS, steps + 1]
     for i in range(run.n):
         orders = np.stack([map_orders[i]] + [rng.permutation(n_tiles) for _ in range(RANDOM_ORDERS)])
@@ -125,7 +125,7 @@ def check_faithfulness(run: _Run) -> list[CheckResult]:
         aucs = _auc(curves)  # [N, 1 + R]
         map_auc = float(aucs[:, 0].mean())
         random_aucs = aucs[:, 1:].mean(axis=0)  # one AUC per random order, averaged over images
-        z, mean, std = _z(sign * map_auc, sign * random_aucs)
+        z, mean, std = z_scores(sign * map_auc, sign * random_aucs)
         best_auc = _best_auc(curves, sign)
         value = {
             "z": z,
@@ -133,7 +133,7 @@ def check_faithfulness(run: _Run) -> list[CheckResult]:
             "random_auc_mean": float(random_aucs.mean()),
             "random_auc_std": float(random_aucs.std(ddof=1)),
             "random_orders": RANDOM_ORDERS,
-            "attainable_z": _z(sign * best_auc, sign * random_aucs)[0],
+            "attainable_z": z_scores(sign * best_auc, sign * random_aucs)[0],
             "best_auc_in_reach": best_auc,
             "spread": float((curves.max(axis=(1, 2)) - curves.min(axis=(1, 2))).max()),
         }

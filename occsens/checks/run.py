@@ -23,13 +23,14 @@ from occsens.checks.names import FAIL
 from occsens.checks.patch import check_patch
 from occsens.checks.randomisation import check_randomisation
 from occsens.checks.results import CheckResult
-from occsens.checks.run_state import Explainer, _Run
+from occsens.checks.run_state import CheckRun, Explainer
 from occsens.engine import as_images, resolve_fill
 from occsens.engine.model import check_output, progress_bar
 from occsens.engine.plan import plan_for
+from occsens.engine.store import Runs
 from occsens.errors import OcclusionError
 
-CHECKS: dict[str, Callable[[_Run], list[CheckResult]]] = {
+CHECKS: dict[str, Callable[[CheckRun], list[CheckResult]]] = {
     "randomisation": check_randomisation,
     "patch": check_patch,
     "faithfulness": check_faithfulness,
@@ -66,6 +67,7 @@ def run_checks(
     progress: bool = False,
     class_names: Sequence[str] | None = None,
     output: Any = "softmax",
+    runs: Runs | None = None,
 ) -> list[CheckResult]:
     """Run the sanity checks of occlusion maps of ``model`` on ``images``; one or more results per check.
 
@@ -82,6 +84,8 @@ def run_checks(
         class_names: names used in the explanations (ignored unless there is one per class).
         output: what the model returns, as for ``occsens.occlude`` ("softmax", "probs", "sigmoid" or a
             scoring callable); every check measures those scores.
+        runs: the job's store of occlusion runs (``occsens.engine.Runs``), shared with a report on the
+            same images so no map is computed twice; default: a store of the checks' own.
 
     Bad arguments raise ``OcclusionError``; a check that crashes becomes a failed result with the error.
     """
@@ -89,6 +93,8 @@ def run_checks(
     _validate_geometry(x, patch, stride)
     resolve_fill(fill, x[:1])
     check_output(output)
+    if runs is not None and not isinstance(runs, Runs):
+        raise OcclusionError(f"runs must be an occsens.engine.Runs store or None, got {type(runs).__name__}")
     if explainer is not None and not callable(explainer):
         raise OcclusionError(
             f"explainer must be a callable (model, images) -> maps [N, H, W], got {explainer!r}"
@@ -103,7 +109,9 @@ def run_checks(
     label_array = None if labels is None else np.asarray(labels).reshape(-1)
     if label_array is not None and len(label_array) != len(x):
         raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
-    run = _Run(model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names, output)
+    run = CheckRun(
+        model, x, label_array, ids, patch, stride, fill, explainer, int(seed), class_names, output, runs
+    )
     if run.was_training:
         warnings.warn(
             "model was in training mode; the checks run it in eval mode and restore its mode afterwards",

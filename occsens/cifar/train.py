@@ -27,15 +27,14 @@ from occsens.cifar import data
 from occsens.cifar.card import build_card, card_files
 from occsens.cifar.evaluation import evaluate
 from occsens.cifar.models import LUMA_WEIGHTS, Architecture, Normalize, apply_state, build_model, load_state
+from occsens.constants import MAX_EPOCHS, MAX_SEED
 from occsens.errors import OcclusionError, flag, integer, path, real, shown
-from occsens.output import check_out_dir, write_files
+from occsens.files import check_out_dir, write_files
 
 # Page's recipe reaches 94% in 24 epochs and the shipped models took 28; 1,000 is 36x that (about 28
 # hours on the development machine at 1.7 min per epoch): past it an epoch count is a typo.
-MAX_EPOCHS = 1000
 # numpy's and most tools' seed range (32 bits); torch's generator is seeded with seed * 100,003 + epoch,
 # which stays far inside its 64 bits.
-MAX_SEED = 2**32 - 1
 # Random crops shift the image by up to this many pixels each way: half the 32-pixel side (reflect
 # padding cannot reach past the image's own width anyway).
 MAX_CROP_PADDING = 16
@@ -261,7 +260,7 @@ def train(
 
 
 def _saved(obj: object) -> bytes:
-    """``torch.save`` into bytes (written to disk by ``occsens.output.write_files``, whole or not at all)."""
+    """``torch.save`` into bytes (written to disk by ``occsens.files.write_files``, whole or not at all)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()

@@ -29,10 +29,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from occsens import __version__
+from occsens import __version__, user_code
 from occsens._alloc import keep_heap_memory
-from occsens.cli import bench, check, cifar, conform, occlude, report, user_code
-from occsens.errors import OcclusionError
+from occsens.cli import bench, check, cifar, conform, occlude, report
+from occsens.errors import OcclusionError, first_line
 
 EXIT_FAILED = 1  # a check or a contract property failed (the command's answer, not an error)
 EXIT_USAGE = 2  # bad input, or the user's code failed; nothing written
@@ -210,8 +210,7 @@ def _failure(exc: BaseException) -> tuple[int, str]:
     theirs = user_code.blame(exc)
     if theirs is not None:
         return EXIT_USAGE, theirs
-    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    what = f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+    what = first_line(exc, 300)
     if isinstance(exc, MemoryError):
         return EXIT_INTERNAL, f"out of memory ({what}); try fewer or smaller images, or a larger --patch"
     return EXIT_INTERNAL, (

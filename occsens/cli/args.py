@@ -12,8 +12,10 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from occsens.cli import types, user_code
+from occsens import user_code
+from occsens.cli import types
 from occsens.errors import OcclusionError, shown
+from occsens.files import path_kind
 from occsens.images import MAX_PIXELS
 
 RUNS_USER_CODE = (
@@ -256,17 +258,6 @@ def add_cifar_args(p: argparse.ArgumentParser, samples_help: str) -> None:
     )
 
 
-def _kind(mode: int) -> str | None:
-    """What a file that is neither a regular file nor a folder is, in words (None for those two)."""
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
-
-
 def _writable_target(path: Path, option: str, value: str) -> None:
     """Refuse a target that is a folder or a special file: a write renames a new file over it, which
     would replace a named pipe or a device (``/dev/null``, as root) with a regular file."""
@@ -278,10 +269,9 @@ def _writable_target(path: Path, option: str, value: str) -> None:
         raise OcclusionError(
             f"{option} {shown(value)}: {str(path)!r} is a folder; give the name of a file to write"
         )
-    kind = _kind(mode)
-    if kind is not None:
+    if not stat.S_ISREG(mode):
         raise OcclusionError(
-            f"{option} {shown(value)}: {str(path)!r} is {kind}, not a file occsens can replace"
+            f"{option} {shown(value)}: {str(path)!r} is {path_kind(mode)}, not a file occsens can replace"
         )
 
 
@@ -291,7 +281,7 @@ def out_file(value: str | None, option: str, example: str) -> Path | None:
     file name to suggest."""
     if value is None:
         return None
-    from occsens.output import check_out_file
+    from occsens.files import check_out_file
 
     if os.path.isdir(value):
         raise OcclusionError(f"{option} {shown(value)} is a folder; give a file name, e.g. {example}")
@@ -303,7 +293,7 @@ def out_file(value: str | None, option: str, example: str) -> Path | None:
 def out_folder(value: str, option: str, names: Iterable[str]) -> Path:
     """A folder a command will write ``names`` into (``--out DIR``), checked as ``out_file`` checks a
     file, before any work. Nothing is created."""
-    from occsens.output import check_out_dir
+    from occsens.files import check_out_dir
 
     folder = check_out_dir(value, option)
     for name in names:

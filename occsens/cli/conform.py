@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from occsens import constants
 from occsens.cli import types
 from occsens.cli.args import RUNS_USER_CODE, out_file
 from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures
 from occsens.errors import OcclusionError
-from occsens.output import write_files
+from occsens.files import write_files
 
 BUILT_IN = ("captum", "monai", "notebook", "occsens")
 
@@ -49,7 +50,7 @@ def add_parser(sub: Any) -> None:
         "--seed",
         type=types.seed,
         default=0,
-        help=f"seed of the drawn cases, 0..{types.SEED_MAX} (default 0): same seed, same cases",
+        help=f"seed of the drawn cases, 0..{constants.MAX_SEED} (default 0): same seed, same cases",
     )
     p.add_argument(
         "--json",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from occsens.cli.args import class_names
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -153,20 +153,19 @@ def model_classes(args: argparse.Namespace, model: Any, inputs: Inputs, output: 
     import torch
 
     from occsens.engine import as_images, eval_mode
-    from occsens.engine.model import _check_logits
+    from occsens.engine.model import checked_scores
 
     x = as_images(inputs.images[:1])
     try:
         with eval_mode(model), torch.inference_mode():
             raw = model(x)
     except Exception as exc:  # the user's model may fail in any way on an input it was not built for
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise OcclusionError(
             f"the model failed on a {x.shape[1]}-channel {x.shape[2]}x{x.shape[3]} image "
-            f"({type(exc).__name__}: {first[:200]}); if it takes another size, pass --input-size H W "
+            f"({first_line(exc)}); if it takes another size, pass --input-size H W "
             "(and --channels 1 for a greyscale model)"
         ) from None
-    scores = _check_logits(raw, 1, output)
+    scores = checked_scores(raw, 1, output)
     one_logit = output == "sigmoid" and getattr(raw, "ndim", 0) == 2 and raw.shape[1] == 1
     names = class_names(args, int(scores.shape[1]), one_logit=one_logit, cifar=inputs.cifar)
     return Classes(names, one_logit)

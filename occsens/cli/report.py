@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from occsens import __version__
 from occsens.cli import types
 from occsens.cli.args import (
     add_cifar_args,
@@ -34,17 +32,14 @@ from occsens.cli.args import (
     out_folder,
     output_from_args,
 )
+from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.errors import OcclusionError
 
 if TYPE_CHECKING:
-    from occsens.checks import CheckResult
     from occsens.cli.inputs import Inputs
     from occsens.report import ModelInfo, Report, Twin
 
 DEFAULT_OUT = "reports"
-# occsens.report's HTML_NAME and JSON_NAME, named here so building the parser need not import it
-HTML_NAME = "index.html"
-JSON_NAME = "report.json"
 GREYSCALE_CARD = "occsens/weights/greyscale.json"
 EXIT_CHECK_FAILED = 1  # the report is written; a sanity check failed (what `occsens check` exits with)
 EXIT_CODES = (
@@ -178,16 +173,16 @@ def _timestamp(args: argparse.Namespace) -> str | None:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _finish(args: argparse.Namespace, result: Report, out: str, checks: Sequence[CheckResult] | None) -> int:
+def _finish(args: argparse.Namespace, result: Report, out: str) -> int:
     """Write the report, say where, and exit as ``occsens check`` would on the same checks."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
     path = report.write_report(result, out, args.json)
-    extra = f" and {path.parent / report.JSON_NAME}" if args.json else ""
+    extra = f" and {path.parent / JSON_NAME}" if args.json else ""
     print(f"wrote {path} ({len(result.html.encode()) // 1024} kB){extra}")
-    if checks is None:
+    reading = result.checks
+    if reading is None:
         return 0
-    reading = report.read_checks(checks)
     print(reading.summary)
     if reading.failed and not args.no_fail:
         failed = ", ".join(r.name for r in reading.rows if r.verdict == "fail")
@@ -246,62 +241,28 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> int:
+    """The library's ``occsens.explain`` on what the arguments name; then write, print and exit."""
+    from occsens import report  # matplotlib and jinja2: imported only when a report is made
+    from occsens.cifar import data
     from occsens.cli.inputs import model_classes, with_labels
+    from occsens.report.explain import explain
 
     model = model_from_args(args)
     output = output_from_args(args)
     _fit_threads()
-    classes = model_classes(args, model, inputs, output)
-    inputs = with_labels(args, inputs, classes.names)
-    checks = None if args.no_checks else _run_report_checks(model, inputs, classes.names, output, args)
-    result = _report_from_args(args, model, inputs, classes.names, output, title, checks)
-    return _finish(args, result, out, checks)
-
-
-def _run_report_checks(
-    model: Any, inputs: Inputs, names: Sequence[str], output: Any, args: argparse.Namespace
-) -> list[CheckResult]:
-    """``occsens.checks`` on the report's samples with the report's settings."""
-    from occsens.checks import run_checks
-
-    ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
-    known = None if any(y is None for y in inputs.labels) else inputs.labels
-    return run_checks(
-        model,
-        inputs.images,
-        labels=known,
-        sample_ids=ids,
-        patch=args.patch,
-        stride=args.stride,
-        fill=args.fill,
-        output=output,
-        class_names=names,
-        progress=not args.quiet,
-    )
-
-
-def _report_from_args(
-    args: argparse.Namespace,
-    model: Any,
-    inputs: Inputs,
-    names: list[str],
-    output: Any,
-    title: str,
-    checks: Sequence[CheckResult] | None,
-) -> Report:
-    from occsens import report  # matplotlib and jinja2: imported only when a report is made
-    from occsens.cifar import data
-
+    names = model_classes(args, model, inputs, output).names
+    inputs = with_labels(args, inputs, names)
     twin, missing = _twin(args, model)
-    return report.make_report(
+    result = explain(
         model,
         inputs.images,
-        names=names,
+        class_names=names,
+        labels=inputs.labels,
         sample_names=inputs.sample_names,
         indices=inputs.indices,
-        labels=inputs.labels,
         label_names=data.CIFAR10_CLASSES if inputs.cifar else None,
         notes=inputs.notes,
+        checks=not args.no_checks,
         patch=args.patch,
         stride=args.stride,
         fill=args.fill,
@@ -311,9 +272,8 @@ def _report_from_args(
         twin_missing=missing,
         title=title,
         timestamp=_timestamp(args),
-        checks=checks,
-        version=__version__,
         # the asker's printout is in CIFAR-10's class ids: only for CIFAR-10 images and class names
         question=report.ASKER if inputs.cifar and list(names) == list(data.CIFAR10_CLASSES) else None,
         progress=not args.quiet,
     )
+    return _finish(args, result, out)

@@ -97,6 +97,7 @@ from occsens.engine.model import (
 from occsens.engine.occlusion import Occlusion, notebook_occlude, occlude
 from occsens.engine.plan import NOTEBOOK_SCALE, Plan, notebook_plan, plan_for, sliding_plan
 from occsens.engine.schedule import ENGINE_TOLERANCE, ENGINES, engine_tolerance
+from occsens.engine.store import Runs
 
 __all__ = [
     "BLUR_SIGMA",
@@ -108,6 +109,7 @@ __all__ = [
     "Occlusion",
     "Plan",
     "Residual",
+    "Runs",
     "as_images",
     "as_model",
     "default_batch_size",

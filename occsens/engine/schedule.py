@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from occsens.engine.extents import layer_extents
-from occsens.engine.fill import _compose, _Fill
+from occsens.engine.fill import Fill, _compose
 from occsens.engine.incremental import CleanActivations, window_logits
-from occsens.engine.model import _MEMORY_BUDGET, _check_logits, _forward, progress_bar
+from occsens.engine.model import _MEMORY_BUDGET, checked_scores, model_scores, progress_bar
 from occsens.engine.plan import Plan, box_masks
 from occsens.errors import OcclusionError
 
@@ -29,7 +29,7 @@ def _run_incremental(
     model: nn.Module,
     images: torch.Tensor,
     plan: Plan,
-    fill: _Fill,
+    fill: Fill,
     batch_size: int,
     device: torch.device,
     progress: bool,
@@ -68,7 +68,7 @@ def _run_incremental(
         for first in range(0, n, group):
             members = images[first : first + group].to(device)
             clean = CleanActivations(model, members)
-            rebuilt = _check_logits(clean.logits, len(members), output)
+            rebuilt = checked_scores(clean.logits, len(members), output)
             tolerance = max(tolerance, engine_tolerance(float(clean.logits.abs().max()), walked.layers))
             off = _off(rebuilt, clean_probs[first : first + len(members)])
             if not off <= tolerance:  # also catches NaN
@@ -96,7 +96,7 @@ def _run_incremental(
                 chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
                 boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
                 logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
-                return (first + member) * p + idx, _check_logits(logits, len(pair), output)
+                return (first + member) * p + idx, checked_scores(logits, len(pair), output)
 
             for index, probs in _chunks_in_parallel(chunk, range(0, pairs, size), workers):
                 if out is None:
@@ -386,7 +386,7 @@ def _clean_forward(
     """
     first = images[:size]
     chunks = [torch.cat([first, *extra])] + [images[i : i + size] for i in range(size, len(images), size)]
-    probs = [_forward(model, x.to(device, memory_format=layout), len(x), output) for x in chunks]
+    probs = [model_scores(model, x.to(device, memory_format=layout), len(x), output) for x in chunks]
     spots = probs[0][len(first) :]
     return torch.cat([probs[0][: len(first)], *probs[1:]]), spots
 

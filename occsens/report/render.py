@@ -15,11 +15,10 @@ import jinja2
 
 from occsens.errors import OcclusionError
 from occsens.report import analysis as an
-from occsens.report.answers import answers
 from occsens.report.cards import Card
-from occsens.report.data import ReportData
+from occsens.report.data import Finding, ReportData
 from occsens.report.questions import QUESTIONS
-from occsens.report.verdicts import read_checks
+from occsens.report.verdicts import CheckReading
 
 TEMPLATE = "report.html.j2"
 
@@ -89,8 +88,9 @@ def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
     }
 
 
-def report_numbers(data: ReportData) -> dict:
-    """The report's numbers as plain JSON values."""
+def report_numbers(data: ReportData, answered: Sequence[Finding], reading: CheckReading | None) -> dict:
+    """The report's numbers as plain JSON values (``answered``: the four answers; ``reading``: the
+    checks' verdicts and trust summary, None without checks; both built once, for the page too)."""
     names = data.names
     out: dict[str, Any] = {
         "model": data.model.label,
@@ -113,14 +113,12 @@ def report_numbers(data: ReportData) -> dict:
     }
     if data.twins_missing:
         out["greyscale_missing"] = data.twins_missing
-    if data.checks is not None:
+    if data.checks is not None and reading is not None:
         out["checks"] = [r.to_dict() for r in data.checks]
-        reading = read_checks(data.checks)
         out["check_verdicts"] = [row.verdict for row in reading.rows]
         out["trust_summary"] = reading.summary
     out["questions"] = [
-        {"id": q.id, "asked": q.asked, "answer": a.text}
-        for q, a in zip(QUESTIONS, answers(data), strict=True)
+        {"id": q.id, "asked": q.asked, "answer": a.text} for q, a in zip(QUESTIONS, answered, strict=True)
     ]
     for s in data.samples:
         item: dict[str, Any] = {

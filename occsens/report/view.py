@@ -15,19 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from occsens.checks import CheckResult
 from occsens.report import analysis as an
 from occsens.report import colours as cl
 from occsens.report import evidence as ev
 from occsens.report import figures_overview as fo
-from occsens.report.answers import answers
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.data import Finding, ReportData
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
 from occsens.report.formatting import notebook_square, pct, points, prob
 from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
 from occsens.report.thresholds import IMPORTANT_DROP
-from occsens.report.verdicts import read_checks
+from occsens.report.verdicts import CheckReading
 from occsens.report.view_sample import FILL_VERDICT_WORDS, data_uri, sample_view
 
 
@@ -63,12 +61,13 @@ def _card_view(card: Card, names: Sequence[str]) -> dict:
     }
 
 
-def _questions(data: ReportData, e: ev.Evidence) -> tuple[list[dict], list[Finding]]:
+def _questions(
+    data: ReportData, e: ev.Evidence, found: Sequence[Finding]
+) -> tuple[list[dict], list[Finding]]:
     samples = [s.name for s in data.samples]
     k = f"#sample-{e.featured + 1}"
     name = samples[e.featured]
     notebook = e.last is not None
-    found = answers(data, e)
     notebook_links = [
         ("the notebook's print", "#notebook"),
         (f"{name}: the notebook's last input", f"{k}-notebook"),
@@ -247,9 +246,8 @@ def _samples_totals(data: ReportData, e: ev.Evidence) -> dict:
     }
 
 
-def check_view(results: Sequence[CheckResult]) -> dict[str, Any]:
+def check_view(reading: CheckReading) -> dict[str, Any]:
     """The check section: the trust summary, the count of each verdict, one plain row per check."""
-    reading = read_checks(results)
     return {
         "summary": reading.summary,
         "failed": reading.failed,
@@ -258,8 +256,15 @@ def check_view(results: Sequence[CheckResult]) -> dict[str, Any]:
     }
 
 
-def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> tuple[dict, list[Finding]]:
-    """The view model: plain values and formatted strings only, plus every finding it contains."""
+def build_view(
+    data: ReportData,
+    e: ev.Evidence,
+    answered: Sequence[Finding],
+    reading: CheckReading | None,
+    step: Callable[[str], None] | None = None,
+) -> tuple[dict, list[Finding]]:
+    """The view model: plain values and formatted strings only, plus every finding it contains, from the
+    report's data, its evidence, the four answers and the checks' reading (each built once)."""
     names = data.names
     colours = cl.class_colours(len(names), cl.shown_classes(cl.class_frequency(data.samples, data.twins)))
     sample_findings: list[Finding] = []
@@ -270,8 +275,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
             step(f"figures {s.name}")
         samples.append(view)
         sample_findings += found
-    e = ev.gather(data)
-    questions, answers = _questions(data, e)
+    questions, answers = _questions(data, e, answered)
     card, card_findings = None, []
     if data.model.card is not None:
         card_findings = [finding_card(data.model.card, names)]
@@ -316,7 +320,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
         "twins": None if data.twins is None else _twins_view(data.twins, data, colours),
         "twins_missing": data.twins_missing,
         "twin_findings": [f.text for f in twin_findings],
-        "checks": check_view(data.checks) if data.checks is not None else None,
+        "checks": check_view(reading) if reading is not None else None,
         "legend": [{"name": n, "colour": c} for n, c in cl.legend_entries(names, colours)],
     }
     return view, answers + card_findings + takeover_findings + twin_findings + sample_findings

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from occsens import output
 from occsens.cifar import data
 from occsens.cifar.models import Architecture, build_model
 from occsens.cifar.train import MAX_EPOCHS, MAX_SEED, Recipe, train
 from occsens.errors import OcclusionError
+from occsens.files import write
 
 from .conftest import SMALL_BATCH, write_release
 
@@ -271,7 +271,7 @@ def test_a_failure_while_writing_the_model_leaves_the_previous_model_and_card(
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_replace(src, dst)
 
-    monkeypatch.setattr(output.os, "replace", disk_fails_on_the_second_file)
+    monkeypatch.setattr(write.os, "replace", disk_fails_on_the_second_file)
     with pytest.raises(OcclusionError, match=r"cannot write the weights and model card \(No space left"):
         train(run, name="tiny", arch=TINY, recipe=QUICK, data_dir=copy, resume=True, progress=False)
     assert moved == ["tiny.pt", "tiny.json"]  # the weights had been renamed into place first
@@ -290,7 +290,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
         tmp_path / "straight", name="tiny", arch=TINY, recipe=two, data_dir=tmp_path, progress=False
     )
 
-    real_write = output.write_files
+    real_write = write.write_files
 
     def killed_after_the_first_checkpoint(out: Path, payload: dict, what: str, option: str = "--out") -> list:
         real_write(out, payload, what, option)

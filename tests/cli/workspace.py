@@ -167,7 +167,7 @@ def restore(root: Path, pristine: dict[str, bytes | None]) -> None:
 
 
 def leftovers(root: Path) -> list[str]:
-    """Temporary or backup files of ``occsens.output`` left anywhere under ``root``."""
+    """Temporary or backup files of ``occsens.files.write`` left anywhere under ``root``."""
     return sorted(str(p.relative_to(root)) for p in root.rglob(".occsens-*"))
 
 
@@ -205,7 +205,7 @@ class _FillingFile:
 
 @contextlib.contextmanager
 def full_disk(after: int = 0) -> Iterator[list[int]]:
-    """Every file opened for writing through ``os.fdopen`` (how ``occsens.output`` stages a file) after
+    """Every file opened for writing through ``os.fdopen`` (how ``occsens.files.write`` stages a file) after
     the first ``after`` ones fills the disk halfway through its first write. Yields the count of files
     opened, so a test can check the hook was reached."""
     real, opened = os.fdopen, [0]

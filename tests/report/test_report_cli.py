@@ -304,8 +304,10 @@ def test_report_exits_as_occsens_check_would_and_writes_the_report_either_way(
     expected: int,
 ) -> None:
     import occsens.checks
+    import occsens.report.explain
 
-    monkeypatch.setattr(occsens.checks, "run_checks", lambda *a, **k: fake_results(*verdicts))
+    # the report's one path (occsens.explain) runs the checks
+    monkeypatch.setattr(occsens.report.explain, "run_checks", lambda *a, **k: fake_results(*verdicts))
     out = tmp_path / "out"
     args = [
         "report",

@@ -5,7 +5,7 @@ a model card). It stages every file as a temporary file in the target folder, fl
 link to each file it will replace, then renames the new files into place; if anything fails on the
 way (a full disk, a folder that turned read-only, an interrupt), the files already renamed are put
 back as they were and the rest are never touched: the folder holds the old set or the new one, never a
-mix, and no half-written file. Reading files is ``occsens.files``'s job.
+mix, and no half-written file. Reading files is ``occsens.files.read``'s job.
 """
 
 from __future__ import annotations
