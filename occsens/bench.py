@@ -64,10 +64,17 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "resnet20": lambda: _seeded_resnet20(),
     "resnet18": lambda: _torchvision("resnet18"),
     "vgg16": lambda: _torchvision("vgg16"),
+    # timm's modern blocks (issue 27): squeeze-excitation and norm-act layers, ConvNeXt's channels-last
+    # MLP, ResNet-D's ceil_mode downsampling
+    "timm-efficientnet_b0": lambda: _timm("efficientnet_b0"),
+    "timm-convnext_atto": lambda: _timm("convnext_atto"),
+    "timm-resnet50d": lambda: _timm("resnet50d"),
 }
-# Input size per model: the CIFAR-10 models take 32x32, the torchvision ImageNet models 224x224
+# Input size per model: the CIFAR-10 models take 32x32, the torchvision and timm ImageNet models 224x224
 # (the embedded CIFAR-10 samples are upsampled bilinearly to it).
-INPUT_SIZE = {"default": 32, "resnet20": 32, "resnet18": 224, "vgg16": 224}
+INPUT_SIZE = {"default": 32, "resnet20": 32, "resnet18": 224, "vgg16": 224} | {
+    name: 224 for name in MODELS if name.startswith("timm-")
+}
 
 
 def _seeded_resnet20() -> nn.Module:
@@ -85,6 +92,18 @@ def _torchvision(name: str) -> nn.Module:
 
     torch.manual_seed(0)  # random weights, the same in every process
     return getattr(torchvision.models, name)(weights=None).eval()
+
+
+def _timm(name: str) -> nn.Module:
+    try:
+        import timm  # optional here: only the timm rows need it
+    except ImportError:
+        raise OcclusionError(
+            f'--models timm-{name} needs timm, an optional dependency: pip install "occsens[bench]"'
+        ) from None
+
+    torch.manual_seed(0)  # random weights, the same in every process; nothing is downloaded
+    return timm.create_model(name, pretrained=False).eval()
 
 
 def _large(images: torch.Tensor) -> bool:

@@ -47,6 +47,9 @@ def readers_things(folder: Path) -> dict[str, Any]:
         return e / e.sum(axis=1, keepdims=True)
 
     class MyActivation(nn.Module):
+        def __init__(self, inplace: bool = False) -> None:  # timm builds its act_layer with inplace=
+            super().__init__()
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x * torch.sigmoid(x)
 

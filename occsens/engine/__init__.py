@@ -52,8 +52,9 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
   (1e-5); both engines are that close to a float64 reference (``tests/engine/test_float64_reference.py``).
   ``"auto"`` uses it only where that is proved and checked, on every call: (1) every layer the
   model calls must be one whose arithmetic the walk states (``occsens.engine.receptive.refusal``:
-  known classes or subclasses adding only ``__init__``, unpatched, no hooks of any kind on the
-  layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
+  known classes or subclasses adding only ``__init__``, or another library's layer checked against
+  its own forward when first met, such as timm's ``BatchNormAct2d``; unpatched, no hooks of any kind
+  on the layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
   clean pass must reproduce the model's own clean forward; (3) two windows per call, the
   top-left one of the first image (borders) and the centre one of the last, are also run by
   brute force and must agree. A model built of ``nn.Sequential``, ``Residual`` and known layers
