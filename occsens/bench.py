@@ -486,7 +486,9 @@ def run_bench(
     if "default" in models and _have("pyarrow"):  # the survey row (issue 24): the shipped model only
         from occsens import bench_survey
 
-        survey_row = bench_survey.measure(MODELS["default"](), samples, reps, _have("captum"))
+        survey_row = bench_survey.measure(
+            MODELS["default"](), samples, reps, captum_map if _have("captum") else None
+        )
         saved["survey"] = survey_row
         text += bench_survey.markdown(survey_row)
     payload = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ PATCH = 4
 CAPTUM_PPE = 64
 
 
-def measure(model: nn.Module, images: torch.Tensor, reps: int, captum: bool) -> dict[str, Any]:
-    """Best-of-``reps`` seconds for surveying ``images`` and, with ``captum``, for Captum on each image."""
-    from occsens.bench import captum_map
+def measure(
+    model: nn.Module, images: torch.Tensor, reps: int, captum_map: Callable[..., Any] | None
+) -> dict[str, Any]:
+    """Best-of-``reps`` seconds for surveying ``images`` and, given ``captum_map`` (``occsens.bench``'s
+    Captum runner, passed in so the two modules do not import each other), for Captum on each image."""
     from occsens.datasurvey import survey
 
     n = len(images)
@@ -40,7 +43,7 @@ def measure(model: nn.Module, images: torch.Tensor, reps: int, captum: bool) -> 
             survey_s.append(time.perf_counter() - start)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        if captum:
+        if captum_map is not None:
             start = time.perf_counter()
             for i in range(n):
                 captum_map(model, images[i : i + 1], targets[i : i + 1], PATCH, PATCH, CAPTUM_PPE)
