@@ -21,8 +21,19 @@ from occsens.report.colours import _grouped
 def notebook_square_figure(notebook_input: GalleryItem, same_input: GalleryItem) -> Figure:
     """What the notebook greys at one position, next to the true window it draws: the two inputs."""
     with fg.style():
-        fig = fg.figure(5.2, 2.9)
-        axes = fig.subplots(1, 2)
+        fig = fg.figure(5.2, 2.9, layout=None)
+        size = notebook_input.image.shape[:2]
+        left = fg.EDGE + fg.LABEL_SPACE + fg.tick_width(size)
+        axes = fg.maps_grid(
+            fig,
+            1,
+            2,
+            size,
+            top=fg.title_space(2),
+            bottom=fg.EDGE + fg.tick_height() + fg.LABEL_SPACE,
+            left=left,
+            wgap=left + 0.2,
+        )[0]
         for ax, item, label in (
             (
                 axes[0],
@@ -141,8 +152,23 @@ def twins_figure(
     """One row per sample: the image, then the colour and greyscale models' heatmaps and class maps."""
     with fg.style():
         n = len(comp.samples)
-        fig = fg.figure(8.0, 1.75 * n + 0.7)
-        axes = fig.subplots(n, 5, squeeze=False)
+        fig = fg.figure(8.0, 1.75 * n + 0.7, layout=None)
+        present = sorted({k for s in comp.samples for k in fg.present(s.colour, s.grey)})
+        below = fg.legend_below(fig, present, names, colours, None)
+        size = comp.samples[0].colour.image_size
+        ticks, tick_h = fg.tick_width(size), fg.tick_height()
+        bar = (0.12, tick_h + fg.LABEL_SPACE)  # the colour bar under the heatmaps, its ticks and label
+        axes = fg.maps_grid(
+            fig,
+            n,
+            5,
+            size,
+            top=fg.title_space(2),
+            bottom=below + sum(bar) + 0.15 + tick_h,
+            left=fg.EDGE + ticks,
+            wgap=ticks + 0.3,  # room for titles wider than their panel
+            hgap=tick_h + fg.title_space(2),
+        )
         for i, (s, image, title) in enumerate(zip(comp.samples, images, titles, strict=True)):
             fg.show_image(axes[i, 0], image)
             fg.pixel_axes(axes[i, 0], image.shape[:2], labels=False)
@@ -164,19 +190,11 @@ def twins_figure(
                 ax.set_xlabel("")
                 ax.set_ylabel("")
         mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=fg.PROB_CMAP)
-        fig.colorbar(
-            mappable, ax=axes[:, 1:3], shrink=0.6, location="bottom", label="P(clean class), window occluded"
-        )
-        present = sorted({k for s in comp.samples for k in fg.present(s.colour, s.grey)})
-        fg.legend(
-            fig,
-            present,
-            names,
-            colours,
-            loc="outside lower center",
-            max_cols=6,
-            frameon=False,
-        )
+        first, last = axes[-1, 1].get_position(), axes[-1, 2].get_position()
+        fh = fig.get_size_inches()[1]
+        width = 0.8 * (last.x1 - first.x0)
+        cax = fig.add_axes((first.x0 + 0.1 * (last.x1 - first.x0), (below + bar[1]) / fh, width, bar[0] / fh))
+        fig.colorbar(mappable, cax=cax, orientation="horizontal", label="P(clean class), window occluded")
         return fig
 
 

@@ -31,8 +31,13 @@ def heatmap_figure(image: np.ndarray, stats: MapStats, target: str) -> Figure:
     contrast-normalised copy of the image (opaque where the drop is large), the windows that matter
     (drop > IMPORTANT_DROP) outlined."""
     with fg.style():
-        fig = fg.figure(7.4, 3.1)
-        ax1, ax2 = fig.subplots(1, 2)
+        fig = fg.figure(7.4, 3.1, layout=None)
+        size, bar = stats.image_size, fg.colourbar_space(["−0.0000"])
+        left = fg.EDGE + fg.LABEL_SPACE + fg.tick_width(size)
+        bottom = fg.EDGE + fg.tick_height() + fg.LABEL_SPACE
+        ax1, ax2 = fg.maps_grid(
+            fig, 1, 2, size, top=fg.title_space(1), bottom=bottom, left=left, right=bar, wgap=bar + left
+        )[0]
         fg.heat(ax1, fig, stats, target, f"P({target}) per window (low = important)", own_scale=True)
         title = f"drop over the image (outlined: drop > {IMPORTANT_DROP:g})"
         fg.drop_panel(ax2, fig, image, stats, target, title)
@@ -43,10 +48,15 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
     """The most probable class per window, with a class legend, and the class counts as bars (one per
     shown class, one "other" bar for the grouped ones)."""
     with fg.style():
-        fig = fg.figure(6.4, 2.6)  # narrow enough for the counts table beside it on the page
-        ax1, ax2 = fig.subplots(1, 2, width_ratios=[1, 1.05])
+        fig = fg.figure(6.4, 2.6, layout=None)  # narrow enough for the counts table beside it on the page
+        size = stats.image_size
+        left = fg.EDGE + fg.LABEL_SPACE + fg.tick_width(size)
+        bottom = fg.EDGE + fg.tick_height() + fg.LABEL_SPACE
+        height = fig.get_size_inches()[1] - fg.title_space(1) - bottom
+        width = height * size[1] / size[0]
+        ax1 = fg.add_axes(fig, left, bottom, width, height)
         fg.classes(ax1, stats, colours, "most probable class per window")
-        fg.legend(
+        drawn = fg.legend(
             ax1,
             fg.present(stats),
             names,
@@ -59,6 +69,11 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
             frameon=False,
         )
         bars = _grouped(stats.class_counts, names, colours)
+        # the bars start past the legend and their class names; at least an inch wide whatever the names
+        labels = max(fg.text_size(n, 7)[0] for n, _, _ in bars) + fg.TICK_SPACE
+        start = left + 1.02 * width + fg.legend_size(fig, drawn)[0]
+        start += 0.15 + labels
+        ax2 = fg.add_axes(fig, start, bottom, max(1.0, fig.get_size_inches()[0] - fg.EDGE - start), height)
         ys = np.arange(len(bars))
         counts = [v for _, v, _ in bars]
         ax2.barh(ys, counts, color=[c for _, _, c in bars], edgecolor="black", linewidth=0.4)
@@ -83,13 +98,14 @@ def reveal_figure(
 ) -> Figure:
     """Background-only (occlude) and patch-only (reveal) maps in one row: target probability and class."""
     with fg.style():
-        fig = fg.figure(7.4, 2.5)
-        axes = fig.subplots(1, 4)
+        fig = fg.figure(7.4, 2.5, layout=None)
+        below = fg.legend_below(fig, fg.present(occ, rev), names, colours, occ.clean_class)
+        axes = _row(fig, 4, occ.image_size, below)
         fg.heat(axes[0], fig, occ, target, f"image minus the window:\nP({target})", colourbar=False)
         fg.heat(axes[1], fig, rev, target, f"only the window shown:\nP({target})", colourbar=False)
         fg.classes(axes[2], occ, colours, "image minus the window:\ntop class")
         fg.classes(axes[3], rev, colours, "only the window shown:\ntop class")
-        fg.row_legend(fig, axes, fg.present(occ, rev), names, colours, occ.clean_class)
+        fg.shared_labels(axes)
         return fig
 
 
@@ -108,13 +124,14 @@ def fills_figure(
     and the model's answer for it)."""
     with fg.style():
         n = len(fills)
-        fig = fg.figure(1.5 * n + 0.4, 2.5)
-        axes = fig.subplots(1, n, squeeze=False)[0]
+        fig = fg.figure(1.5 * n + 0.4, 2.5, layout=None)
+        shown = fg.present(*(f.stats for f in fills))
+        below = fg.legend_below(fig, shown, names, colours, fills[0].stats.clean_class)
+        axes = _row(fig, n, fills[0].stats.image_size, below)
         for ax, f, label in zip(axes, fills, labels, strict=True):
             s = f.stats
             fg.classes(ax, s, colours, f"{label}\nclean kept {s.kept} of {s.positions}")
-        shown = fg.present(*(f.stats for f in fills))
-        fg.row_legend(fig, axes, shown, names, colours, fills[0].stats.clean_class)
+        fg.shared_labels(axes)
         return fig
 
 
@@ -131,8 +148,9 @@ def notebook_maps_figure(
 ) -> Figure:
     """The notebook's square and true size x size windows on one image: heatmap and class map of each."""
     with fg.style():
-        fig = fg.figure(7.4, 2.5)
-        axes = fig.subplots(1, 4)
+        fig = fg.figure(7.4, 2.5, layout=None)
+        below = fg.legend_below(fig, fg.present(notebook, same), names, colours, notebook.clean_class)
+        axes = _row(fig, 4, notebook.image_size, below)
         size = notebook.patch[0]
         square = int(notebook.windows[..., 2].max())
         ours = f"notebook's {square}x{square}"
@@ -140,7 +158,7 @@ def notebook_maps_figure(
         fg.classes(axes[1], notebook, colours, f"{ours}:\ntop class")
         fg.heat(axes[2], fig, same, target, f"true {size}x{size}:\nP({target})", colourbar=False)
         fg.classes(axes[3], same, colours, f"true {size}x{size}:\ntop class")
-        fg.row_legend(fig, axes, fg.present(notebook, same), names, colours, notebook.clean_class)
+        fg.shared_labels(axes)
         return fig
 
 
@@ -150,6 +168,24 @@ def notebook_maps_png(
     """``notebook_maps_figure`` as PNG."""
     with fg.style():
         return fg.png(notebook_maps_figure(notebook, same, names, colours, target))
+
+
+def _row(fig: Figure, n: int, size: tuple[int, int], below: float) -> list:
+    """``n`` map panels in a row under two-line titles, above ``below`` inches of legend; the first
+    panel's axis labels name all of them."""
+    ticks = fg.tick_width(size)
+    return list(
+        fg.maps_grid(
+            fig,
+            1,
+            n,
+            size,
+            top=fg.title_space(2),
+            bottom=below + fg.tick_height() + fg.LABEL_SPACE,
+            left=fg.EDGE + fg.LABEL_SPACE + ticks,
+            wgap=ticks + 0.12,
+        )[0]
+    )
 
 
 def thumbnail_png(image: np.ndarray, scale: int = 1) -> bytes:

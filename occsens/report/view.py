@@ -63,7 +63,7 @@ def _card_view(card: Card, names: Sequence[str]) -> dict:
 
 
 def _questions(
-    data: ReportData, e: ev.Evidence, found: Sequence[Finding]
+    data: ReportData, e: ev.Evidence, found: Sequence[Finding], square: str | None
 ) -> tuple[list[dict], list[Finding]]:
     samples = [s.name for s in data.samples]
     k = f"#sample-{e.featured + 1}"
@@ -100,7 +100,7 @@ def _questions(
     if nb is not None:  # Q2's key evidence, under the answer: the square against a true window, same image
         size = nb.notebook.patch[0]
         rows[1]["figure"] = {
-            "src": data_uri(fo.notebook_square_png(nb.example, nb.same_example)),
+            "src": square,
             "alt": f"the notebook's {notebook_square(size)} square and a true {size}x{size} window, {name}",
             "caption": f"{name}: what the model sees under the notebook's {notebook_square(size)} square "
             f"(left) and under a true {size}x{size} window at the same position (right)",
@@ -108,7 +108,14 @@ def _questions(
     return rows, list(found)
 
 
-def _notebook_intro(data: ReportData, featured: int) -> dict | None:
+def _notebook_square(data: ReportData, featured: int) -> str | None:
+    """The notebook's square against a true window on the featured sample, drawn once: Q2's figure and
+    the notebook's introduction show the same one."""
+    nb = data.samples[featured].notebook if data.samples else None
+    return None if nb is None else data_uri(fo.notebook_square_png(nb.example, nb.same_example))
+
+
+def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict | None:
     """The notebook, introduced once: its geometry on this report's images, its print, the asker's count."""
     s = data.samples[featured]
     nb = s.notebook
@@ -129,7 +136,7 @@ def _notebook_intro(data: ReportData, featured: int) -> dict | None:
         "sample": s.name,
         "sample_id": f"sample-{featured + 1}",
         "figure": {
-            "src": data_uri(fo.notebook_square_png(nb.example, nb.same_example)),
+            "src": square,
             "alt": f"the notebook's {notebook_square(size)} square and a true {size}x{size} window, {s.name}",
         },
         "fill": an.fill_label(s.fills[0].fill),
@@ -292,8 +299,9 @@ def build_view(
     # the asker's four questions open only the demo report (the one given their printout); a report on
     # other images opens with what it found on them (``summary``, built once with the answers)
     summary_view = None
+    square = _notebook_square(data, e.featured)
     if summary is None:
-        questions, answers = _questions(data, e, answered)
+        questions, answers = _questions(data, e, answered, square)
     else:
         questions, answers = [], list(summary.findings)
         summary_view = {"rows": summary.rows, "trust": summary.trust}
@@ -316,7 +324,7 @@ def build_view(
         "timestamp": data.timestamp,
         "questions": questions,
         "summary": summary_view,
-        "notebook": _notebook_intro(data, e.featured),
+        "notebook": _notebook_intro(data, e.featured, square),
         "model": {
             "label": data.model.label,
             "note": data.model.note,
