@@ -166,8 +166,9 @@ def twins_figure(
             top=fg.title_space(2),
             bottom=below + sum(bar) + 0.15 + tick_h,
             left=fg.EDGE + ticks,
-            wgap=ticks + 0.3,  # room for titles wider than their panel
-            hgap=tick_h + fg.title_space(2),
+            wgap=0.35,  # room for titles wider than their panel
+            hgap=fg.title_space(2),
+            shared=True,
         )
         for i, (s, image, title) in enumerate(zip(comp.samples, images, titles, strict=True)):
             fg.show_image(axes[i, 0], image)

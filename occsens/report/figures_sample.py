@@ -183,7 +183,8 @@ def _row(fig: Figure, n: int, size: tuple[int, int], below: float) -> list:
             top=fg.title_space(2),
             bottom=below + fg.tick_height() + fg.LABEL_SPACE,
             left=fg.EDGE + fg.LABEL_SPACE + ticks,
-            wgap=ticks + 0.12,
+            wgap=0.4,  # room for two-line titles wider than their panel
+            shared=True,
         )[0]
     )
 
