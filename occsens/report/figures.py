@@ -165,6 +165,8 @@ def maps_grid(
     for r in range(rows):
         for c in range(cols):
             axes[r, c] = add_axes(fig, x0 + c * (pw + wgap), fh - top - ph - r * (ph + hgap), pw, ph)
+            if shared:
+                axes[r, c].set_label(("" if c == 0 else " no-y") + ("" if r == rows - 1 else " no-x"))
     return axes
 
 
