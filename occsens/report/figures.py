@@ -170,6 +170,64 @@ def maps_grid(
     return axes
 
 
+def wrap(text: str, width: float, points: float = _STYLE["axes.titlesize"]) -> str:
+    """``text`` broken at spaces into lines at most ``width`` inches wide at ``points`` (a word wider
+    than that keeps its own line); its own line breaks are kept."""
+    lines = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            trial = f"{current} {word}" if current else word
+            if current and text_size(trial, points)[0] > width:
+                lines.append(current)
+                current = word
+            else:
+                current = trial
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def titled_grid(
+    fig: Figure,
+    titles: Sequence[Sequence[str]],
+    size: tuple[int, int],
+    *,
+    bottom: float,
+    left: float,
+    right: float = EDGE,
+    wgap: float,
+    hgap: float = 0.0,
+    shared: bool = False,
+) -> tuple[np.ndarray, list[list[str]]]:
+    """``maps_grid`` with one title per panel (``titles``: rows of them): each title is wrapped to the
+    width its panel and the air beside it offer, and the space above each row is what its longest title
+    needs. A class name of any length stays inside the figure and off its neighbours' titles."""
+    fw, fh = fig.get_size_inches()
+    rows, cols = len(titles), len(titles[0])
+    h, w = size
+    lines = max(t.count("\n") + 1 for row in titles for t in row)
+    across = (fw - left - right - wgap * (cols - 1)) / cols
+    down = (fh - bottom - rows * title_space(lines) - hgap * (rows - 1)) / rows
+    panel = min(across, down * w / h)
+    room = 0.95 * (panel + min(wgap, 2 * max(left - EDGE, 0.0)))
+    wrapped = [[wrap(t, room) for t in row] for row in titles]
+    top = title_space(max(t.count("\n") + 1 for row in wrapped for t in row))
+    axes = maps_grid(
+        fig,
+        rows,
+        cols,
+        size,
+        top=top,
+        bottom=bottom,
+        left=left,
+        right=right,
+        wgap=wgap,
+        hgap=hgap + top if rows > 1 else 0.0,
+        shared=shared,
+    )
+    return axes, wrapped
+
+
 def add_colourbar(fig: Figure, ax: Any, mappable: Any, label: str, shrink: float = 0.85) -> None:
     """``mappable``'s colour bar beside ``ax``: placed by the layout engine if the figure has one, else
     at ``CBAR_PAD`` to its right, ``shrink`` of its height."""
@@ -179,7 +237,9 @@ def add_colourbar(fig: Figure, ax: Any, mappable: Any, label: str, shrink: float
     x, y, w, h = ax.get_position().bounds
     fw, fh = fig.get_size_inches()
     cax = fig.add_axes((x + w + CBAR_PAD / fw, y + h * (1 - shrink) / 2, CBAR_WIDTH / fw, h * shrink))
-    fig.colorbar(mappable, cax=cax, label=label)
+    centre = (y + h / 2) * fh  # the label runs along the bar, centred on it: wrapped to stay in the figure
+    room = 2 * min(centre, fh - centre) - 2 * EDGE
+    fig.colorbar(mappable, cax=cax, label=wrap(label, room, _STYLE["axes.labelsize"]))
 
 
 def colourbar_space(labels: Sequence[str]) -> float:

@@ -24,28 +24,25 @@ def notebook_square_figure(notebook_input: GalleryItem, same_input: GalleryItem)
         fig = fg.figure(5.2, 2.9, layout=None)
         size = notebook_input.image.shape[:2]
         left = fg.EDGE + fg.LABEL_SPACE + fg.tick_width(size)
-        axes = fg.maps_grid(
+        red = "\n(red: the cell drawn in its maps)"
+        nb, same = notebook_input.window, same_input.window
+        titles = [
+            f"the notebook: a {nb.height}x{nb.width} square{red}",
+            f"a true {same.height}x{same.width} window{red}",
+        ]
+        axes, (titles,) = fg.titled_grid(
             fig,
-            1,
-            2,
+            [titles],
             size,
-            top=fg.title_space(2),
             bottom=fg.EDGE + fg.tick_height() + fg.LABEL_SPACE,
             left=left,
             wgap=left + 0.2,
-        )[0]
-        for ax, item, label in (
-            (
-                axes[0],
-                notebook_input,
-                f"the notebook: a {notebook_input.window.height}x{notebook_input.window.width} square",
-            ),
-            (axes[1], same_input, f"a true {same_input.window.height}x{same_input.window.width} window"),
-        ):
+        )
+        for ax, item, title in zip(axes[0], (notebook_input, same_input), titles, strict=True):
             fg.show_image(ax, item.image)
             fg.outline(ax, item.region, "red", "--")
             fg.pixel_axes(ax, item.image.shape[:2])
-            ax.set_title(f"{label}\n(red: the cell drawn in its maps)")
+            ax.set_title(title)
         return fig
 
 
@@ -158,38 +155,35 @@ def twins_figure(
         size = comp.samples[0].colour.image_size
         ticks, tick_h = fg.tick_width(size), fg.tick_height()
         bar = (0.12, tick_h + fg.LABEL_SPACE)  # the colour bar under the heatmaps, its ticks and label
-        axes = fg.maps_grid(
+        heads = [
+            [
+                title,
+                *(
+                    f"{which}: P({names[m.target]})\nclean {m.clean_target_prob:.3f}"
+                    for which, m in (("colour", s.colour), ("greyscale", s.grey))
+                ),
+                "colour: top class",
+                "greyscale: top class",
+            ]
+            for s, title in zip(comp.samples, titles, strict=True)
+        ]
+        axes, heads = fg.titled_grid(
             fig,
-            n,
-            5,
+            heads,
             size,
-            top=fg.title_space(2),
             bottom=below + sum(bar) + 0.15 + tick_h,
             left=fg.EDGE + ticks,
-            wgap=0.35,  # room for titles wider than their panel
-            hgap=fg.title_space(2),
+            wgap=0.35,  # air between titles a little wider than their panel
             shared=True,
         )
-        for i, (s, image, title) in enumerate(zip(comp.samples, images, titles, strict=True)):
+        for i, (s, image) in enumerate(zip(comp.samples, images, strict=True)):
             fg.show_image(axes[i, 0], image)
             fg.pixel_axes(axes[i, 0], image.shape[:2], labels=False)
-            axes[i, 0].set_title(title)
-            for j, (stats, _probs, which) in enumerate(
-                ((s.colour, s.colour_probs, "colour"), (s.grey, s.grey_probs, "greyscale"))
-            ):
-                target = names[stats.target]
-                fg.heat(
-                    axes[i, 1 + j],
-                    fig,
-                    stats,
-                    target,
-                    f"{which}: P({target})\nclean {stats.clean_target_prob:.3f}",
-                    colourbar=False,
-                )
-                fg.classes(axes[i, 3 + j], stats, colours, f"{which}: top class")
-            for ax in axes[i, 1:]:
-                ax.set_xlabel("")
-                ax.set_ylabel("")
+            axes[i, 0].set_title(heads[i][0])
+            for j, stats in enumerate((s.colour, s.grey)):
+                fg.heat(axes[i, 1 + j], fig, stats, names[stats.target], heads[i][1 + j], colourbar=False)
+                fg.classes(axes[i, 3 + j], stats, colours, heads[i][3 + j])
+            fg.shared_labels(axes[i])
         mappable = matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=fg.PROB_CMAP)
         first, last = axes[-1, 1].get_position(), axes[-1, 2].get_position()
         fh = fig.get_size_inches()[1]

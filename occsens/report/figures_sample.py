@@ -19,6 +19,8 @@ from occsens.report.analysis import FillStats, MapStats
 from occsens.report.colours import _grouped
 from occsens.report.thresholds import IMPORTANT_DROP
 
+_TICK_POINTS = 7  # the bar chart's class names, as ``figures._STYLE`` sets tick labels
+
 
 def heatmap_png(image: np.ndarray, stats: MapStats, target: str) -> bytes:
     """``heatmap_figure`` as PNG."""
@@ -35,12 +37,15 @@ def heatmap_figure(image: np.ndarray, stats: MapStats, target: str) -> Figure:
         size, bar = stats.image_size, fg.colourbar_space(["−0.0000"])
         left = fg.EDGE + fg.LABEL_SPACE + fg.tick_width(size)
         bottom = fg.EDGE + fg.tick_height() + fg.LABEL_SPACE
-        ax1, ax2 = fg.maps_grid(
-            fig, 1, 2, size, top=fg.title_space(1), bottom=bottom, left=left, right=bar, wgap=bar + left
-        )[0]
-        fg.heat(ax1, fig, stats, target, f"P({target}) per window (low = important)", own_scale=True)
-        title = f"drop over the image (outlined: drop > {IMPORTANT_DROP:g})"
-        fg.drop_panel(ax2, fig, image, stats, target, title)
+        titles = [
+            f"P({target}) per window (low = important)",
+            f"drop over the image (outlined: drop > {IMPORTANT_DROP:g})",
+        ]
+        axes, (titles,) = fg.titled_grid(
+            fig, [titles], size, bottom=bottom, left=left, right=bar, wgap=bar + left
+        )
+        fg.heat(axes[0, 0], fig, stats, target, titles[0], own_scale=True)
+        fg.drop_panel(axes[0, 1], fig, image, stats, target, titles[1])
         return fig
 
 
@@ -69,11 +74,19 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
             frameon=False,
         )
         bars = _grouped(stats.class_counts, names, colours)
-        # the bars start past the legend and their class names; at least an inch wide whatever the names
-        labels = max(fg.text_size(n, 7)[0] for n, _, _ in bars) + fg.TICK_SPACE
-        start = left + 1.02 * width + fg.legend_size(fig, drawn)[0]
-        start += 0.15 + labels
-        ax2 = fg.add_axes(fig, start, bottom, max(1.0, fig.get_size_inches()[0] - fg.EDGE - start), height)
+        # the bars take what the map, its legend and their class names leave, at least an inch (then the
+        # map gives way: long class names shrink it, as they would under a layout engine)
+        fw = fig.get_size_inches()[0]
+        labels = max(fg.text_size(n, _TICK_POINTS)[0] for n, _, _ in bars) + fg.TICK_SPACE
+        beside = fg.legend_size(fig, drawn)[0] + 0.15 + labels + 0.3  # 0.3: the counts past the longest bar
+        if left + 1.02 * width + beside + 1.0 > fw - fg.EDGE:
+            width = max(0.5, (fw - fg.EDGE - 1.0 - beside - left) / 1.02)
+            height = width * size[0] / size[1]
+            ax1.set_position(
+                (left / fw, bottom / fig.get_size_inches()[1], width / fw, height / fig.get_size_inches()[1])
+            )
+        start = left + 1.02 * width + beside - 0.3
+        ax2 = fg.add_axes(fig, start, bottom, fw - fg.EDGE - 0.3 - start, height)
         ys = np.arange(len(bars))
         counts = [v for _, v, _ in bars]
         ax2.barh(ys, counts, color=[c for _, _, c in bars], edgecolor="black", linewidth=0.4)
@@ -100,11 +113,17 @@ def reveal_figure(
     with fg.style():
         fig = fg.figure(7.4, 2.5, layout=None)
         below = fg.legend_below(fig, fg.present(occ, rev), names, colours, occ.clean_class)
-        axes = _row(fig, 4, occ.image_size, below)
-        fg.heat(axes[0], fig, occ, target, f"image minus the window:\nP({target})", colourbar=False)
-        fg.heat(axes[1], fig, rev, target, f"only the window shown:\nP({target})", colourbar=False)
-        fg.classes(axes[2], occ, colours, "image minus the window:\ntop class")
-        fg.classes(axes[3], rev, colours, "only the window shown:\ntop class")
+        titles = [
+            f"image minus the window:\nP({target})",
+            f"only the window shown:\nP({target})",
+            "image minus the window:\ntop class",
+            "only the window shown:\ntop class",
+        ]
+        axes, titles = _row(fig, titles, occ.image_size, below)
+        fg.heat(axes[0], fig, occ, target, titles[0], colourbar=False)
+        fg.heat(axes[1], fig, rev, target, titles[1], colourbar=False)
+        fg.classes(axes[2], occ, colours, titles[2])
+        fg.classes(axes[3], rev, colours, titles[3])
         fg.shared_labels(axes)
         return fig
 
@@ -127,10 +146,13 @@ def fills_figure(
         fig = fg.figure(1.5 * n + 0.4, 2.5, layout=None)
         shown = fg.present(*(f.stats for f in fills))
         below = fg.legend_below(fig, shown, names, colours, fills[0].stats.clean_class)
-        axes = _row(fig, n, fills[0].stats.image_size, below)
-        for ax, f, label in zip(axes, fills, labels, strict=True):
-            s = f.stats
-            fg.classes(ax, s, colours, f"{label}\nclean kept {s.kept} of {s.positions}")
+        titles = [
+            f"{label}\nclean kept {f.stats.kept} of {f.stats.positions}"
+            for f, label in zip(fills, labels, strict=True)
+        ]
+        axes, titles = _row(fig, titles, fills[0].stats.image_size, below)
+        for ax, f, title in zip(axes, fills, titles, strict=True):
+            fg.classes(ax, f.stats, colours, title)
         fg.shared_labels(axes)
         return fig
 
@@ -150,14 +172,20 @@ def notebook_maps_figure(
     with fg.style():
         fig = fg.figure(7.4, 2.5, layout=None)
         below = fg.legend_below(fig, fg.present(notebook, same), names, colours, notebook.clean_class)
-        axes = _row(fig, 4, notebook.image_size, below)
         size = notebook.patch[0]
         square = int(notebook.windows[..., 2].max())
-        ours = f"notebook's {square}x{square}"
-        fg.heat(axes[0], fig, notebook, target, f"{ours}:\nP({target})", colourbar=False)
-        fg.classes(axes[1], notebook, colours, f"{ours}:\ntop class")
-        fg.heat(axes[2], fig, same, target, f"true {size}x{size}:\nP({target})", colourbar=False)
-        fg.classes(axes[3], same, colours, f"true {size}x{size}:\ntop class")
+        ours, true = f"notebook's {square}x{square}", f"true {size}x{size}"
+        titles = [
+            f"{ours}:\nP({target})",
+            f"{ours}:\ntop class",
+            f"{true}:\nP({target})",
+            f"{true}:\ntop class",
+        ]
+        axes, titles = _row(fig, titles, notebook.image_size, below)
+        fg.heat(axes[0], fig, notebook, target, titles[0], colourbar=False)
+        fg.classes(axes[1], notebook, colours, titles[1])
+        fg.heat(axes[2], fig, same, target, titles[2], colourbar=False)
+        fg.classes(axes[3], same, colours, titles[3])
         fg.shared_labels(axes)
         return fig
 
@@ -170,23 +198,20 @@ def notebook_maps_png(
         return fg.png(notebook_maps_figure(notebook, same, names, colours, target))
 
 
-def _row(fig: Figure, n: int, size: tuple[int, int], below: float) -> list:
-    """``n`` map panels in a row under two-line titles, above ``below`` inches of legend; the first
-    panel's axis labels name all of them."""
+def _row(fig: Figure, titles: list[str], size: tuple[int, int], below: float) -> tuple[list, list[str]]:
+    """One map panel per title in a row, above ``below`` inches of legend, the titles wrapped to fit; the
+    first panel's ticks and axis labels serve all of them."""
     ticks = fg.tick_width(size)
-    return list(
-        fg.maps_grid(
-            fig,
-            1,
-            n,
-            size,
-            top=fg.title_space(2),
-            bottom=below + fg.tick_height() + fg.LABEL_SPACE,
-            left=fg.EDGE + fg.LABEL_SPACE + ticks,
-            wgap=0.4,  # room for two-line titles wider than their panel
-            shared=True,
-        )[0]
+    axes, (wrapped,) = fg.titled_grid(
+        fig,
+        [titles],
+        size,
+        bottom=below + fg.tick_height() + fg.LABEL_SPACE,
+        left=fg.EDGE + fg.LABEL_SPACE + ticks,
+        wgap=0.4,  # air between titles a little wider than their panel
+        shared=True,
     )
+    return list(axes[0]), wrapped
 
 
 def thumbnail_png(image: np.ndarray, scale: int = 1) -> bytes:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
 import occsens
 from occsens.report import analysis as an
 from occsens.report import figures as fg
 from occsens.report import figures_sample as fs
+from occsens.report.colours import class_colours
 from occsens.report.thresholds import IMPORTANT_DROP
 
 
@@ -85,3 +89,62 @@ def test_images_are_stored_at_their_own_pixels_and_tiny_ones_enlarged_without_sm
     with Image.open(io.BytesIO(fs.thumbnail_png(image[:8, :8], 4))) as png:
         big = np.asarray(png)
         assert png.size == (32, 32) and np.array_equal(big[::4, ::4], big[3::4, 3::4])  # blocks, no blur
+
+
+# Class names as long as CIFAR-10's longest ("automobile") and longer, in every legend and bar label.
+LONG_NAMES = ["automobile", "a much longer class name", *(f"class {k}" for k in range(2, 10))]
+
+
+def _fixed_layout_figures(stats: an.MapStats) -> dict[str, Figure]:
+    colours = class_colours(10, list(range(10)))
+    image = np.random.default_rng(0).random((*stats.image_size, 3))
+    return {
+        "heatmap": fs.heatmap_figure(image, stats, LONG_NAMES[1]),
+        "class map": fs.class_map_figure(stats, LONG_NAMES, colours),
+        "reveal": fs.reveal_figure(stats, stats, LONG_NAMES, colours, LONG_NAMES[1]),
+        "notebook maps": fs.notebook_maps_figure(stats, stats, LONG_NAMES, colours, LONG_NAMES[1]),
+    }
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    """Two boxes share more than a pixel of antialiasing each way."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1
+
+
+@pytest.mark.parametrize("kind", ["heatmap", "class map", "reveal", "notebook maps"])
+def test_figures_laid_out_by_hand_keep_every_text_inside_and_apart(stats: an.MapStats, kind: str) -> None:
+    """The map figures place their panels at fixed margins (no layout engine, issue 22): with class names
+    of any length, every title, tick label, axis label and legend entry stays inside the figure, no two
+    texts overlap, and no text lies on a panel other than its own."""
+    fig = _fixed_layout_figures(stats)[kind]
+    assert fig.get_layout_engine() is None
+    fg.rgb(fig)  # drawn as the report draws it
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    page = fig.bbox
+    drawn: list[Text] = [t for legend in fig.legends for t in legend.get_texts()]
+    for ax in fig.axes:  # tick labels as drawn: those inside the axis limits
+        drawn += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]
+        drawn += [*ax.texts, *(ax.get_legend().get_texts() if ax.get_legend() else [])]
+    texts = [t for t in drawn if t.get_visible() and t.get_text().strip()]
+    boxes = [(t, t.get_window_extent(renderer)) for t in texts]
+    for t, box in boxes:
+        inside = (
+            page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 <= box.y1 <= page.y1 + 1
+        )
+        assert inside, (kind, t.get_text(), box)
+    for i, (t, a) in enumerate(boxes):
+        for u, b in boxes[i + 1 :]:
+            assert not _overlap(a, b), (kind, t.get_text(), u.get_text())
+        for ax in fig.axes:
+            if ax is not t.axes:
+                assert not _overlap(a, ax.bbox), (kind, t.get_text(), ax.get_title())
+
+
+def test_shared_panels_carry_ticks_once_per_row(stats: an.MapStats) -> None:
+    """Panels in the same pixel coordinates: the first names and numbers the axes, the others repeat
+    neither (their ticks were most of the cost of drawing them)."""
+    first, *others = _fixed_layout_figures(stats)["reveal"].axes
+    assert len(first.get_yticks()) > 1 and first.get_ylabel()
+    for ax in others:
+        assert len(ax.get_yticks()) == 0 and not ax.get_ylabel()
+        assert list(ax.get_xticks()) == list(first.get_xticks())
