@@ -104,6 +104,7 @@ EDGE = 0.06  # air at the figure's border
 CBAR_PAD, CBAR_WIDTH = 0.08, 0.12  # a colour bar beside its map
 
 
+@functools.lru_cache(maxsize=4096)  # titles are wrapped word by word; tick labels repeat in every figure
 def text_size(text: str, points: float) -> tuple[float, float]:
     """(width, height) in inches of one line of ``text`` at ``points``, as the figures draw it."""
     w, h, _ = _measuring().get_text_width_height_descent(text, FontProperties(size=points), ismath=False)

@@ -85,6 +85,8 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
             ax1.set_position(
                 (left / fw, bottom / fig.get_size_inches()[1], width / fw, height / fig.get_size_inches()[1])
             )
+            # the title, centred on the smaller map, wrapped to what the map and the margin left of it offer
+            ax1.set_title(fg.wrap(ax1.get_title(), width + 2 * (left - fg.EDGE)))
         start = left + 1.02 * width + beside - 0.3
         ax2 = fg.add_axes(fig, start, bottom, fw - fg.EDGE - 0.3 - start, height)
         ys = np.arange(len(bars))
