@@ -135,7 +135,8 @@ KINDS_BY_COMMAND: dict[tuple[str, str], str] = {
     ("bench", "images"): "bench_images",
     ("survey", "out"): "out_dir", ("survey", "limit"): "int", ("survey", "shard_size"): "int",
     ("survey", "only_classes"): "classes", ("survey", "ray"): "ray", ("survey", "ray_gpus"): "gpus",
-    ("survey", "overwrite"): "flag", ("survey", "no_report"): "flag",
+    ("survey", "overwrite"): "flag", ("survey", "no_report"): "flag", ("survey", "check_images"): "int",
+    ("report", "survey"): "data_dir", ("explain", "survey"): "data_dir",
 }  # fmt: skip
 NOT_FUZZED = {"help", "version", "debug", "quiet", "command"}  # --debug lets tracebacks through by design
 
