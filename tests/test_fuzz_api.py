@@ -17,7 +17,6 @@ Models and images are tiny (3 channels, at most 8x8 pixels, 3 classes), so a cal
 from __future__ import annotations
 
 import collections
-import json
 import os
 import warnings
 from collections.abc import Callable
@@ -584,36 +583,27 @@ def test_train_refuses_bad_arguments_before_any_work(
 
 
 @pytest.mark.parametrize(
-    ("sample_names", "class_names"),
-    [
-        (["bad\udcff\x1b]0;pwned\x07\x1b[2J.png"], ["<script>x</script>", "\u202egnp.exe", ""]),
-        (["a"], ["cat", "dog", "cat"]),  # a duplicate class name: refused
-    ],
-    ids=["undecodable, escapes, markup, bidi, empty", "duplicate class"],
+    "class_names",
+    [["cat", "dog", "cat"], ["", "", "x"], ["a", "a\udcff", "a\udcff"]],
+    ids=["cat", "empty", "bytes"],
 )
-def test_explain_with_hostile_names_succeeds_or_raises_occlusion_error(
-    sample_names: list[str], class_names: list[str]
-) -> None:
-    """Names are data: any text (lone surrogates of undecodable file names, escape sequences, markup,
-    bidi overrides) comes back escaped in the page and the numbers, or a duplicate class name is
-    refused. Not drawn: a report takes seconds (its figures, about six per image, are most of it), so
-    one image whose name holds every hostile kind, and these two cases cover the classes."""
+def test_explain_refuses_a_repeated_class_name_at_the_door(class_names: list[str]) -> None:
+    """As the command line does, before the work: after the probe's two forward passes (a clean one and
+    one with the image filled, which tell how many classes the names must name). Names that are data
+    (markup, escape sequences, bidi overrides, undecodable bytes) are shown escaped: the file pool above
+    reads them, and tests/report/test_hostile_names.py renders them in one report (seconds of figures)."""
+    calls = []
     model = _conv_net()
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
     images = torch.rand(1, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
-    made = call(
+    got = call(
         "explain",
         lambda: occsens.explain(
-            model, images, patch=4, checks=False, sample_names=sample_names, class_names=class_names
+            model, images, patch=4, checks=False, sample_names=["a"], class_names=class_names
         ),
         model,
     )
-    assert (made is None) == (len(set(class_names)) < CLASSES)  # refused exactly when a name repeats
-    if made is not None:
-        made.html.encode("utf-8")  # no lone surrogate: the page can be written
-        json.dumps(made.numbers, ensure_ascii=False).encode("utf-8")
-        assert not any(c in made.html for c in "\x1b\x07\u202e") and "<script>x" not in made.html
-        shown = "bad\\xff\\x1b]0;pwned\\x07\\x1b[2J.png"  # each byte and control character spelled out
-        assert made.numbers["samples"][0]["name"] == shown and shown in made.html
+    assert got is None and len(calls) <= 2
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "3", True, None, np.int64(-1), torch.tensor(-1)])
