@@ -114,6 +114,28 @@ def test_an_interrupt_while_staging_leaves_the_old_set(
     assert _contents(old_set) == dict(sorted(OLD.items()))
 
 
+@pytest.mark.parametrize("at", [1, 2, 3])
+def test_an_interrupt_landing_on_a_rename_leaves_the_old_set(
+    old_set: Path, monkeypatch: pytest.MonkeyPatch, at: int
+) -> None:
+    """Issue 26: a Ctrl-C on the rename of file ``at`` (after ``at - 1`` were replaced) left a mix of old
+    and new files and hidden leftovers; now the renamed files are put back and the interrupt goes on."""
+    real_replace, renamed = os.replace, []
+
+    def interrupted(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+        if Path(src).name.endswith(".tmp"):
+            renamed.append(Path(dst).name)
+            if len(renamed) == at:
+                raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(write.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write.write_files(old_set, NEW, "the report")
+    assert len(renamed) == at
+    assert _contents(old_set) == dict(sorted(OLD.items()))  # every old file, no journal or temporary
+
+
 def test_a_folder_where_a_file_goes_is_refused_before_anything_is_written(old_set: Path) -> None:
     (old_set / "data.json").unlink()
     (old_set / "data.json").mkdir()
@@ -250,3 +272,22 @@ def test_two_writers_into_one_folder_take_turns(old_set: Path, tmp_path: Path, l
         assert got in (dict(sorted(NEW.items())), dict(sorted(other.items())))
     else:
         assert got not in (dict(sorted(NEW.items())), dict(sorted(other.items())))  # a mix
+
+
+def test_a_command_writing_into_a_folder_a_killed_writer_left_finishes_its_set_first(
+    old_set: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command-line face of recovery: ``occsens conform --json`` into a folder where a writer was
+    killed between renames completes the killed writer's set, then adds its own file; no leftovers."""
+    from occsens.cli import main
+
+    _writer(old_set, NEW, kill_at=1).wait(timeout=120)
+    assert any(name.startswith(".occsens-") for name in _contents(old_set))  # the journal is there
+
+    def verified_nothing(*args: object, **kwargs: object) -> list:
+        return []  # no property run: the test is about the files (an empty result set, exit 1)
+
+    monkeypatch.setattr("occsens.conformance.verify", verified_nothing)
+    main(["conform", "occsens", "--json", str(old_set / "conform.json")])
+    got = _contents(old_set)
+    assert {k: got[k] for k in NEW} == NEW and sorted(got) == sorted([*NEW, "conform.json"])
