@@ -165,6 +165,22 @@ def test_an_output_path_is_checked_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "new").exists()  # checked, not created
 
 
+@pytest.mark.parametrize("kind", ["loop", "long name"])
+def test_an_output_path_through_a_loop_of_links_or_with_an_overlong_name_is_refused(
+    tmp_path: Path, kind: str
+) -> None:
+    """Issue 26: both failed only after the work (a report's minutes), the long name as exit 3."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    out, words = {
+        "loop": (tmp_path / "a" / "report", "is a link that leads nowhere"),
+        "long name": (tmp_path / ("x" * 300) / "report", "a name of 300 bytes; file systems allow at most"),
+    }[kind]
+    with pytest.raises(OcclusionError, match=words) as err:
+        write.check_out_dir(out, "--out")
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root writes anywhere")
 def test_an_unwritable_folder_is_refused_before_any_work(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
