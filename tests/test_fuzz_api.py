@@ -9,6 +9,14 @@ lists, and user callables that raise or return NaN. After every call the model's
 parameters, ``requires_grad`` and hooks, and the process's thread count, grad mode, inference mode,
 default dtype, deterministic-algorithms and TF32 flags are compared with before.
 
+Issue 26's classes: implementations written to fool ``verify`` (``FOOLING``: they damage the model, index
+past the fourth image, support nothing, return values that are no values, raise ``BaseException``s),
+files behind links that lead nowhere, 32-bit and multi-frame images, undecodable and over-long names (the
+file pool), seeds outside their range, ``train(overwrite=...)``. Two of its cases live where their
+subject does, each tested once: hostile names rendered in a report (tests/report/test_hostile_names.py,
+the report's figures take seconds) and ``explain`` refusing a repeated class name (tests/report/
+test_explain.py; importing the report package alone takes two seconds).
+
 The size of the sample comes from the hypothesis profile (``tests/conftest.py``): ``ci`` in CI,
 ``thorough`` for a larger one; ``CASES`` counts the calls made (printed at the end of a ``-s`` run).
 Models and images are tiny (3 channels, at most 8x8 pixels, 3 classes), so a call takes milliseconds.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -546,7 +555,8 @@ def test_train_refuses_bad_arguments_before_any_work(
     """Every drawn call names at least one hostile argument, so it must fail at the door: the data folder
     does not exist, so a call that got past the door would fail there (also an OcclusionError), but
     nothing may be written in either case."""
-    out = tmp_path_factory.mktemp("train") / "run"
+    out = tmp_path_factory.getbasetemp() / "fuzz-train" / "run"  # one path: a folder per call cost 0.3 s
+    shutil.rmtree(out.parent, ignore_errors=True)  # what an earlier failing call left must not fail this one
     valid = {
         "name": "tiny",
         "width": 2,
@@ -580,30 +590,6 @@ def test_train_refuses_bad_arguments_before_any_work(
 
 
 # ------------------------------------------------------------------------------ names, seeds, conformance
-
-
-@pytest.mark.parametrize(
-    "class_names",
-    [["cat", "dog", "cat"], ["", "", "x"], ["a", "a\udcff", "a\udcff"]],
-    ids=["cat", "empty", "bytes"],
-)
-def test_explain_refuses_a_repeated_class_name_at_the_door(class_names: list[str]) -> None:
-    """As the command line does, before the work: after the probe's two forward passes (a clean one and
-    one with the image filled, which tell how many classes the names must name). Names that are data
-    (markup, escape sequences, bidi overrides, undecodable bytes) are shown escaped: the file pool above
-    reads them, and tests/report/test_hostile_names.py renders them in one report (seconds of figures)."""
-    calls = []
-    model = _conv_net()
-    model.register_forward_pre_hook(lambda module, args: calls.append(1))
-    images = torch.rand(1, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
-    got = call(
-        "explain",
-        lambda: occsens.explain(
-            model, images, patch=4, checks=False, sample_names=["a"], class_names=class_names
-        ),
-        model,
-    )
-    assert got is None and len(calls) <= 2
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "3", True, None, np.int64(-1), torch.tensor(-1)])

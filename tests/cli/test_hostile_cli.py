@@ -249,6 +249,6 @@ def test_a_thread_the_user_model_leaves_running_does_not_keep_the_process_alive(
 
 def test_a_class_name_given_twice_is_refused_as_explain_refuses_it(ws: Path) -> None:
     """The command line refused it before issue 26 and ``explain()`` did not; now both do (the API's test
-    is tests/test_fuzz_api.py::test_explain_refuses_a_repeated_class_name_at_the_door)."""
+    is tests/report/test_explain.py::test_a_bad_argument_is_refused_by_name_before_the_long_runs)."""
     done = run_cli(["occlude", "img.png", "--model-path", LIN8, "--classes", "a,b,a", "--quiet"])
     assert done.code == 2 and "--classes names 'a' more than once" in error_lines(done.err)[0], done.err
