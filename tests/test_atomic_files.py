@@ -114,18 +114,22 @@ def test_an_interrupt_while_staging_leaves_the_old_set(
     assert _contents(old_set) == dict(sorted(OLD.items()))
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("at", [1, 2, 3])
 def test_an_interrupt_landing_on_a_rename_leaves_the_old_set(
-    old_set: Path, monkeypatch: pytest.MonkeyPatch, at: int
+    old_set: Path, monkeypatch: pytest.MonkeyPatch, at: int, when: str
 ) -> None:
-    """Issue 26: a Ctrl-C on the rename of file ``at`` (after ``at - 1`` were replaced) left a mix of old
-    and new files and hidden leftovers; now the renamed files are put back and the interrupt goes on."""
+    """Issue 26: a Ctrl-C landing on the rename of file ``at`` (``before`` it moved the file, or ``after``:
+    renamed, but not yet known to the writer) left a mix of old and new files and hidden leftovers; now the
+    renamed files are put back and the interrupt goes on."""
     real_replace, renamed = os.replace, []
 
     def interrupted(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         if Path(src).name.endswith(".tmp"):
             renamed.append(Path(dst).name)
             if len(renamed) == at:
+                if when == "after":
+                    real_replace(src, dst)
                 raise KeyboardInterrupt
         real_replace(src, dst)
 
