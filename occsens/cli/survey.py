@@ -106,6 +106,15 @@ def add_parser(sub: Any) -> None:
         metavar="G",
         help="GPUs each Ray task asks for (e.g. 1, or 0.25 to share one GPU among four; default 0)",
     )
+    g.add_argument(
+        "--check-images",
+        default=100,
+        type=types.whole_number(0, what="a number of images"),
+        metavar="N",
+        help="run the sanity checks (occsens check) on N of the images, spread evenly over the survey, for "
+        "the data-set report's trust section (default 100, about as long as surveying 1,000 images with "
+        "the shipped model; 0: none)",
+    )
     g.add_argument("--no-report", action="store_true", help="write the store only, not DIR/_report.html")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_survey)
@@ -241,6 +250,7 @@ def _cmd_survey(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=False if args.quiet else None,
         ray=_ray_target(args),
+        check_images=args.check_images,
     )
     print(
         f"surveyed {len(source):,} images into {folder} (read it with pandas.read_parquet({str(folder)!r}))"

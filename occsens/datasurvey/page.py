@@ -16,6 +16,7 @@ import numpy as np
 
 from occsens.datasurvey import store
 from occsens.datasurvey.analysis import DataSet, analyse
+from occsens.datasurvey.checks import read_survey_checks
 from occsens.datasurvey.shortcuts import FOCUS_SHARE
 from occsens.files import write_files
 from occsens.report.figures import DROP_CMAP, PROB_CMAP
@@ -164,6 +165,7 @@ def view(data: DataSet, folder: Path) -> dict[str, Any]:
         "wrong": wrong,
         "wrong_total": f"{data.wrong_total:,}",
         "suspects": sum(cl["suspects"] for cl in classes),
+        "checks": read_survey_checks(folder),
     }
 
 

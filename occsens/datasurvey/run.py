@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from occsens.datasurvey import store
+from occsens.datasurvey.checks import CHECK_IMAGES, check_survey
 from occsens.datasurvey.shard import Settings, run_shard
 from occsens.datasurvey.sources import Source, images_digest, source_of
 from occsens.engine import notebook_plan, occlude, plan_for
@@ -150,6 +151,7 @@ def survey(
     progress: bool | None = None,
     ray: str | bool | None = None,
     on_shard: Callable[[store.Shard], None] | None = None,
+    check_images: int = CHECK_IMAGES,
 ) -> Path:
     """Occlude every image of ``images`` with ``model`` and store the results in the folder ``out``.
 
@@ -168,6 +170,9 @@ def survey(
         ray: None or False runs in this process; True starts Ray on this machine; an address
             (``"ray://head:10001"``, ``"auto"``) joins that cluster. Same shards, same files.
         on_shard: called with each finished shard once it is on disk.
+        check_images: then run the sanity checks (``occsens.run_checks``) on this many of the images,
+            spread evenly over the survey, and store their verdicts for the data-set report
+            (``_checks.json``; 0: no checks). A resumed survey whose checks are stored runs none.
 
     Returns the store's folder; read it with ``pandas.read_parquet(folder)`` or
     ``occsens.datasurvey.read_survey(folder)``.
@@ -183,6 +188,7 @@ def survey(
             "give either resume (continue the survey there) or overwrite (start again), not both"
         )
     shard_size = integer(shard_size, "shard_size", low=1, valid="a positive number of images per file")
+    check_images = integer(check_images, "check_images", low=0, valid="0 (no checks) or a number of images")
     source = source_of(images, labels, names)
     first = source.read(0, 1)
     _, channels, h, w = first.shape
@@ -281,4 +287,17 @@ def survey(
             bar.update(job.count)
             if on_shard is not None:
                 on_shard(shard)
+    if check_images and (todo or not (folder / store.CHECKS).exists()):
+        check_survey(
+            folder,
+            model,
+            source,
+            count=check_images,
+            patch=plan.patch,
+            stride=plan.stride,
+            fill=fill,
+            output=output,
+            class_names=names_of_classes,
+            progress=bool(progress),
+        )
     return folder

@@ -42,6 +42,7 @@ from occsens.files import read_bounded, write_files
 
 MANIFEST = "_manifest.json"
 REPORT = "_report.html"
+CHECKS = "_checks.json"  # the sanity checks over some of the survey's images (``checks.py``)
 FORMAT = "occsens-survey"
 FORMAT_VERSION = 1
 THUMBNAIL = 32  # the report draws examples at 32-64 px; larger images are shrunk to this for the store
@@ -169,10 +170,11 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 def stale_files(folder: Path) -> list[Path]:
-    """Files of an earlier survey in ``folder`` (what --overwrite removes): shards, manifest, report."""
+    """Files of an earlier survey in ``folder`` (what --overwrite removes): shards, manifest, checks and
+    report."""
     if not folder.is_dir():
         return []
-    names = {MANIFEST, REPORT}
+    names = {MANIFEST, REPORT, CHECKS}
     return sorted(
         p for p in folder.iterdir() if p.is_file() and (p.name in names or p.name.startswith("shard-"))
     )

@@ -44,6 +44,7 @@ def _survey_page(tmp_path: Path) -> Path:
         patch=4,
         notebook=True,
         progress=False,
+        check_images=12,  # the checks section is laid out too
     )
     from occsens.datasurvey.page import write_report
 

@@ -25,7 +25,15 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     images, labels = tiny_images(40, seed=1)
     out = tmp_path_factory.mktemp("survey") / "s"
     return occsens.survey(
-        tiny_model(), images, labels=labels, out=out, patch=4, notebook=True, class_names=NAMES, shard_size=16
+        tiny_model(),
+        images,
+        labels=labels,
+        out=out,
+        patch=4,
+        notebook=True,
+        class_names=NAMES,
+        shard_size=16,
+        check_images=12,  # the page's checks section, with the markup-laden class names in it
     )
 
 
