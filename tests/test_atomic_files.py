@@ -114,6 +114,32 @@ def test_an_interrupt_while_staging_leaves_the_old_set(
     assert _contents(old_set) == dict(sorted(OLD.items()))
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
+@pytest.mark.parametrize("at", [1, 2, 3])
+def test_an_interrupt_landing_on_a_rename_leaves_the_old_set(
+    old_set: Path, monkeypatch: pytest.MonkeyPatch, at: int, when: str
+) -> None:
+    """Issue 26: a Ctrl-C landing on the rename of file ``at`` (``before`` it moved the file, or ``after``:
+    renamed, but not yet known to the writer) left a mix of old and new files and hidden leftovers; now the
+    renamed files are put back and the interrupt goes on."""
+    real_replace, renamed = os.replace, []
+
+    def interrupted(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+        if Path(src).name.endswith(".tmp"):
+            renamed.append(Path(dst).name)
+            if len(renamed) == at:
+                if when == "after":
+                    real_replace(src, dst)
+                raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(write.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write.write_files(old_set, NEW, "the report")
+    assert len(renamed) == at
+    assert _contents(old_set) == dict(sorted(OLD.items()))  # every old file, no journal or temporary
+
+
 def test_a_folder_where_a_file_goes_is_refused_before_anything_is_written(old_set: Path) -> None:
     (old_set / "data.json").unlink()
     (old_set / "data.json").mkdir()
@@ -141,6 +167,22 @@ def test_an_output_path_is_checked_before_any_work(tmp_path: Path) -> None:
         write.check_out_file(tmp_path / "new" / "checks.json", "--json") == tmp_path / "new" / "checks.json"
     )
     assert not (tmp_path / "new").exists()  # checked, not created
+
+
+@pytest.mark.parametrize("kind", ["loop", "long name"])
+def test_an_output_path_through_a_loop_of_links_or_with_an_overlong_name_is_refused(
+    tmp_path: Path, kind: str
+) -> None:
+    """Issue 26: both failed only after the work (a report's minutes), the long name as exit 3."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    out, words = {
+        "loop": (tmp_path / "a" / "report", "is a link that leads nowhere"),
+        "long name": (tmp_path / ("x" * 300) / "report", "a name of 300 bytes; file systems allow at most"),
+    }[kind]
+    with pytest.raises(OcclusionError, match=words) as err:
+        write.check_out_dir(out, "--out")
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.skipif(os.geteuid() == 0 if hasattr(os, "geteuid") else True, reason="root writes anywhere")
@@ -250,3 +292,22 @@ def test_two_writers_into_one_folder_take_turns(old_set: Path, tmp_path: Path, l
         assert got in (dict(sorted(NEW.items())), dict(sorted(other.items())))
     else:
         assert got not in (dict(sorted(NEW.items())), dict(sorted(other.items())))  # a mix
+
+
+def test_a_command_writing_into_a_folder_a_killed_writer_left_finishes_its_set_first(
+    old_set: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command-line face of recovery: ``occsens conform --json`` into a folder where a writer was
+    killed between renames completes the killed writer's set, then adds its own file; no leftovers."""
+    from occsens.cli import main
+
+    _writer(old_set, NEW, kill_at=1).wait(timeout=120)
+    assert any(name.startswith(".occsens-") for name in _contents(old_set))  # the journal is there
+
+    def verified_nothing(*args: object, **kwargs: object) -> list:
+        return []  # no property run: the test is about the files (an empty result set, exit 1)
+
+    monkeypatch.setattr("occsens.conformance.verify", verified_nothing)
+    main(["conform", "occsens", "--json", str(old_set / "conform.json")])
+    got = _contents(old_set)
+    assert {k: got[k] for k in NEW} == NEW and sorted(got) == sorted([*NEW, "conform.json"])

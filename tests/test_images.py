@@ -446,3 +446,11 @@ def test_a_multi_frame_file_says_it_is_read_as_its_first_of_n_frames(tmp_path: P
     assert abs(float(files.images.mean()) - 10 / 255) < 0.02  # the first frame's pixels (lossy WebP: ~1%)
     with pytest.warns(UserWarning, match="first of 3 frames"):
         read_image(tmp_path / f"anim{suffix}")
+
+
+def test_a_label_of_thousands_of_digits_is_not_a_class_in_one_short_line(tmp_path: Path) -> None:
+    """Issue 26: 4,300 digits and more passed Python's limit on int() of text, a ValueError that became
+    exit 3 ("a bug") at the command line; it is a label that names no class, quoted shortened."""
+    with pytest.raises(occsens.OcclusionError, match=r"line 1: label '9999.*' is not a class") as err:
+        _labels(tmp_path, "a.png," + "9" * 5000 + "\n")
+    assert len(_one_line(err)) < 400

@@ -174,7 +174,6 @@ def _replace_together(targets: Mapping[Path, Mapping[str, bytes]]) -> None:
         for folder in targets:
             recover(folder)
         entries: dict[Path, list[dict[str, str | None]]] = {folder: [] for folder in targets}
-        placed: list[tuple[Path, dict[str, str | None]]] = []
         try:
             for folder, payload in targets.items():
                 for name, content in payload.items():
@@ -187,10 +186,12 @@ def _replace_together(targets: Mapping[Path, Mapping[str, bytes]]) -> None:
             for folder, listed in entries.items():
                 for entry in listed:
                     os.replace(folder / str(entry["new"]), folder / str(entry["name"]))
-                    placed.append((folder, entry))
         except BaseException as exc:
             if isinstance(exc, OSError) and exc.filename is None:  # say which folder it was
                 exc.filename = str(folder)
+            # What was renamed into place is what the folder says (its staged file is gone), not a list
+            # kept beside the renames: a Ctrl-C between a rename and its note would leave that one short.
+            placed = [(f, e) for f, es in entries.items() for e in es if not (f / str(e["new"])).exists()]
             for folder in {f for f, _ in placed}:
                 with contextlib.suppress(OSError):
                     (folder / _BACK).touch()

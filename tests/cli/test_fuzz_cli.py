@@ -256,6 +256,18 @@ class Workspace:
         return f"Workspace({str(self.root)!r})"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One torch thread for the in-process runs, as in tests/engine and tests/conformance: the models are
+    tiny, so a second thread only spins on CI's 2 shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = make_workspace(tmp_path_factory.mktemp("fuzz"))

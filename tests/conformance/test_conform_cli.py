@@ -52,6 +52,28 @@ def user_module(tmp_path, monkeypatch):
                         p.mul_(2)
                 return right(model, images, patch=patch, stride=stride, fill=fill)
 
+            def zeroes(model, images, *, patch, stride, fill):
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.zero_()
+                return right(model, images, patch=patch, stride=stride, fill=fill)
+
+            def four_at_a_time(model, images, *, patch, stride, fill):
+                # batches of 4; the last, partial one padded from the front and its maps taken from the
+                # wrong end (caught only at 5 or more images: the drawn cases have at most 3)
+                n, out = len(images), torch.zeros(len(images), *images.shape[2:])
+                for start in range(0, n, 4):
+                    batch = images[start : start + 4] if start + 4 <= n else images[-4:]
+                    maps = right(model, batch, patch=patch, stride=stride, fill=fill)
+                    out[start : start + 4] = maps[: n - start]
+                return out
+
+            def meta(model, images, *, patch, stride, fill):
+                return torch.zeros(len(images), *images.shape[2:], device="meta")
+
+            def huge(model, images, *, patch, stride, fill):
+                return torch.zeros(1).expand(10**6, 10**6, 10)
+
             def hangs(model, images, *, patch, stride, fill):
                 import time
                 time.sleep(3600)
@@ -190,10 +212,30 @@ def test_an_implementation_that_supports_nothing_is_not_verified_and_exits_1(use
     assert json.loads(out.read_text())["verified"] is False
 
 
-def test_an_implementation_that_changes_the_model_fails(user_module, capsys) -> None:
-    assert run(["my_occ:doubles", "--examples", "2"]) == 1
+@pytest.mark.parametrize("impl", ["doubles", "zeroes"])
+def test_an_implementation_that_changes_the_model_fails(user_module, capsys, impl: str) -> None:
+    """Issue 26: doubling the weights passed 8 of 8 contract properties, zeroing them 6 of 8."""
+    assert run([f"my_occ:{impl}", "--examples", "2"]) == 1
     text = " ".join(capsys.readouterr().out.split())
     assert "the call changed the model's 'inner.inner.weight' by up to" in text
+
+
+@pytest.mark.parametrize(
+    ("impl", "prop", "words"),
+    [
+        ("four_at_a_time", "realistic sizes", "largest difference"),
+        ("meta", "closed form", "meta tensor holds no values"),
+        ("huge", "closed form", "far larger than any case"),
+    ],
+    ids=["index bug past image 4", "meta tensor", "huge broadcast view"],
+)
+def test_answers_that_fool_small_cases_or_hold_no_values_fail_exit_1(user_module, capsys, impl, prop, words):
+    """Issue 26: the index bug passed 8 of 8 (the cases had at most 3 images); the meta tensor and the
+    broadcast view of 10^13 values were exit 3, a bug in occsens."""
+    assert run([f"my_occ:{impl}", "--examples", "1", "--json", "c.json"]) == 1
+    failed = {r["name"]: r for r in json.loads((user_module / "c.json").read_text())["results"]}
+    assert failed[prop]["status"] == "fail" and words in failed[prop]["counterexample"], failed[prop]
+    assert prop in capsys.readouterr().out
 
 
 def occsens_cli(*argv: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:

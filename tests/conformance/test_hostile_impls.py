@@ -38,6 +38,13 @@ def doubles_parameters(model, images, **kw):
     return occsens_map(model, images, **kw)
 
 
+def zeroes_parameters(model, images, **kw):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+    return occsens_map(model, images, **kw)
+
+
 def four_at_a_time(model, images, **kw):
     """Batches of 4; a last, partial batch is padded from the front (images[-4:]) and its maps are then
     taken from the wrong end: the first n - start maps of the padded batch, not the last."""
@@ -70,6 +77,23 @@ def test_an_implementation_that_changes_the_models_parameters_fails_with_the_lar
     # the values it is held to come from an untouched model: its map of the doubled one disagrees
     assert results["closed form"].status == "fail"
     assert "largest difference" in results["closed form"].counterexample
+
+
+def test_an_implementation_that_zeroes_the_models_parameters_fails() -> None:
+    """Issue 26: it passed 6 of 8. Its map of the zeroed model is flat (every class equally likely, no
+    window moves a probability): "closed form" holds it to the untouched model's values."""
+    results = {
+        r.name: r
+        for r in verify(
+            zeroes_parameters, examples=3, properties=["closed form", "model and images unchanged"]
+        )
+    }
+    assert results["model and images unchanged"].status == "fail"
+    assert re.search(
+        r"by up to \S+ \(at index \[[\d, ]+\]: \S+ became 0\)",
+        results["model and images unchanged"].counterexample,
+    )
+    assert results["closed form"].status == "fail"
 
 
 def test_a_correct_implementation_leaves_model_and_images_unchanged() -> None:

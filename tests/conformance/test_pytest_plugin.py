@@ -21,6 +21,17 @@ IMPLS = textwrap.dedent(
     def nothing(model, images, *, patch, stride, fill):
         raise occsens.conformance.Unsupported("nothing at all")
 
+    def hangs(model, images, *, patch, stride, fill):
+        import time
+        time.sleep(3600)  # in a daemon thread of the leash: it cannot keep pytest alive
+
+    def generator_exit(model, images, *, patch, stride, fill):
+        raise GeneratorExit("bye")
+
+    def fails_pytest(model, images, *, patch, stride, fill):
+        import pytest
+        pytest.fail("the implementation's own pytest.fail")
+
     def logits(model, images, *, patch, stride, fill):
         # occsens' own windows, but drops of logits: the unnormalised-scores mistake
         res = occsens.occlude(model, images, patch=patch, stride=stride, fill=fill, output=lambda z: z)
@@ -98,3 +109,36 @@ def test_a_typo_in_the_name_is_one_short_message(pytester: pytest.Pytester, spec
     error = result.stderr.str().strip()
     assert len(error.splitlines()) == 1 and error.startswith("ERROR: --occsens-conform:") and spec in error
     assert "Traceback" not in result.stdout.str() and len(result.stdout.lines) < 10  # pytest's header only
+
+
+def test_a_hanging_implementation_fails_each_item_in_one_line_after_the_timeout(
+    pytester: pytest.Pytester,
+) -> None:
+    """Issue 26: a hanging implementation printed nothing, forever; each item now stops at the limit."""
+    pytester.makepyfile(my_impls=IMPLS)
+    result = pytester.runpytest(
+        "--occsens-conform", "my_impls:hangs", "--occsens-conform-examples", "1",
+        "--occsens-conform-timeout", "0.2", "-p", "no:cacheprovider",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    said = "the implementation my_impls:hangs did not return within 0.2 s"
+    result.stdout.fnmatch_lines([f"*closed form stopped for my_impls:hangs: {said}*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("impl", ["generator_exit", "fails_pytest"])
+def test_a_base_exception_from_the_implementation_fails_items_in_a_few_lines(
+    pytester: pytest.Pytester, impl: str
+) -> None:
+    """Issue 26: GeneratorExit or pytest.fail from the implementation gave ~10,000 lines of traceback
+    (pytest.fail's outcome even ended the run); now each property fails with one line saying what was
+    raised, and the whole output stays short."""
+    pytester.makepyfile(my_impls=IMPLS)
+    result = pytester.runpytest(
+        "--occsens-conform", f"my_impls:{impl}", "--occsens-conform-examples", "1", "-p", "no:cacheprovider"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    raised = {"generator_exit": "GeneratorExit", "fails_pytest": "Failed"}[impl]
+    result.stdout.fnmatch_lines([f"*closed form fails for my_impls:{impl}:*", f"*raised {raised}*"])
+    # 10 failed contract properties, a few lines each (the counterexample and the property's claim)
+    assert "Traceback" not in result.stdout.str() and len(result.stdout.lines) < 200

@@ -20,13 +20,20 @@ from .conftest import TinyNet
 BAD = "bad\udcff\x1b[31m.png"  # byte 0xff (not UTF-8, as os.fsdecode keeps it) and an escape sequence
 
 
-def test_explain_shows_an_undecodable_name_escaped_and_saves(tmp_path: Path) -> None:
+# Class names as hostile as file names: markup, a right-to-left override, an empty name, an escape
+# sequence (the API fuzz found one reaching the page), beside six plain names (TinyNet has 10 classes).
+CLASSES = ["<script>x</script>", "\u202egnp.exe", "", "\x1b]0;pwned\x07", "c4", "c5", "c6", "c7", "c8", "c9"]
+
+
+def test_explain_shows_undecodable_and_hostile_names_escaped_and_saves(tmp_path: Path) -> None:
     images = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    made = occsens.explain(TinyNet(), images, patch=8, checks=False, sample_names=[BAD])
+    made = occsens.explain(TinyNet(), images, patch=8, checks=False, sample_names=[BAD], class_names=CLASSES)
     page = made.save(tmp_path / "page.html").read_text(encoding="utf-8")
     assert made.numbers["samples"][0]["name"] == "bad\\xff\\x1b[31m.png"
     json.dumps(made.numbers, ensure_ascii=False).encode("utf-8")  # no lone surrogate left to fail on
-    assert "bad\\xff\\x1b[31m.png" in page and "\x1b" not in page
+    assert "bad\\xff\\x1b[31m.png" in page
+    assert not any(c in page for c in "\x1b\x07\u202e") and "<script>x" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page and "\\u202egnp.exe" in page
 
 
 def test_report_on_files_with_any_bytes_in_their_names_finishes_under_the_c_locale(tmp_path: Path) -> None:
