@@ -70,8 +70,15 @@ class _Run:
         seed: int,
         class_names: Sequence[str] | None,
         output: Any = "softmax",
+        more_images: torch.Tensor | None = None,
+        more_ids: list[int] | None = None,
     ) -> None:
         self.output = output
+        # Images a check may add to ``images`` when those alone do not decide its verdict (faithfulness:
+        # the 100 embedded samples behind the 8 shown); their maps are computed only if a check asks.
+        self.more_images = more_images
+        self.more_ids = list(more_ids) if more_ids is not None else []
+        self._more_done: tuple[torch.Tensor, torch.Tensor] | None = None
         self.model, self.images, self.labels, self.sample_ids = model, images, labels, sample_ids
         self.patch, self.stride, self.fill, self.explainer, self.seed = patch, stride, fill, explainer, seed
         self.class_names = list(class_names) if class_names is not None else None
@@ -132,6 +139,31 @@ class _Run:
         images = self.images[index]
         if self.explainer is None:
             return self.occlusion(images, model=model, target=self.target[index]).attribution()
+        return self._explained(model, images)
+
+    def more_maps(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(targets, maps [.., H, W]) of the trained model on ``more_images[start:stop]``, computed as far
+        as asked and kept (a check that decides early never pays for the rest)."""
+        assert self.more_images is not None
+        have = 0 if self._more_done is None else len(self._more_done[0])
+        if stop > have:
+            images = self.more_images[have:stop]
+            if self.explainer is None:
+                occ = self.occlusion(images)
+                target, maps = occ.target, occ.attribution()
+            else:
+                target = self.probs(self.model, images).argmax(dim=1)
+                maps = self._explained(self.model, images)
+            if self._more_done is not None:
+                target = torch.cat([self._more_done[0], target])
+                maps = torch.cat([self._more_done[1], maps])
+            self._more_done = (target, maps)
+        assert self._more_done is not None
+        return self._more_done[0][start:stop], self._more_done[1][start:stop]
+
+    def _explained(self, model: Any, images: torch.Tensor) -> torch.Tensor:
+        """The explainer's maps of ``model`` for ``images``, checked: [N, H, W], finite, float32."""
+        assert self.explainer is not None  # callers take the occlusion map otherwise
         with eval_flags(model):
             out = self.explainer(model, images)
         maps = torch.as_tensor(out.detach().cpu() if isinstance(out, torch.Tensor) else np.asarray(out))
