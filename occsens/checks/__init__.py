@@ -17,7 +17,9 @@ them; the HTML report renders the same objects. The checks, by their names in ``
 
 Each result has a verdict: "pass", "fail", or "inconclusive" where the check had no power here (its
 explanation says why and which setting would give it power), and its power measured in calibration.
-``trust_summary`` says in one sentence what the maps can be trusted for.
+``trust_summary`` says in one sentence what the maps can be trusted for; ``trust_claims`` gives the same
+as data (``trust.py``): claims a person might make from the map, each answered yes / no / not tested by
+the checks behind it, weighted by their power.
 
 Around them: ``run.py`` runs them (a crash becomes a failed result), ``run_state.py`` holds what they
 share, ``conditions.py`` every threshold with its reason (pass and power conditions), ``results.py`` the
@@ -120,6 +122,12 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         headline,
         trust_summary,
     )
+    from occsens.checks.trust import (
+        CLAIMS,
+        STRONG_POWER,
+        Claim,
+        trust_claims,
+    )
 
 # Public name -> the module that defines it; imported on first access.
 _LAZY = {
@@ -182,6 +190,10 @@ _LAZY = {
     "format_table": "occsens.checks.table",
     "headline": "occsens.checks.table",
     "trust_summary": "occsens.checks.table",
+    "CLAIMS": "occsens.checks.trust",
+    "STRONG_POWER": "occsens.checks.trust",
+    "Claim": "occsens.checks.trust",
+    "trust_claims": "occsens.checks.trust",
 }
 
 __all__ = [
@@ -244,6 +256,10 @@ __all__ = [
     "run_checks",
     "spearman",
     "trust_summary",
+    "CLAIMS",
+    "STRONG_POWER",
+    "Claim",
+    "trust_claims",
 ]
 
 

@@ -16,6 +16,7 @@ from occsens.checks.conditions import (
     BACKGROUND_ONLY_POWER,
     NULL_DRAWS,
     PATCH_ONLY,
+    PATCH_ONLY_INFORMATION,
     PATCH_ONLY_POWER,
     SPREAD_MIN,
     TOP_FRACTION,
@@ -208,5 +209,6 @@ def check_patch(run: _Run) -> list[CheckResult]:
             patch_details,
             power_condition=PATCH_ONLY_POWER,
             remedy=_remedy(patch_value, run, occ.plan, "Showing"),
+            information=PATCH_ONLY_INFORMATION,
         ),
     ]

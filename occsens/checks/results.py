@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from occsens.checks.names import FAIL, INCONCLUSIVE, PASS, VERDICTS
+from occsens.checks.names import FAIL, INCONCLUSIVE, INFO, PASS, VERDICTS
 from occsens.checks.power import MEASURED_POWER
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -171,10 +171,13 @@ def _result(
     power_condition: Condition | None = None,
     remedy: str = "",
     measured_power: tuple[float, str] | None = None,
+    information: str = "",
 ) -> CheckResult:
     """The verdict from the two conditions; the explanation gains, where inconclusive, why and the
     ``remedy`` (the setting that would give the check power), and the check's power: ``measured_power``
-    (fraction, sentence) where the check measured it on this run, else its calibrated power."""
+    (fraction, sentence) where the check measured it on this run, else its calibrated power. With
+    ``information`` (why the check is not a verdict) the result is "info" whatever the conditions say:
+    the measurement, what the condition would have said, and why it does not count."""
     if power_condition is not None and not power_condition.holds(value):
         verdict = INCONCLUSIVE
         unmet = "; ".join(c.unmet(value) for c in power_condition.clauses if not c.holds(value))
@@ -187,6 +190,13 @@ def _result(
             explanation += (
                 f" The check had power here ({shown}): the map failed it, the test did not lack power."
             )
+    if information:
+        would = verdict if verdict != INCONCLUSIVE else "inconclusive (no power)"
+        explanation = (
+            f"Information, not a verdict (it never fails a run): {information} Measured against its "
+            f"uncalibrated line it would read {would}. {explanation}"
+        )
+        verdict = INFO
     fraction: float | None = None
     if measured_power is not None:
         fraction = measured_power[0]

@@ -76,7 +76,7 @@ def add_parser(sub: Any) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from occsens.checks import any_failed, format_table, results_to_json, run_checks, trust_summary
-    from occsens.cli.inputs import check_input_args, inputs_from_args, model_classes, with_labels
+    from occsens.cli.inputs import check_input_args, inputs_from_args, model_classes, more_images, with_labels
     from occsens.engine.model import check_output, scores_in_words
 
     start = time.perf_counter()
@@ -90,6 +90,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     inputs = with_labels(args, inputs, classes.names)
     checks = args.checks
     ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
+    more, more_ids = more_images(inputs)
     results = run_checks(
         model,
         inputs.images,
@@ -103,17 +104,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         class_names=classes.names,
+        more_images=more,
+        more_ids=more_ids,
     )
     print(format_table(results))
     named = ", ".join(
         n if i is None else str(i) for n, i in zip(inputs.sample_names, inputs.indices, strict=True)
     )
-    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "inconclusive")}
+    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "inconclusive", "info")}
     print(
         f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['inconclusive']} inconclusive (no "
-        f"power here) of {len(results)} checks on {inputs.source} ({named}) in "
+        f"power here), {counts['info']} reported as information, of {len(results)} checks on "
+        f"{inputs.source} ({named}; faithfulness may add embedded samples, and says how many) in "
         f"{time.perf_counter() - start:.0f} s; scores: {scores_in_words(check_output(output))}; power: "
-        "the share of known-bad maps or models each check failed in calibration (occsens.checks.power)"
+        "measured by simulation on this run (faithfulness), else the share of known-bad maps or models "
+        "each check failed in calibration (occsens.checks.power)"
     )
     print("\n" + textwrap.fill(trust_summary(results), width=100))
     for r in results:

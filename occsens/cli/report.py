@@ -263,8 +263,10 @@ def _run_report_checks(
 ) -> list[CheckResult]:
     """``occsens.checks`` on the report's samples with the report's settings."""
     from occsens.checks import run_checks
+    from occsens.cli.inputs import more_images
 
     ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
+    more, more_ids = more_images(inputs)
     known = None if any(y is None for y in inputs.labels) else inputs.labels
     return run_checks(
         model,
@@ -277,6 +279,8 @@ def _run_report_checks(
         output=output,
         class_names=names,
         progress=not args.quiet,
+        more_images=more,
+        more_ids=more_ids,
     )
 
 

@@ -118,6 +118,7 @@ def report_numbers(data: ReportData) -> dict:
         reading = read_checks(data.checks)
         out["check_verdicts"] = [row.verdict for row in reading.rows]
         out["trust_summary"] = reading.summary
+        out["trust_claims"] = [c.to_dict() for c in reading.claims]
     out["questions"] = [
         {"id": q.id, "asked": q.asked, "answer": a.text}
         for q, a in zip(QUESTIONS, answers(data), strict=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from occsens.checks import CheckResult, any_failed, headline, trust_summary
+from occsens.checks import CheckResult, Claim, any_failed, headline, trust_claims, trust_summary
 from occsens.report.formatting import pct
 
 
@@ -33,6 +33,7 @@ class CheckReading:
     rows: tuple[CheckRow, ...]
     summary: str  # the trust summary: what the maps can be trusted for, and what not
     failed: bool  # some verdict is "fail": ``occsens check`` exits 1
+    claims: tuple[Claim, ...] = ()  # the trust summary as data: claim, yes / no / not tested, check, power
 
     def count(self, verdict: str) -> int:
         return sum(1 for r in self.rows if r.verdict == verdict)
@@ -56,4 +57,4 @@ def read_checks(results: Sequence[CheckResult]) -> CheckReading:
         )
         for r in results
     )
-    return CheckReading(rows, trust_summary(results), any_failed(results))
+    return CheckReading(rows, trust_summary(results), any_failed(results), trust_claims(results))

@@ -163,7 +163,7 @@ def main() -> None:
     for seed in args.seeds:
         start = time.perf_counter()
         if args.before:
-            row = before(seed) | _before_random(seed, args.maps)
+            row = before(seed) | (_before_random(seed, args.maps) if args.maps else {})
         else:
             row = after(seed, args.maps)
         print(row | {"seconds": round(time.perf_counter() - start)}, flush=True)
