@@ -197,6 +197,8 @@ def _result(
             f"uncalibrated line it would read {would}. {explanation}"
         )
         verdict = INFO
+    if not (isinstance(value, dict) and "images" in value):  # the checks with intervals say it themselves
+        explanation += f" Judged on {len(samples)} image(s)."
     fraction: float | None = None
     if measured_power is not None:
         fraction = measured_power[0]
