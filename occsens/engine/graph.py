@@ -27,8 +27,9 @@ value that may share its memory (through a layer that may return its input or a 
 no other user, and is not the model's input. The engine then runs such layers out of place.
 
 Tracing never changes the model (no hooks, no attributes: a constant tensor, which ``torch.fx``
-would store on the root, is refused first; an attribute a forward sets to a traced value, such as
-``self.features = x``, is put back and refused). ``torch.fx`` patches ``nn.Module.__call__`` and
+would store on the root, is refused first; whatever a forward's Python changes while it is traced,
+an attribute set to a traced value such as ``self.features = x``, a counter, a flag, a buffer
+written in place, is put back (``_State``) and the model refused). ``engine="brute"`` never traces. ``torch.fx`` patches ``nn.Module.__call__`` and
 ``__getattr__`` for the whole process while it traces; the tracer here passes other threads'
 calls through unchanged, and one lock keeps occsens' own traces apart.
 
@@ -149,7 +150,7 @@ def _preflight(model: nn.Module) -> str | None:
 
 
 def _trace(model: nn.Module) -> fx.Graph:
-    before = {id(m): dict(vars(m)) for m in model.modules()}
+    before = _State(model)
     reason: str | None = None
     try:
         graph = _Tracer().trace(model)
@@ -159,33 +160,92 @@ def _trace(model: nn.Module) -> fx.Graph:
     except Exception as exc:  # noqa: BLE001 - any failure to trace: brute force decides
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         reason = f"layer {type(model).__name__}: its forward cannot be traced ({type(exc).__name__}: {first})"
-    stored = _undo_proxies(model, before)
-    if stored and reason is None:
-        kept = ", ".join(f"self.{key}" for path, key in stored if path == stored[0][0])
-        reason = f"{_subject(model, stored[0][0])}, whose forward stores a traced value in {kept}"
+    changed = before.restore(model)
+    if changed and reason is None:
+        path, keys, proxies = changed[0][0], [k for p, k, _ in changed if p == changed[0][0]], changed[0][2]
+        kept = ", ".join(f"self.{key}" for key in keys)
+        reason = (
+            f"{_subject(model, path)}, whose forward stores a traced value in {kept}"
+            if proxies
+            else f"{_subject(model, path)}, whose forward changes {kept} when it runs (a side effect the "
+            "layer walk would not repeat)"
+        )
     if reason is not None:
         raise Unsupported(reason)
     return graph
 
 
-def _undo_proxies(model: nn.Module, before: dict[int, dict[str, Any]]) -> list[tuple[str, str]]:
-    """Put back attributes a forward set to traced values while it was traced; (module path, name) each.
+class _State:
+    """What a forward may change while it is traced, kept to put back afterwards (issue 28).
 
-    A forward that keeps a value (``self.features = x``) would otherwise leave a proxy on the model.
+    Per module: its attributes (by identity; lists and dicts also by their items' identities), which
+    parameters, buffers and submodules it holds, and each buffer's value (a clone: running
+    statistics and counters are small). A forward's Python runs once per trace on symbolic values,
+    but what it does to plain attributes (``self.calls += 1``, ``self.seen = True``) and to buffers
+    (``self.count += 1`` on a real tensor) is real; the trace puts all of it back and is refused.
+    Parameters reach the forward as proxies, so an in-place write to one is only recorded.
     """
-    found = []
-    for path, module in model.named_modules():
-        for key, value in list(vars(module).items()):
-            if isinstance(value, list) and any(isinstance(v, fx.Proxy) for v in value):
-                value[:] = [v for v in value if not isinstance(v, fx.Proxy)]  # appended during the trace
-            elif not isinstance(value, fx.Proxy):
-                continue
-            elif key in before.get(id(module), {}):
-                module.__dict__[key] = before[id(module)][key]
-            else:
-                del module.__dict__[key]
-            found.append((path, key))
-    return found
+
+    def __init__(self, model: nn.Module) -> None:
+        self.attributes = {id(m): dict(vars(m)) for m in model.modules()}
+        self.items = {(id(m), key): _items(value) for m in model.modules() for key, value in vars(m).items()}
+        self.held = {(id(m), key): dict(vars(m)[key]) for m in model.modules() for key in _HELD}
+        self.buffers = {
+            (id(m), name): (buffer, buffer.clone(), _version(buffer))
+            for m in model.modules()
+            for name, buffer in m._buffers.items()
+            if buffer is not None
+        }
+
+    def restore(self, model: nn.Module) -> list[tuple[str, str, bool]]:
+        """Put everything back; (module path, attribute, whether a traced value was kept) per change."""
+        found: list[tuple[str, str, bool]] = []
+        for path, module in model.named_modules():
+            then = self.attributes.get(id(module), {})
+            for key, value in list(vars(module).items()):
+                proxies = isinstance(value, fx.Proxy) or (
+                    isinstance(value, list) and any(isinstance(v, fx.Proxy) for v in value)
+                )
+                if key not in then:
+                    del module.__dict__[key]
+                elif value is not then[key]:
+                    module.__dict__[key] = then[key]
+                elif _items(value) == self.items.get((id(module), key)):
+                    continue
+                elif isinstance(value, list) and proxies:
+                    value[:] = [v for v in value if not isinstance(v, fx.Proxy)]  # appended during the trace
+                elif key in _HELD:
+                    value.clear()
+                    value.update(self.held[(id(module), key)])
+                else:  # a list or dict changed in place: its old items cannot all be put back
+                    proxies = False
+                found.append((path, key, proxies))
+            for name, buffer in module._buffers.items():
+                kept = self.buffers.get((id(module), name))
+                if kept is not None and buffer is kept[0] and _version(buffer) != kept[2]:
+                    with torch.no_grad():
+                        buffer.copy_(kept[1])
+                    found.append((path, name, False))
+        return found
+
+
+_HELD = ("_parameters", "_buffers", "_modules")
+
+
+def _items(value: Any) -> tuple | None:
+    """The identities a list or dict holds (a change in place shows here), else None."""
+    if isinstance(value, list):
+        return tuple(map(id, value))
+    if isinstance(value, dict):
+        return tuple((k, id(v)) for k, v in value.items())
+    return None
+
+
+def _version(tensor: torch.Tensor) -> int | None:
+    try:
+        return tensor._version
+    except RuntimeError:  # an inference tensor keeps no version (and cannot be written in place)
+        return None
 
 
 # --------------------------------------------------------------------------- graph -> tree
@@ -425,6 +485,11 @@ def _snapshot(model: nn.Module) -> tuple:
 
 
 _KEPT: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, nn.Module, Names]] = weakref.WeakKeyDictionary()
+
+
+def is_tree(model: nn.Module) -> bool:
+    """Whether ``model`` is run as it is, without tracing (containers and leaf layers the walk knows)."""
+    return _tree(model, {})
 
 
 def structure(model: nn.Module, fresh: bool = False) -> tuple[nn.Module, Names | None]:

@@ -34,7 +34,6 @@ It is exact on GPUs too, but slower there than brute force (many small kernels),
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -43,25 +42,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from occsens.engine.graph import structure
+from occsens.engine.graph import is_tree, structure
 from occsens.engine.layers import Residual, pointwise
 from occsens.engine.receptive import Region, Unsupported, as_pair, global_refusal, walk
 
 _CL = torch.channels_last
 
 
-def supports(model: object, image_size: tuple[int, int], channels: int) -> str | None:
+def supports(model: object, image_size: tuple[int, int], channels: int, trace: bool = True) -> str | None:
     """None when the incremental engine can run ``model`` exactly; else the reason it cannot.
 
     The static half of the guard (``occsens.engine.receptive.refusal`` for every layer, and
     ``global_refusal``); ``occsens.engine`` adds the run-time half on every call. A model with its own
-    ``forward`` is traced afresh here (``occsens.engine.graph.structure``) and its rebuilt tree walked.
+    ``forward`` is traced afresh here (``occsens.engine.graph.structure``) and its rebuilt tree walked;
+    with ``trace=False`` (``engine="brute"``, which runs only the model's own forward) it is not.
     """
     if not isinstance(model, nn.Module):
         return "the model is not a torch.nn.Module"
     reason = global_refusal()
     if reason is not None:
         return reason
+    if not trace and not is_tree(model):
+        return "the model has its own forward, which only the incremental engine traces"
     try:
         tree, names = structure(model, fresh=True)
         walk(tree, Region(0, 0, 1, 1, image_size), channels, lambda *a: None, names=names)
@@ -123,6 +125,7 @@ class CleanActivations:
         images = images.contiguous(memory_format=_CL)
         self.input = _Clean.of(images)
         self._values: dict[tuple[int, int], _Clean] = {}
+        self._folds: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
         self._lock = threading.Lock()
         runs: dict[int, int] = {}
 
@@ -142,6 +145,23 @@ class CleanActivations:
                 found = self._values.get(key)
                 if found is None:
                     found = self._values[key] = _Clean.of(compute())
+        return found
+
+    def folded(self, conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+        """``conv`` and ``bn`` folded into one convolution, once per group of images (issue 28).
+
+        Folded here, from the values the tensors hold now, and kept only as long as this object, which
+        lives for one call: a fold kept across calls went stale when a tensor changed without its
+        version counter moving (batch-norm running statistics updated in train mode, ``.data`` writes,
+        ``torch.nn.utils.vector_to_parameters``). Folding the shipped model's 8 pairs took 0.3-2 ms.
+        """
+        key = (id(conv), id(bn))
+        found = self._folds.get(key)
+        if found is None:
+            with self._lock:
+                found = self._folds.get(key)
+                if found is None:
+                    found = self._folds[key] = _fold(conv, bn)
         return found
 
 
@@ -255,43 +275,6 @@ def _out_box(
     return first, extent, out_len
 
 
-# Folded weights, kept per convolution while the tensors they come from are the same objects at the same
-# version (an in-place change, load_state_dict included, bumps a tensor's version): folding costs a
-# pass over the weights per call otherwise (about 0.3 ms per call on the shipped model).
-_FOLDED: weakref.WeakKeyDictionary[nn.Conv2d, tuple[list, tuple[torch.Tensor, torch.Tensor]]] = (
-    weakref.WeakKeyDictionary()
-)
-_FOLDED_LOCK = threading.Lock()  # threads folding at once: a WeakKeyDictionary is not thread-safe
-
-
-def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weight and bias of ``bn(conv(x))`` as one convolution (eval-mode batch norm is affine per channel)."""
-    sources = [conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps]
-    versions = [_version(t) for t in sources]
-    with _FOLDED_LOCK:
-        kept = _FOLDED.get(conv)
-    if kept is not None and None not in versions:
-        then, values = kept
-        same = all(a is b for a, b in zip(then[: len(sources)], sources, strict=True))
-        if same and then[len(sources) :] == versions:
-            return values
-    values = _fold(conv, bn)
-    if None not in versions:
-        with _FOLDED_LOCK:
-            _FOLDED[conv] = (sources + versions, values)
-    return values
-
-
-def _version(value: object) -> object:
-    """A tensor's version counter (None for inference tensors, which keep none); other values as they are."""
-    if not isinstance(value, torch.Tensor):
-        return "absent" if value is None else value
-    try:
-        return value._version
-    except RuntimeError:
-        return None
-
-
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     assert bn.running_mean is not None and bn.running_var is not None  # walk() refuses batch statistics
     scale = torch.rsqrt(bn.running_var + bn.eps)
@@ -334,13 +317,11 @@ def _sliding(state: _Sparse, module: nn.Module, bn: nn.BatchNorm2d | None = None
     pad_value = float("-inf") if isinstance(module, nn.MaxPool2d) else 0.0
     crop = _materialize(state, top * sh - ph, left * sw - pw, in_h, in_w, pad_value)
     if isinstance(module, nn.Conv2d):
-        weight, bias = (module.weight, module.bias) if bn is None else _folded(module, bn)
+        weight, bias = (module.weight, module.bias) if bn is None else state.cache.clean.folded(module, bn)
         patch = F.conv2d(crop, weight, bias, (sh, sw), 0, (dh, dw), module.groups)
     elif isinstance(module, nn.MaxPool2d):
         patch = F.max_pool2d(crop, (kh, kw), (sh, sw), 0, (dh, dw))
     else:
-        if (ph or pw) and not module.count_include_pad:
-            raise Unsupported("AvgPool2d with count_include_pad=False and padding")
         divisor = cast(int | None, module.divisor_override)
         patch = F.avg_pool2d(crop, (kh, kw), (sh, sw), 0, divisor_override=divisor)
     if bn is None:
@@ -370,13 +351,13 @@ def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
 
 
 def _dense_layer(x: torch.Tensor, module: nn.Module, bn: nn.BatchNorm2d | None) -> torch.Tensor:
-    """``bn(module(x))`` (or ``module(x)``) on whole maps, a convolution and its batch norm folded."""
-    if bn is None:
-        return _call(module, x)
-    if not isinstance(module, nn.Conv2d):
-        return bn(module(x))
-    weight, bias = _folded(module, bn)
-    return F.conv2d(x, weight, bias, module.stride, module.padding, module.dilation, module.groups)
+    """``bn(module(x))`` (or ``module(x)``) on whole maps, as the clean pass and brute force compute it.
+
+    Not folded: on whole maps the batch norm's own pass costs a small share of the convolution's,
+    and unfolded the arithmetic is the model's own.
+    """
+    x = _call(module, x)
+    return x if bn is None else bn(x)
 
 
 def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Tensor:
@@ -425,8 +406,8 @@ def _clean_pass(
     the same sequence of calls as the model's own forward.
     """
     if isinstance(module, nn.Sequential):
-        children = list(module)
-        for child, after in zip(children, children[1:] + [None], strict=True):
+        children = list(module)  # an empty one is the identity
+        for child, after in zip(children, [*children[1:], None][: len(children)], strict=True):
             if isinstance(child, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
                 x = child(x)  # folded into its batch norm by the sparse pass (``_run``): not asked for
             else:

@@ -250,8 +250,9 @@ def _occlude_with_plan(
             )
         # A model with its own forward is traced (its Python runs once, on symbolic values): in eval
         # mode and without autograd, as every real call, so the graph is the one the model runs.
+        # engine="brute" never traces: it runs nothing but the model's own forward.
         with torch.inference_mode():
-            unsupported = supports(model, plan.image_size, images.shape[1])
+            unsupported = supports(model, plan.image_size, images.shape[1], trace=engine != "brute")
         # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
         fast_layout = unsupported is None and dev.type == "cpu"
         layout = torch.channels_last if fast_layout else torch.contiguous_format

@@ -330,6 +330,10 @@ def walk(
             raise Unsupported(f"pooling with ceil_mode at {name}")
         if getattr(module, "return_indices", False):
             raise Unsupported(f"pooling that returns indices at {name}")
+        padded = module.padding not in (0, (0, 0))
+        if isinstance(module, nn.AvgPool2d) and not module.count_include_pad and padded:
+            # near the border the divisor counts only the pixels inside the map, which a crop cannot see
+            raise Unsupported(f"AvgPool2d with count_include_pad=False and padding at {name}")
         stride = module.stride if module.stride is not None else module.kernel_size
         return _sliding(
             region, module.kernel_size, stride, module.padding, getattr(module, "dilation", 1)

@@ -26,7 +26,7 @@ import torchvision
 from torch import nn
 
 import occsens
-from occsens.engine import ENGINE_TOLERANCE, Residual
+from occsens.engine import ENGINE_TOLERANCE, Residual, graph
 from occsens.engine.graph import leaves, structure
 from occsens.engine.incremental import supports
 
@@ -362,6 +362,51 @@ def test_tracing_changes_nothing_on_the_model() -> None:
     reason = supports(models[2], (32, 32), 3) or ""
     assert "stores a traced value in self.seen, self.features" in reason, reason
     assert models[2].seen == []
+
+
+class _Counting(nn.Module):
+    """A forward with side effects: a buffer counter, a plain counter and a flag, as real code keeps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4, 3)
+        self.register_buffer("calls", torch.zeros(()))
+        self.n, self.seen = 0, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1  # a real tensor during the trace: the write is real
+        self.n += 1
+        self.seen = True
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.conv(x), 1), 1))
+
+
+def test_a_forward_with_side_effects_is_put_back_after_the_trace_and_refused_by_name() -> None:
+    """Issue 28: each trace ran the forward's side effects on the user's model (calls, n, seen moved)."""
+    model = _Counting().eval()
+    reason = supports(model, (16, 16), 3) or ""
+    assert "changes self.n, self.seen, self.calls when it runs" in reason, reason
+    assert (float(model.calls), model.n, model.seen) == (0.0, 0, False)
+
+
+@pytest.mark.parametrize("engine", ["brute", "auto"])
+def test_a_model_sees_only_its_own_calls_whatever_the_engine(engine: str) -> None:
+    """The forward runs once for the clean images and once per chunk of windows: no extra run by a trace."""
+    model = _Counting().eval()
+    occsens.occlude(model, torch.rand(2, 3, 16, 16), patch=4, batch_size=64, engine=engine, progress=False)
+    assert (float(model.calls), model.n) == (2.0, 2)  # 2 clean images in one call, 32 windows in one
+
+
+def test_brute_force_never_traces(monkeypatch: pytest.MonkeyPatch) -> None:
+    traced: list[object] = []
+    trace = graph._Tracer.trace
+    monkeypatch.setattr(
+        graph._Tracer, "trace", lambda self, root, *a, **k: traced.append(root) or trace(self, root)
+    )
+    model = torchvision.models.resnet18(weights=None, num_classes=3).eval()
+    res = occsens.occlude(model, torch.rand(1, 3, 32, 32), patch=16, engine="brute", progress=False)
+    assert (res.engine, traced) == ("brute", [])
+    occsens.occlude(model, torch.rand(1, 3, 32, 32), patch=16, engine="auto", progress=False)
+    assert traced  # the spy sees a trace where there is one
 
 
 def test_the_shipped_model_is_walked_as_it_is_without_tracing() -> None:

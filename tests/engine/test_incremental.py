@@ -80,6 +80,8 @@ def test_the_shipped_model_runs_incrementally_by_default() -> None:
         (nn.Conv2d(3, 3, 3, padding=1, padding_mode="reflect"), "reflect"),
         (nn.MaxPool2d(2, ceil_mode=True), "ceil_mode"),
         (nn.BatchNorm2d(3, track_running_stats=False), "running statistics"),
+        # issue 28: passed the static check, then the engine raised (auto paid for both engines)
+        (nn.AvgPool2d(3, 1, 1, count_include_pad=False), "count_include_pad=False"),
     ],
 )
 def test_layers_it_cannot_prove_exact_fall_back_to_brute_force_with_a_notice(layer, reason) -> None:
@@ -92,6 +94,45 @@ def test_layers_it_cannot_prove_exact_fall_back_to_brute_force_with_a_notice(lay
     assert torch.equal(auto.probs, brute.probs)
     with pytest.raises(occsens.OcclusionError, match="engine 'incremental' cannot run this model"):
         occsens.occlude(net, images, patch=4, engine="incremental")
+
+
+class _SumOfItself(nn.Module):
+    """``y + y``: one value read twice by one addition (the trace rebuilds it as a residual of two
+    empty branches)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.pool, self.fc = (
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Linear(4, 3),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.fc(torch.flatten(self.pool(y + y), 1))
+
+
+def _around(middle: nn.Module) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), middle, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+    )
+
+
+@pytest.mark.parametrize(
+    "net",
+    [_around(nn.Sequential()), _around(Residual(nn.Sequential())), _SumOfItself()],
+    ids=["empty Sequential", "Residual of an empty body", "y + y"],
+)
+def test_empty_containers_and_a_value_added_to_itself_run_incrementally_and_exactly(net) -> None:
+    """Issue 28: these passed the static check and then crashed the engine, so auto ran both engines."""
+    net.eval()
+    images = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    assert supports(net, (12, 12), 3) is None
+    brute = occsens.occlude(net, images, patch=4, stride=2, engine="brute")
+    fast = occsens.occlude(net, images, patch=4, stride=2, engine="incremental")
+    assert fast.engine == "incremental"
+    torch.testing.assert_close(fast.probs, brute.probs, rtol=0, atol=TOL)
 
 
 @pytest.mark.parametrize(
