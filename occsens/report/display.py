@@ -114,7 +114,8 @@ class CheckTable:
 
     def _counts(self) -> str:
         verdicts = [r.verdict for r in self.results]
-        return ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICT_COLOURS)
+        shown = [v for v in VERDICT_COLOURS if v != "info" or "info" in verdicts]  # info only where present
+        return ", ".join(f"{verdicts.count(v)} {v}" for v in shown)
 
     def __repr__(self) -> str:
         n = len(self.results)

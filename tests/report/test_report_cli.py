@@ -291,6 +291,7 @@ def fake_results(*verdicts: str) -> list:
         (("pass", "fail", "inconclusive"), False, 1),
         (("pass", "fail"), True, 0),
         (("pass", "inconclusive"), False, 0),  # no power is not a failed map
+        (("pass", "info"), False, 0),  # information (patch-only) never fails a run
         (("pass", "pass"), False, 0),
     ],
 )
