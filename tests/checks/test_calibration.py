@@ -78,7 +78,11 @@ def test_every_check_passes_the_known_good_map(calibration: Calibration) -> None
 
 
 def test_no_known_bad_map_passes_deletion_or_insertion(calibration: Calibration) -> None:
+    # except the image-only map: it finds the planted object by its edges, so its order is a good one for
+    # this oracle (only randomisation can see it, CAN_SEE above)
     for case in calibration.bad:
+        if case.kind == "image-only":
+            continue
         for name in ("faithfulness: deletion", "faithfulness: insertion"):
             assert case.verdict(name) in (None, "fail", "inconclusive"), (name, case.kind, case.seed)
 
