@@ -7,10 +7,11 @@ Each threshold's comment says what was measured to put it where it is; each cond
 it in a sentence for the table and the report, and each pass condition's ``licence`` what a pass lets a
 reader do with the maps (the trust summary, ``occsens.checks.table.trust_summary``, is built from them).
 
-A power condition never turns a failure into something milder unless no map could have passed: for the
-z-tests it asks whether the *best possible* ranking (the windows ranked by the very quantity the check
-compares, or, for deletion and insertion, a curve that jumps at once to the lowest or highest score any
-order reached) would reach ``Z_MIN``. A map's own z can never exceed that bound, so "inconclusive" means
+A power condition never turns a failure into something milder unless no map could have passed. For
+deletion and insertion it asks whether the interval of the mean share decides at all (it lies wholly on
+one side of the line); inconclusive there means "these images do not decide", and the explanation says
+about how many would. For the patch check's z-tests it asks whether the *best possible* ranking (the
+windows ranked by the very quantity the check compares) would reach ``Z_MIN``. A map's own z can never exceed that bound, so "inconclusive" means
 "no map could have passed here", never "this map nearly passed".
 """
 

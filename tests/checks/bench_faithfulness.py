@@ -146,6 +146,30 @@ def _before_random(seed: int, maps: int) -> dict:
     return out
 
 
+def seed_spread(path: str) -> None:
+    """From an ``occsens check --json`` file: how far the seed (which only redraws the random orders) can
+    move each faithfulness verdict. Each image's share is an average over RANDOM_ORDERS independent
+    random orders, so between seeds it varies with variance p(1 - p) / R; the mean over n images by the
+    square root of the sum over n^2. Prints that standard error beside the gap between the interval's
+    nearer end and the line."""
+    import json
+
+    from occsens.checks.conditions import BEAT_MIN, RANDOM_ORDERS
+
+    for item in json.loads(open(path).read()):
+        if not item["name"].startswith("faithfulness"):
+            continue
+        share = np.array(item["details"]["share_per_sample"])
+        se = float(np.sqrt((share * (1 - share)).sum() / RANDOM_ORDERS) / len(share))
+        v = item["value"]
+        gap = v["share_low"] - BEAT_MIN if item["verdict"] == "pass" else BEAT_MIN - v["share_high"]
+        print(
+            f"{item['name']}: {item['verdict']} on {len(share)} images, mean share {v['mean_share']:.3f} "
+            f"[{v['share_low']:.3f}, {v['share_high']:.3f}], gap to the line {gap:.3f}; seed-to-seed "
+            f"standard error of the mean share {se:.4f}: the gap is {gap / se:.1f} standard errors"
+        )
+
+
 def _seeds(text: str) -> list[int]:
     if "-" in text:
         a, b = text.split("-")
@@ -158,7 +182,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-9", type=_seeds)
     parser.add_argument("--maps", default=40, type=int)
     parser.add_argument("--before", action="store_true")
+    parser.add_argument("--spread-from", metavar="CHECKS_JSON", help="only the seed spread, from --json")
     args = parser.parse_args()
+    if args.spread_from:
+        seed_spread(args.spread_from)
+        return
     torch.set_num_threads(2)
     for seed in args.seeds:
         start = time.perf_counter()
