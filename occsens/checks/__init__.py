@@ -31,8 +31,9 @@ share, ``conditions.py`` every threshold with its reason (pass and power conditi
 result types and JSON, ``table.py`` the plain-text table and the trust summary, ``stats.py`` rank
 correlation and z-scores, ``inference.py`` intervals, the Wilcoxon test and power by simulation,
 ``trust.py`` the claims a reader might make and their answers, ``calibration.py`` and ``planted.py``
-the ground truth the checks are calibrated on, ``power.py`` the power measured there, ``names.py`` the checks' names without torch. The
-layer builds on ``occsens.engine`` alone: it knows neither CIFAR-10 nor the command line.
+the ground truth the checks are calibrated on, ``power.py`` the power measured there, ``names.py``
+the checks' names without torch. The layer builds on ``occsens.engine`` alone: it knows neither
+CIFAR-10 nor the command line.
 
 The names below load on first use (PEP 562), so ``occsens.checks.names`` can be imported without torch.
 """

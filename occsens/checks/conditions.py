@@ -11,8 +11,9 @@ A power condition never turns a failure into something milder unless no map coul
 deletion and insertion it asks whether the interval of the mean share decides at all (it lies wholly on
 one side of the line); inconclusive there means "these images do not decide", and the explanation says
 about how many would. For the patch check's z-tests it asks whether the *best possible* ranking (the
-windows ranked by the very quantity the check compares) would reach ``Z_MIN``. A map's own z can never exceed that bound, so "inconclusive" means
-"no map could have passed here", never "this map nearly passed".
+windows ranked by the very quantity the check compares) would reach ``Z_MIN``. A map's own z can never
+exceed that bound, so "inconclusive" means "no map could have passed here", never "this map nearly
+passed".
 """
 
 from __future__ import annotations
