@@ -3,6 +3,7 @@
 import occsens
 res = occsens.occlude(model, images, patch=4)      # the image minus a 4x4 grey window
 res.heatmap, res.drop, res.class_map, res.class_counts, res.attribution()
+occsens.survey(model, images, out="survey")          # every image of a data set, into a Parquet store
 
 The public names are loaded on first use (PEP 562), so ``import occsens`` and the ``occsens``
 command's ``--help`` do not import torch; ``tests/test_packaging.py`` holds that in place.
@@ -15,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editors
     from occsens.checks import CheckResult, run_checks
+    from occsens.datasurvey import survey
     from occsens.engine import (
         ENGINE_TOLERANCE,
         Occlusion,
         Plan,
         as_images,
         as_model,
+        engine_tolerance,
         eval_mode,
         notebook_occlude,
         occlude,
@@ -41,6 +44,7 @@ _LAZY = {
     "Plan": "occsens.engine",
     "as_images": "occsens.engine",
     "as_model": "occsens.engine",
+    "engine_tolerance": "occsens.engine",
     "eval_mode": "occsens.engine",
     "explain": "occsens.report.explain",
     "notebook_occlude": "occsens.engine",
@@ -49,10 +53,11 @@ _LAZY = {
     "read_images": "occsens.images",
     "register_pointwise": "occsens.engine",
     "run_checks": "occsens.checks",
+    "survey": "occsens.datasurvey",
 }
 # Subpackages reachable as attributes after a bare `import occsens` (`occsens.engine.sliding_plan`),
 # as they were when this module imported them eagerly.
-_SUBPACKAGES = ("checks", "cifar", "engine", "errors", "images", "report")
+_SUBPACKAGES = ("checks", "cifar", "datasurvey", "engine", "errors", "images", "report")
 
 __all__ = [
     "ENGINE_TOLERANCE",
@@ -63,6 +68,7 @@ __all__ = [
     "__version__",
     "as_images",
     "as_model",
+    "engine_tolerance",
     "eval_mode",
     "explain",
     "load_model",
@@ -72,6 +78,7 @@ __all__ = [
     "read_images",
     "register_pointwise",
     "run_checks",
+    "survey",
 ]
 
 

@@ -50,7 +50,7 @@ from occsens.engine.extents import layer_extents
 from occsens.engine.incremental import supports
 from occsens.engine.receptive import Unsupported
 from occsens.errors import OcclusionError
-from occsens.output import check_out_dir, write_files
+from occsens.files import check_out_dir, write_files
 
 SETTINGS = {"p4s4": (4, 4), "p8s2": (8, 2), "p4s1": (4, 1), "p16s8": (16, 8), "p32s16": (32, 16)}
 CAPTUM_PPE = (16, 64, 256)
@@ -64,10 +64,17 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "resnet20": lambda: _seeded_resnet20(),
     "resnet18": lambda: _torchvision("resnet18"),
     "vgg16": lambda: _torchvision("vgg16"),
+    # timm's modern blocks (issue 27): squeeze-excitation and norm-act layers, ConvNeXt's channels-last
+    # MLP, ResNet-D's ceil_mode downsampling
+    "timm-efficientnet_b0": lambda: _timm("efficientnet_b0"),
+    "timm-convnext_atto": lambda: _timm("convnext_atto"),
+    "timm-resnet50d": lambda: _timm("resnet50d"),
 }
-# Input size per model: the CIFAR-10 models take 32x32, the torchvision ImageNet models 224x224
+# Input size per model: the CIFAR-10 models take 32x32, the torchvision and timm ImageNet models 224x224
 # (the embedded CIFAR-10 samples are upsampled bilinearly to it).
-INPUT_SIZE = {"default": 32, "resnet20": 32, "resnet18": 224, "vgg16": 224}
+INPUT_SIZE = {"default": 32, "resnet20": 32, "resnet18": 224, "vgg16": 224} | {
+    name: 224 for name in MODELS if name.startswith("timm-")
+}
 
 
 def _seeded_resnet20() -> nn.Module:
@@ -85,6 +92,18 @@ def _torchvision(name: str) -> nn.Module:
 
     torch.manual_seed(0)  # random weights, the same in every process
     return getattr(torchvision.models, name)(weights=None).eval()
+
+
+def _timm(name: str) -> nn.Module:
+    try:
+        import timm  # optional here: only the timm rows need it
+    except ImportError:
+        raise OcclusionError(
+            f'--models timm-{name} needs timm, an optional dependency: pip install "occsens[bench]"'
+        ) from None
+
+    torch.manual_seed(0)  # random weights, the same in every process; nothing is downloaded
+    return timm.create_model(name, pretrained=False).eval()
 
 
 def _large(images: torch.Tensor) -> bool:
@@ -462,9 +481,18 @@ def run_bench(
                 if busy:
                     rows.append(run_case(name, model, images, setting, reps, False, step, busy=True))
     bar.close()
-    saved = {"ceilings": ceilings, "floors": floors, "rows": [asdict(r) for r in rows]}
+    saved: dict[str, Any] = {"ceilings": ceilings, "floors": floors, "rows": [asdict(r) for r in rows]}
+    text = markdown(rows, ceilings, floors, command)
+    if "default" in models and _have("pyarrow"):  # the survey row (issue 24): the shipped model only
+        from occsens import bench_survey
+
+        survey_row = bench_survey.measure(
+            MODELS["default"](), samples, reps, captum_map if _have("captum") else None
+        )
+        saved["survey"] = survey_row
+        text += bench_survey.markdown(survey_row)
     payload = {
-        "bench.md": markdown(rows, ceilings, floors, command).encode("utf-8"),
+        "bench.md": text.encode("utf-8"),
         "bench.json": json.dumps(saved, indent=2).encode("utf-8"),
     }
     write_files(out, payload, "the benchmark")

@@ -18,6 +18,12 @@ from typing import Any
 # instead of failing deep inside with an OverflowError.
 INT64_MAX = 2**63 - 1
 
+# The longest file or folder name (one component of a path) and the longest path the file systems
+# occsens runs on allow: NAME_MAX and PATH_MAX of Linux (ext4, tmpfs, btrfs) and macOS (APFS: 255
+# UTF-8 bytes, PATH_MAX 1024 there, which the system itself then reports in one line of its own).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
+
 # A value quoted in a message is cut at this many characters: a whole tensor or a long list in an
 # error line hides the message (80 is one terminal line, less the message around it).
 _SHOWN = 80
@@ -25,6 +31,40 @@ _SHOWN = 80
 
 class OcclusionError(ValueError):
     """Bad input to occsens: the message names the argument, its value and what is valid."""
+
+
+# Bidirectional embeddings, overrides and isolates: they reorder how the text after them is displayed
+# (a name can then read as something else, "Trojan Source"), so they are shown escaped too.
+_BIDI = frozenset([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print, encode and lay out: control characters (terminal escape sequences among
+    them) escaped as ``\\x1b``, tabs and newlines as spaces, and the undecodable bytes of a file name
+    (Python's surrogate escapes, ``\\udcff`` for byte 0xff) shown as the byte, ``\\xff``.
+
+    File names and the text of the user's exceptions are data: they are shown, never obeyed, and
+    they must not crash a report at its end (``UnicodeEncodeError`` on a name that is not UTF-8)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\t\n\r":
+            out.append(" ")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not valid UTF-8, as os.fsdecode keeps it
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 0x20 or 0x7F <= code < 0xA0 or 0xD800 <= code < 0xE000 or code in _BIDI:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception in one line: ``Type: the first non-empty line of its message`` (that line cut at
+    ``limit`` characters), or the type alone when it has no message. Users' exceptions can be pages
+    long (torch's are); an error line quotes only this."""
+    line = next((text.strip() for text in str(exc).splitlines() if text.strip()), "")
+    return f"{type(exc).__name__}: {line[:limit]}" if line else type(exc).__name__
 
 
 def shown(value: Any) -> str:
@@ -140,6 +180,17 @@ def path(value: Any, name: str) -> Path:
     text = os.fspath(value)
     if isinstance(text, bytes) or not text or "\0" in text:
         raise OcclusionError(f"{name} must be a path naming a file or folder, got {shown(value)}")
+    raw = os.fsencode(text)
+    long = next((part for part in raw.split(b"/") if len(part) > MAX_NAME_BYTES), None)
+    if long is not None:  # the system would refuse it (ENAMETOOLONG) wherever it is used, after the work
+        raise OcclusionError(
+            f"{name} {shown(text)} has a name of {len(long):,} bytes; file systems allow at most "
+            f"{MAX_NAME_BYTES} per file or folder name"
+        )
+    if len(raw) >= MAX_PATH_BYTES:
+        raise OcclusionError(
+            f"{name} {shown(text)} is {len(raw):,} bytes long; paths must be under {MAX_PATH_BYTES:,} bytes"
+        )
     return Path(text)
 
 

@@ -67,6 +67,7 @@ _METADATA_BYTES = 64 << 20
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
 
 _SIXTEEN_BIT = 65535.0
+_THIRTY_TWO_BIT = 2.0**31 - 1  # Pillow's "I" mode: signed 32-bit integers
 _EXIF_ORIENTATION = 0x0112
 _SHOWN_CLASSES = 10  # an unknown label's error lists this many class names, then "..."
 
@@ -141,7 +142,7 @@ def read_images(
     max_pixels = _check_max_pixels(max_pixels)
     _check_size(size, max_pixels)
     files = _image_files(paths)
-    names = tuple(f.name for f in files)
+    names = tuple(_utf8_name(f.name) for f in files)
     reads: list[_Read] = []
     for file in files:
         read = _read(file, size, channels, max_pixels)
@@ -207,7 +208,7 @@ def read_labels(
                     f"{where} line {line}: file {name!r} is not among the {len(wanted)} images read "
                     f"(name a file as it is in the folder, without its directory{example})"
                 )
-            index = _label_index(label, class_names, f"{where} line {line}")
+            index = label_index(label, class_names, f"{where} line {line}: label")
             if name in labels and labels[name][0] != index:
                 raise OcclusionError(
                     f"{where} line {line}: file {name!r} is labelled {label!r}, but line "
@@ -219,15 +220,18 @@ def read_labels(
     return [labels[n][0] if n in labels else None for n in file_names]
 
 
-def _label_index(label: str, class_names: Sequence[str], where: str) -> int:
+def label_index(label: str, class_names: Sequence[str], where: str) -> int:
+    """A class given by name or number ("ship", "8"); ``where`` names it in the error (``--label``)."""
     names = list(class_names)
     if label in names:
         return names.index(label)
-    if label.isascii() and label.isdigit() and int(label) < len(names):
+    # at most 19 digits: int() refuses 4,300 and more (and no class count needs more than an int64)
+    if label.isascii() and label.isdigit() and len(label) <= 19 and int(label) < len(names):
         return int(label)
     shown = ", ".join(names[:_SHOWN_CLASSES]) + (", ..." if len(names) > _SHOWN_CLASSES else "")
     raise OcclusionError(
-        f"{where}: label {label!r} is not a class: use a name ({shown}) or a number 0..{len(names) - 1}"
+        f"{where} {label if len(label) <= 60 else label[:57] + '...'!r} is not a class: use a name "
+        f"({shown}) or a number 0..{len(names) - 1}"
     )
 
 
@@ -261,6 +265,12 @@ def _check_size(size: object, max_pixels: int) -> None:
         )
 
 
+def _utf8_name(name: str) -> str:
+    """A file name as its bytes read in UTF-8, whatever the locale (under ``LC_ALL=C`` Python decodes
+    names as ASCII); bytes that are not UTF-8 stay surrogate escapes, shown escaped by the report."""
+    return os.fsencode(name).decode("utf-8", "surrogateescape")
+
+
 def _image_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     """The files ``read_images`` reads: a folder's images by name, or the files given."""
     if isinstance(paths, (str, os.PathLike)):
@@ -273,6 +283,11 @@ def _image_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
         for entry in folder.iterdir():
             if entry.name.startswith(".") or entry.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
+            if entry.is_symlink() and not entry.exists():  # never dropped silently: the user meant it
+                raise OcclusionError(
+                    f"image folder {str(folder)!r}: {entry.name!r} is a link that leads nowhere (its "
+                    "target is missing, or links loop back to themselves); remove it or point it at an image"
+                )
             if not entry.is_file():
                 continue
             if len(files) == MAX_FILES:
@@ -320,6 +335,10 @@ def _read(path: Path, size: tuple[int, int] | None, channels: int, max_pixels: i
             width, height = opened.size
             if width * height > max_pixels:
                 raise OcclusionError(_too_large(path, width, height, max_pixels))
+            frames = int(getattr(opened, "n_frames", 1) or 1)
+            if frames > 1:  # an animation or a multi-page file: one image is read, and that is said
+                said = f"first of {frames} frames (an animation or a multi-page file)"
+                notes.append(_Note(said, warn=True))
             orientation = opened.getexif().get(_EXIF_ORIENTATION)
             upright = ImageOps.exif_transpose(opened)
             if orientation in range(2, 9):  # 1 is upright already; 2..8 flip and/or turn
@@ -373,9 +392,13 @@ def _planes(img: Image.Image, channels: int, notes: list[_Note]) -> list[Image.I
                 values = (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
         elif float(values.max()) > _SIXTEEN_BIT or float(values.min()) < 0:  # 32-bit integers
             lo, hi = float(values.min()), float(values.max())
-            note = f"integers in [{lo:.0f}, {hi:.0f}]; scaled from that range to [0, 1]"
+            if hi > lo:
+                note = f"integers in [{lo:.0f}, {hi:.0f}]; scaled from that range to [0, 1]"
+                values = (values - lo) / (hi - lo)
+            else:  # one value throughout: no range to scale from, so its place in the 32-bit range
+                values = np.full_like(values, min(max(lo, 0.0), _THIRTY_TWO_BIT) / _THIRTY_TWO_BIT)
+                note = f"one integer value, {lo:.0f}, throughout; read as {lo:.0f} / (2**31 - 1)"
             notes.append(_Note(note, warn=True))
-            values = (values - lo) / (hi - lo)
         else:
             values = values / _SIXTEEN_BIT
         plane = Image.fromarray(np.clip(values, 0, 1).astype(np.float32), mode="F")

@@ -411,3 +411,38 @@ def test_a_labels_file_over_the_size_limit_is_refused(
     with pytest.raises(occsens.OcclusionError, match="is over 20 bytes") as err:
         read_labels(tmp_path / "labels.csv", FILES, CLASSES)
     _one_line(err)
+
+
+# ----------------------------------------------------------------------------- hostile files (issue 26)
+
+
+@pytest.mark.parametrize("value", [100_000, 2**31 - 1, 70_000])
+def test_a_32_bit_integer_tiff_of_one_value_reads_as_that_value_not_nan(tmp_path: Path, value: int) -> None:
+    Image.fromarray(np.full((4, 6), value, dtype=np.int32)).save(tmp_path / "flat.tif")
+    files = read_images(tmp_path / "flat.tif")
+    # one value has no range to scale from: it reads as its place in the signed 32-bit range
+    assert torch.allclose(files.images, torch.full((1, 3, 4, 6), value / (2**31 - 1)))
+    assert f"one integer value, {value}, throughout" in files.notes[0][0]
+
+
+@pytest.mark.parametrize("kind", ["dangling", "loop"])
+def test_a_link_in_a_folder_that_leads_nowhere_is_refused_not_dropped(tmp_path: Path, kind: str) -> None:
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    if kind == "dangling":
+        (tmp_path / "b.png").symlink_to(tmp_path / "missing.png")
+    else:
+        (tmp_path / "b.png").symlink_to(tmp_path / "c.png")
+        (tmp_path / "c.png").symlink_to(tmp_path / "b.png")
+    with pytest.raises(occsens.OcclusionError, match=r"'[bc].png' is a link that leads nowhere"):
+        read_images(tmp_path)
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".png", ".webp", ".tif"])
+def test_a_multi_frame_file_says_it_is_read_as_its_first_of_n_frames(tmp_path: Path, suffix: str) -> None:
+    frames = [Image.fromarray(np.full((4, 4, 3), v, dtype=np.uint8)) for v in (10, 120, 240)]
+    frames[0].save(tmp_path / f"anim{suffix}", save_all=True, append_images=frames[1:])
+    files = read_images(tmp_path / f"anim{suffix}")
+    assert "first of 3 frames" in " ".join(files.notes[0])
+    assert abs(float(files.images.mean()) - 10 / 255) < 0.02  # the first frame's pixels (lossy WebP: ~1%)
+    with pytest.warns(UserWarning, match="first of 3 frames"):
+        read_image(tmp_path / f"anim{suffix}")

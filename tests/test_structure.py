@@ -3,9 +3,10 @@
 The import graph is read from the source with ``ast`` (every ``import`` statement, at module level
 or inside a function), so this runs without importing anything. Layers (README, "How it is built"):
 
-* ``occsens.engine`` imports nothing from occsens but ``occsens.errors`` and ``occsens._alloc``;
+* ``occsens.engine`` imports nothing from occsens but the leaves ``occsens.errors``, ``occsens._alloc``
+  and ``occsens.constants``;
 * ``occsens.checks`` builds on the engine only; ``occsens.report`` on the engine and the checks;
-  neither knows CIFAR-10 (``occsens.cifar``) or the command line;
+  ``occsens.datasurvey`` on those three; none knows CIFAR-10 (``occsens.cifar``) or the command line;
 * ``occsens.cli`` is the only importer of argparse.
 """
 
@@ -88,15 +89,35 @@ def _in(name: str, layer: str) -> bool:
     return name == layer or name.startswith(layer + ".")
 
 
+# Leaves every layer may import: the error type and argument checks, the allocator settings, and the
+# package's fixed names and limits (no torch in any of them).
+LEAVES = ("occsens.errors", "occsens._alloc", "occsens.constants")
+
+
+def test_the_leaves_import_nothing_of_occsens_or_torch() -> None:
+    for leaf in LEAVES:
+        imported = _imports(leaf)
+        assert not {i for i in imported if i in MODULES or i.split(".")[0] in ("torch", "numpy")}, leaf
+
+
 @pytest.mark.parametrize(
     "layer, allowed",
     [
-        ("occsens.engine", ("occsens.engine", "occsens.errors", "occsens._alloc")),
-        ("occsens.checks", ("occsens.checks", "occsens.engine", "occsens.errors", "occsens.output")),
-        (
-            "occsens.report",
-            ("occsens.report", "occsens.checks", "occsens.engine", "occsens.errors", "occsens.output"),
-        ),
+        ("occsens.engine", ("occsens.engine", *LEAVES)),
+        ("occsens.checks", ("occsens.checks", "occsens.engine", *LEAVES, "occsens.files")),
+        ("occsens.report", ("occsens.report", "occsens.checks", "occsens.engine", *LEAVES, "occsens.files")),
+        (  # surveys read images (occsens.images) and write stores (occsens.output)
+            "occsens.datasurvey",
+            (
+                "occsens.datasurvey",
+                "occsens.report",
+                "occsens.checks",
+                "occsens.engine",
+                *LEAVES,
+                "occsens.files",
+                "occsens.images",
+            ),
+        ),  # fmt: skip
     ],
 )
 def test_a_layer_imports_only_the_layers_below_it(layer: str, allowed: tuple[str, ...]) -> None:
@@ -130,6 +151,20 @@ def test_the_display_hook_is_the_only_upward_link_and_is_made_at_call_time() -> 
         assert not any(_in(t, "occsens.report") for t in top_level), "the engine must not import the report"
 
 
+def test_the_library_never_imports_the_command_line() -> None:
+    """Only ``python -m occsens`` (``__main__``) enters the CLI: the library, the conformance suite and the
+    benchmark never import it (user code is loaded by ``occsens.user_code``, shared by the CLI and the
+    conformance suite)."""
+    users = {
+        f"{name} imports {dep}"
+        for name in MODULES
+        if not _in(name, "occsens.cli") and name != "occsens.__main__"
+        for dep in GRAPH[name]
+        if _in(dep, "occsens.cli")
+    }
+    assert not users, sorted(users)
+
+
 def test_only_the_command_line_imports_argparse() -> None:
     users = {name for name in MODULES if "argparse" in _imports(name) and not _in(name, "occsens.cli")}
     assert not users, sorted(users)
@@ -161,6 +196,7 @@ def test_the_public_face_is_what_the_readme_promises() -> None:
             "__version__",
             "as_images",
             "as_model",
+            "engine_tolerance",  # issue 28: the engines' agreement bound
             "eval_mode",
             "explain",
             "load_model",
@@ -170,6 +206,7 @@ def test_the_public_face_is_what_the_readme_promises() -> None:
             "read_images",
             "register_pointwise",
             "run_checks",
+            "survey",
         ]
     )
     assert all(getattr(occsens, name, None) is not None for name in occsens.__all__)

@@ -297,3 +297,19 @@ def test_a_module_named_like_a_library_does_not_shadow_it(
     code, _, err = run(args, capsys)
     assert code == 0, err
     assert Path(sys.modules["tabnanny"].__file__ or "").parent != user
+
+
+def test_occlude_with_the_notebooks_geometry_names_the_square_it_greys(
+    user: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 25: `occlude --notebook` printed "patch 4x4" while it greyed a 20x20 square."""
+    code, out, err = run(
+        ["occlude", "photos/a.png", "--model-path", "mymodels:two", "--notebook", "--quiet"], capsys
+    )
+    assert code == 0, err
+    assert "a 20x20 grey square (clipped at the borders) around each 4x4 cell, stride 4x4" in out
+    assert "patch 4x4" not in out
+    code, out, err = run(
+        ["occlude", "photos/a.png", "--model-path", "mymodels:two", "--patch", "8", "--quiet"], capsys
+    )
+    assert code == 0 and "sliding geometry, patch 8x8, stride" in out, err

@@ -45,11 +45,11 @@ from occsens.checks.conditions import (
 )
 from occsens.checks.names import INCONCLUSIVE
 from occsens.checks.results import CheckResult, _result
-from occsens.checks.run_state import _Run
-from occsens.checks.stats import _order_desc
+from occsens.checks.run_state import CheckRun
+from occsens.checks.stats import order_desc
 from occsens.engine import resolve_fill
-from occsens.engine.fill import _Fill
-from occsens.engine.plan import _pair
+from occsens.engine.fill import Fill
+from occsens.engine.plan import checked_pair
 
 _CHUNK_BYTES = 64 << 20  # inputs built at once for one image's curves: bounded for large images
 
@@ -81,10 +81,10 @@ def _auc(curves: np.ndarray, fractions: np.ndarray) -> np.ndarray:
 
 
 def _deletion_curves(
-    run: _Run,
+    run: CheckRun,
     x: torch.Tensor,
     target: int,
-    fill: _Fill,
+    fill: Fill,
     index: int,
     orders: np.ndarray,
     tiles: torch.Tensor,
@@ -114,7 +114,7 @@ def _deletion_curves(
     return curves
 
 
-def _filled(x: torch.Tensor, masks: torch.Tensor, fill: _Fill, index: int) -> torch.Tensor:
+def _filled(x: torch.Tensor, masks: torch.Tensor, fill: Fill, index: int) -> torch.Tensor:
     """``x`` with the fill where each mask [B, 1, H, W] is True: a batch of B inputs."""
     batch = x.expand(len(masks), *x.shape)
     return torch.where(masks, fill.images(batch, [index] * len(masks), masks), batch)
@@ -130,12 +130,12 @@ class _Curves:
 
 
 def _image_curves(
-    run: _Run,
+    run: CheckRun,
     images: torch.Tensor,
     targets: torch.Tensor,
     maps: torch.Tensor,
     offset: int,
-    fill: _Fill,
+    fill: Fill,
     tiles: torch.Tensor,
     counts: np.ndarray,
     rng: np.random.Generator,
@@ -145,7 +145,7 @@ def _image_curves(
     one_hot = torch.zeros(n_tiles, tiles.numel(), dtype=torch.float64)
     one_hot[tiles, torch.arange(tiles.numel())] = 1.0
     scores = (maps.reshape(len(maps), -1).double() @ one_hot.T / one_hot.sum(dim=1)).numpy()
-    map_orders = _order_desc(scores, rng)
+    map_orders = order_desc(scores, rng)
     deletion, insertion = [], []
     for i in range(len(images)):
         random = np.stack([rng.permutation(n_tiles) for _ in range(RANDOM_ORDERS)])
@@ -241,12 +241,12 @@ class _Evidence:
     n_tiles: int
 
 
-def _collect(run: _Run, *, stop_when_decided: bool = True) -> tuple[_Evidence, list[_Judged], int]:
+def _collect(run: CheckRun, *, stop_when_decided: bool = True) -> tuple[_Evidence, list[_Judged], int]:
     """Curves stage by stage until both verdicts are decided (or the images run out): the evidence, the
     two judgements (deletion, insertion) at the last look, and the number of images used."""
     rng, power_rng = run.rng(3), run.rng(4)
     h, w = run.images.shape[2:]
-    tiles = _tiles((h, w), _pair(run.patch, "patch"))
+    tiles = _tiles((h, w), checked_pair(run.patch, "patch"))
     n_tiles = int(tiles.max()) + 1
     counts = curve_counts(n_tiles)
     fractions = counts / n_tiles
@@ -278,7 +278,7 @@ def _collect(run: _Run, *, stop_when_decided: bool = True) -> tuple[_Evidence, l
     return evidence, judged, done
 
 
-def check_faithfulness(run: _Run) -> list[CheckResult]:
+def check_faithfulness(run: CheckRun) -> list[CheckResult]:
     """Deletion and insertion curves (RISE) against RANDOM_ORDERS random orders per image."""
     evidence, judged, used = _collect(run)
     ids = run.ids(range(run.n)) + [int(s) for s in run.more_ids[: used - run.n]]
@@ -294,7 +294,7 @@ def check_faithfulness(run: _Run) -> list[CheckResult]:
 
 
 def _faithfulness_result(
-    run: _Run,
+    run: CheckRun,
     name: str,
     judged: _Judged,
     curves: np.ndarray,

@@ -21,11 +21,11 @@ from occsens.checks.conditions import (
     SINK_CLASS,
 )
 from occsens.checks.results import CheckResult, _result
-from occsens.checks.run_state import _Run
+from occsens.checks.run_state import CheckRun
 from occsens.engine import Occlusion, resolve_fill
 
 
-def _fill_alone(run: _Run, fill: Any) -> torch.Tensor:
+def _fill_alone(run: CheckRun, fill: Any) -> torch.Tensor:
     """Softmax [N, K] of each image's fill alone (every pixel replaced)."""
     everywhere = torch.ones(1, 1, *run.images.shape[2:], dtype=torch.bool)
     filled = resolve_fill(fill, run.images).images(run.images, list(range(run.n)), everywhere)
@@ -114,7 +114,7 @@ def _remedy(value: dict, classes: int) -> str:
         (--patch) would give the test power."""
 
 
-def check_leakage(run: _Run) -> list[CheckResult]:
+def check_leakage(run: CheckRun) -> list[CheckResult]:
     """Occluder leakage (ROAD): the fill's own class, sink classes, and the class map across fills."""
     fills: dict[str, tuple[Any, Occlusion]] = {run.fill_description: (run.fill, run.occ)}
     for label, fill in LEAKAGE_FILLS:

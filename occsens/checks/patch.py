@@ -25,8 +25,8 @@ from occsens.checks.conditions import (
     Z_MIN,
 )
 from occsens.checks.results import CheckResult, _result
-from occsens.checks.run_state import _Run
-from occsens.checks.stats import _order_desc, _z
+from occsens.checks.run_state import CheckRun
+from occsens.checks.stats import order_desc, z_scores
 from occsens.engine.plan import Plan
 from occsens.errors import OcclusionError
 
@@ -48,7 +48,7 @@ def _window_scores(maps: torch.Tensor, plan: Plan) -> np.ndarray:
     return (sums / (bh * bw).to(torch.float64)).numpy()
 
 
-def _remedy(value: dict, run: _Run, plan: Plan, view: str) -> str:
+def _remedy(value: dict, run: CheckRun, plan: Plan, view: str) -> str:
     """What would give the patch check power, for whichever power clause failed (see conditions.py)."""
     (ph, pw), (h, w) = plan.patch, plan.image_size
     share = ph * pw / (h * w)
@@ -103,7 +103,7 @@ def _spread(scores: np.ndarray) -> float:
     return float((scores.max(axis=1) - scores.min(axis=1)).max())
 
 
-def check_patch(run: _Run) -> list[CheckResult]:
+def check_patch(run: CheckRun) -> list[CheckResult]:
     """Background-only (the image minus the window) and patch-only (the window alone) at the map's top
     and bottom windows, against random window sets."""
     occ = run.occ
@@ -114,7 +114,7 @@ def check_patch(run: _Run) -> list[CheckResult]:
     k = min(k, positions // 2)
     rng = run.rng(2)
     scores = _window_scores(run.maps, occ.plan)
-    order = _order_desc(scores, rng)  # one tie-break, for the lists in the details
+    order = order_desc(scores, rng)  # one tie-break, for the lists in the details
     top, bottom = order[:, :k], order[:, -k:]
     top_w, bottom_w = _top_weights(scores, k), _top_weights(-scores, k)
     drop = occ.drop.reshape(run.n, -1).double().numpy()
@@ -125,7 +125,7 @@ def check_patch(run: _Run) -> list[CheckResult]:
     random_sets = rng.random((NULL_DRAWS, run.n, positions)).argsort(axis=2)
     top_drop, bottom_drop = _weighted(drop, top_w, k), _weighted(drop, bottom_w, k)
     null_drop = drop[rows[None], random_sets[:, :, :k]].mean(axis=(1, 2))
-    z_bg, null_bg_mean, null_bg_std = _z(top_drop, null_drop)
+    z_bg, null_bg_mean, null_bg_std = z_scores(top_drop, null_drop)
     best_drop = _best(drop, k)[0]
 
     top_kept, bottom_kept = _weighted(kept, top_w, k), _weighted(kept, bottom_w, k)
@@ -133,7 +133,7 @@ def check_patch(run: _Run) -> list[CheckResult]:
     null_kept = kept[rows[None], random_sets[:, :, :k]].mean(axis=(1, 2)) - kept[
         rows[None], random_sets[:, :, k : 2 * k]
     ].mean(axis=(1, 2))
-    z_patch, null_patch_mean, null_patch_std = _z(diff, null_kept)
+    z_patch, null_patch_mean, null_patch_std = z_scores(diff, null_kept)
     best_high, best_low = _best(kept, k)
 
     clean = float(occ.clean_target_prob.mean())
@@ -157,7 +157,7 @@ def check_patch(run: _Run) -> list[CheckResult]:
         "random_mean_drop": null_bg_mean,
         "random_std": null_bg_std,
         "k": k,
-        "attainable_z": _z(best_drop, null_drop)[0],
+        "attainable_z": z_scores(best_drop, null_drop)[0],
         "attainable_top_drop": best_drop,
         "spread": _spread(drop),
     }
@@ -183,7 +183,7 @@ def check_patch(run: _Run) -> list[CheckResult]:
         "random_std": null_patch_std,
         "clean_mean_prob": clean,
         "k": k,
-        "attainable_z": _z(best_high - best_low, null_kept)[0],
+        "attainable_z": z_scores(best_high - best_low, null_kept)[0],
         "attainable_top_minus_bottom": best_high - best_low,
         "spread": _spread(kept),
     }

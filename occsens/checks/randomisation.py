@@ -26,9 +26,9 @@ from occsens.checks.conditions import (
     RANDOMISATION_STEPS,
 )
 from occsens.checks.results import CheckResult, _result
-from occsens.checks.run_state import _Run
+from occsens.checks.run_state import CheckRun
 from occsens.checks.stats import spearman
-from occsens.engine.model import _device
+from occsens.engine.model import run_device
 
 
 def _layer_groups(model: nn.Module) -> list[list[tuple[str, nn.Module]]]:
@@ -73,7 +73,7 @@ def _recalibrate(model: nn.Module, norms: Sequence[_NormBase], images: torch.Ten
             m.momentum = None  # cumulative average: after one batch, exactly that batch's statistics
             m.train()
         with torch.no_grad():
-            model(images.to(_device(model, None)))
+            model(images.to(run_device(model, None)))
     except (ValueError, RuntimeError):
         for m in norms:  # e.g. one value per channel: keep the reset statistics (mean 0, variance 1)
             m.reset_running_stats()
@@ -88,7 +88,7 @@ def _cascade_points(groups: int, steps: int) -> list[int]:
 
 
 def _no_cascade(
-    run: _Run, index: torch.Tensor, groups: int, ranked: int, why: str, remedy: str
+    run: CheckRun, index: torch.Tensor, groups: int, ranked: int, why: str, remedy: str
 ) -> CheckResult:
     """The inconclusive result where the cascade cannot run or has nothing to compare."""
     value = {"final_abs_rank_correlation": None, "layer_groups": groups, "ranked_maps": ranked}
@@ -103,7 +103,7 @@ def _no_cascade(
     )
 
 
-def check_randomisation(run: _Run) -> list[CheckResult]:
+def check_randomisation(run: CheckRun) -> list[CheckResult]:
     """Cascading randomisation (Adebayo et al. 2018): re-initialise layers from the top down."""
     index = torch.arange(min(RANDOMISATION_SAMPLES, run.n))
     if not isinstance(run.model, nn.Module):

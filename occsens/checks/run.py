@@ -23,13 +23,15 @@ from occsens.checks.names import FAIL
 from occsens.checks.patch import check_patch
 from occsens.checks.randomisation import check_randomisation
 from occsens.checks.results import CheckResult
-from occsens.checks.run_state import Explainer, _Run
+from occsens.checks.run_state import CheckRun, Explainer
+from occsens.constants import MAX_SEED
 from occsens.engine import as_images, resolve_fill
 from occsens.engine.model import check_output, progress_bar
 from occsens.engine.plan import plan_for
-from occsens.errors import OcclusionError
+from occsens.engine.store import Runs
+from occsens.errors import OcclusionError, integer
 
-CHECKS: dict[str, Callable[[_Run], list[CheckResult]]] = {
+CHECKS: dict[str, Callable[[CheckRun], list[CheckResult]]] = {
     "randomisation": check_randomisation,
     "patch": check_patch,
     "faithfulness": check_faithfulness,
@@ -66,6 +68,7 @@ def run_checks(
     progress: bool = False,
     class_names: Sequence[str] | None = None,
     output: Any = "softmax",
+    runs: Runs | None = None,
     more_images: Any = None,
     more_ids: Sequence[int] | None = None,
 ) -> list[CheckResult]:
@@ -84,6 +87,8 @@ def run_checks(
         class_names: names used in the explanations (ignored unless there is one per class).
         output: what the model returns, as for ``occsens.occlude`` ("softmax", "probs", "sigmoid" or a
             scoring callable); every check measures those scores.
+        runs: the job's store of occlusion runs (``occsens.engine.Runs``), shared with a report on the
+            same images so no map is computed twice; default: a store of the checks' own.
         more_images: images the checks may add to ``images`` when those alone do not decide a verdict
             (faithfulness adds them in stages, up to ``DECIDE_IMAGES`` in all, and says how many it
             used); e.g. the 100 embedded CIFAR-10 samples behind the 8 a report shows. Same size as
@@ -92,10 +97,14 @@ def run_checks(
 
     Bad arguments raise ``OcclusionError``; a check that crashes becomes a failed result with the error.
     """
+    # the range of the command line's --seed (numpy's seeds): -1 was accepted here and refused there
+    seed = integer(seed, "seed", low=0, high=MAX_SEED)
     x = as_images(images)
     _validate_geometry(x, patch, stride)
     resolve_fill(fill, x[:1])
     check_output(output)
+    if runs is not None and not isinstance(runs, Runs):
+        raise OcclusionError(f"runs must be an occsens.engine.Runs store or None, got {type(runs).__name__}")
     if explainer is not None and not callable(explainer):
         raise OcclusionError(
             f"explainer must be a callable (model, images) -> maps [N, H, W], got {explainer!r}"
@@ -111,7 +120,7 @@ def run_checks(
     if label_array is not None and len(label_array) != len(x):
         raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
     more, extra_ids = _more(x, more_images, more_ids, ids)
-    run = _Run(
+    run = CheckRun(
         model,
         x,
         label_array,
@@ -120,9 +129,10 @@ def run_checks(
         stride,
         fill,
         explainer,
-        int(seed),
+        seed,
         class_names,
         output,
+        runs,
         more,
         extra_ids,
     )

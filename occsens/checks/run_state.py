@@ -1,6 +1,6 @@
 """What the checks share in one run: the inputs, the settings, and the trained model's map.
 
-``_Run`` computes the trained model's occlusion result and the map under test once, on first use, and
+``CheckRun`` computes the trained model's occlusion result and the map under test once, on first use, and
 gives every check the same helpers (an occlusion with the run's settings, scores in chunks, sample ids,
 class names, seeded random streams). Model modes: the map's explainer runs with every module's training
 flag off and restored afterwards (``occsens.engine.model.eval_flags``).
@@ -15,16 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from occsens.engine import Occlusion, occlude, resolve_fill
+from occsens.engine import Occlusion, resolve_fill
 from occsens.engine.model import (
-    _device,
-    _forward,
     check_output,
     default_batch_size,
     eval_flags,
     eval_mode,
     is_probability,
+    model_scores,
+    run_device,
 )
+from occsens.engine.store import Runs
 from occsens.errors import OcclusionError
 
 Explainer = Callable[[Any, torch.Tensor], Any]  # explainer(model, images) -> maps [N, H, W]
@@ -54,7 +55,7 @@ class _Lazy:
         return self._value
 
 
-class _Run:
+class CheckRun:
     """Everything the checks share: inputs, settings, and the trained model's map (computed once)."""
 
     def __init__(
@@ -70,10 +71,12 @@ class _Run:
         seed: int,
         class_names: Sequence[str] | None,
         output: Any = "softmax",
+        runs: Runs | None = None,
         more_images: torch.Tensor | None = None,
         more_ids: list[int] | None = None,
     ) -> None:
         self.output = output
+        self.runs = Runs() if runs is None else runs  # shared with the report when it runs the checks
         # Images a check may add to ``images`` when those alone do not decide its verdict (faithfulness:
         # the 100 embedded samples behind the 8 shown); their maps are computed only if a check asks.
         self.more_images = more_images
@@ -101,8 +104,10 @@ class _Run:
         target: Any = None,
         reveal: bool = False,
         batch_size: int | None = None,
+        repeat: int = 0,
     ) -> Occlusion:
-        return occlude(
+        """The run's occlusion with these changes, from the store (``repeat``: a deliberate rerun)."""
+        return self.runs.occlude(
             self.model if model is None else model,
             images,
             patch=self.patch,
@@ -112,7 +117,7 @@ class _Run:
             reveal=reveal,
             batch_size=batch_size,
             output=self.output,
-            progress=False,  # the checks show one bar of their own
+            repeat=repeat,
         )
 
     @property
@@ -181,12 +186,12 @@ class _Run:
 
     def probs(self, model: Any, x: torch.Tensor) -> torch.Tensor:
         """float32 [B, K] scores (the run's ``output``) of ``model`` on ``x``, in eval mode, in chunks."""
-        device = _device(model, None)
+        device = run_device(model, None)
         size = default_batch_size(x, device)
         with eval_mode(model):
             return torch.cat(
                 [
-                    _forward(model, x[i : i + size].to(device), len(x[i : i + size]), self.output)
+                    model_scores(model, x[i : i + size].to(device), len(x[i : i + size]), self.output)
                     for i in range(0, len(x), size)
                 ]
             )

@@ -37,7 +37,7 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def _z(stat: float, null: np.ndarray) -> tuple[float, float, float]:
+def z_scores(stat: float, null: np.ndarray) -> tuple[float, float, float]:
     """(z, null mean, null std): how many null standard deviations ``stat`` lies above the null mean."""
     mean, std = float(np.mean(null)), float(np.std(null, ddof=1))
     if std > 0:
@@ -45,7 +45,7 @@ def _z(stat: float, null: np.ndarray) -> tuple[float, float, float]:
     return (0.0 if stat == mean else math.copysign(math.inf, stat - mean)), mean, std
 
 
-def _order_desc(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def order_desc(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Indices of each row of ``scores`` from highest to lowest, ties broken at random (not by index)."""
     out = np.empty(scores.shape, dtype=np.int64)
     for i, row in enumerate(scores):

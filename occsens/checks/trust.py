@@ -1,6 +1,6 @@
 """The trust summary as data: claims a person might make from a map, each answered by the checks.
 
-``trust_claims(results)`` returns one ``Claim`` per claim in ``CLAIMS``: the claim in plain words, the
+``trust_claims(results)`` returns one ``TrustClaim`` per claim in ``CLAIMS``: the claim in plain words, the
 answer ("yes", "no" or "not tested"), the results behind it, the power of the strongest of them, and one
 sentence saying why. The report lays them out (issue 25); this module only decides them.
 
@@ -30,7 +30,7 @@ STRONG_POWER = 0.8
 
 
 @dataclass(frozen=True)
-class Claim:
+class TrustClaim:
     """One claim and its answer: ``answer`` is "yes", "no" or "not tested"; ``checks`` the result names
     behind it; ``power`` the highest power among them (None where none was measured); ``why`` one
     sentence for the reader."""
@@ -51,36 +51,36 @@ class Claim:
         }
 
 
-# (claim in plain words, the results behind it)
+# (claim in plain words, the results behind it). The words are for a student reading them once (issue
+# 25): what a pass lets the reader do with the maps, without the checks' own terms.
 CLAIMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
-        "The map shows what the model learned, not just edges or textures of the image",
+        "The map shows what the model learned (it changes when the weights are scrambled)",
         ("model randomisation",),
     ),
     (
-        "Covering the regions the map ranks highest, one after another, destroys the prediction faster "
-        "than covering regions at random",
+        "Greying the image tile after tile in the map's order removes the prediction faster than a random "
+        "order",
         ("faithfulness: deletion",),
     ),
     (
-        "Starting from a fully covered image, bringing back the regions the map ranks highest rebuilds "
-        "the prediction faster than bringing back regions at random",
+        "Restoring the image tile after tile in the map's order brings the prediction back faster than a "
+        "random order",
         ("faithfulness: insertion",),
     ),
     (
-        "Hiding one of the map's top windows costs the prediction more than hiding a random window",
+        "Hiding the map's top windows, one at a time, costs more than hiding random ones",
         ("background-only (important windows)",),
     ),
     (
-        "The map's top windows carry the evidence on their own, with the rest of the image hidden",
+        "The top windows shown alone keep the prediction better than the bottom ones",
         ("patch-only (important windows)",),
     ),
     (
-        "The class the model switches to when a window is hidden comes from the image, not from the patch "
-        "that covers it",
+        "The class that takes over a hidden window comes from the image, not from the grey that covers it",
         ("occluder leakage: fill class", "occluder leakage: sink class"),
     ),
-    ("Running the same map again gives the same numbers", ("determinism",)),
+    ("The numbers repeat exactly across runs and batch sizes", ("determinism",)),
 )
 
 
@@ -88,19 +88,19 @@ def _power_words(power: float | None) -> str:
     return "power not measured" if power is None else f"power {power:.2f}"
 
 
-def _answer(claim: str, behind: tuple[str, ...], results: Sequence[CheckResult]) -> Claim:
+def _answer(claim: str, behind: tuple[str, ...], results: Sequence[CheckResult]) -> TrustClaim:
     found = [r for r in results if r.name in behind]
     powers = [r.power for r in found if r.power is not None]
     power = max(powers) if powers else None
     names = tuple(r.name for r in found) or behind
     if not found:
-        return Claim(
+        return TrustClaim(
             claim, NOT_TESTED, names, None, f"The check behind it ({', '.join(behind)}) did not run."
         )
     failed = [r for r in found if r.verdict == FAIL]
     if failed:
         r = failed[0]
-        return Claim(claim, NO, names, power, f"{r.name} failed ({_power_words(r.power)}).")
+        return TrustClaim(claim, NO, names, power, f"{r.name} failed ({_power_words(r.power)}).")
     open_ = [r for r in found if r.verdict in (INCONCLUSIVE, INFO)]
     if open_:
         r = open_[0]
@@ -109,10 +109,10 @@ def _answer(claim: str, behind: tuple[str, ...], results: Sequence[CheckResult])
             if r.verdict == INFO
             else f"{r.name} could not decide on these images."
         )
-        return Claim(claim, NOT_TESTED, names, power, why)
+        return TrustClaim(claim, NOT_TESTED, names, power, why)
     if all(r.verdict == PASS for r in found) and power is not None and power >= STRONG_POWER:
-        return Claim(claim, YES, names, power, f"{', '.join(names)} passed ({_power_words(power)}).")
-    return Claim(
+        return TrustClaim(claim, YES, names, power, f"{', '.join(names)} passed ({_power_words(power)}).")
+    return TrustClaim(
         claim,
         NOT_TESTED,
         names,
@@ -122,6 +122,9 @@ def _answer(claim: str, behind: tuple[str, ...], results: Sequence[CheckResult])
     )
 
 
-def trust_claims(results: Sequence[CheckResult]) -> tuple[Claim, ...]:
-    """Each claim in ``CLAIMS`` answered from ``results`` (see the module's docstring for the rule)."""
-    return tuple(_answer(claim, behind, results) for claim, behind in CLAIMS)
+def trust_claims(results: Sequence[CheckResult]) -> tuple[TrustClaim, ...]:
+    """Each claim in ``CLAIMS`` answered from ``results`` (see the module's docstring for the rule): yes
+    first, then no, then not tested (the order the report lists them in)."""
+    claims = [_answer(claim, behind, results) for claim, behind in CLAIMS]
+    rank = {YES: 0, NO: 1, NOT_TESTED: 2}
+    return tuple(sorted(claims, key=lambda c: rank[c.answer]))

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from occsens.constants import MAX_WIDTH
 from occsens.engine.layers import Residual, register_pointwise
 from occsens.errors import OcclusionError, flag, integer, shown
 from occsens.errors import path as as_path
@@ -35,7 +36,6 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # The widest network ``build_model`` makes: 4x the published ResNet-9's 64, about 100 M parameters
 # (0.4 GB of float32 weights, 16x the published model's 6.6 M) and 26 GFLOP per 32x32 image; past it a
 # width is a typo, not a CIFAR-10 model this project would train or occlude.
-MAX_WIDTH = 256
 # The most classes a head may have: ImageNet-21k's 21,841 is the largest common label set.
 MAX_CLASSES = 21_841
 
@@ -219,6 +219,8 @@ def model_card(name: str) -> dict:
         card = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise OcclusionError(f"model card {str(path)!r} is not valid JSON ({exc})") from None
+    except RecursionError:  # nesting deeper than Python's stack: no card is shaped like that
+        raise OcclusionError(f"model card {str(path)!r} is nested too deeply to be a model card") from None
     if not isinstance(card, dict) or not isinstance(card.get("architecture"), dict):
         raise OcclusionError(f"model card {str(path)!r} does not describe an architecture")
     return card

@@ -27,15 +27,14 @@ from occsens.cifar import data
 from occsens.cifar.card import build_card, card_files
 from occsens.cifar.evaluation import evaluate
 from occsens.cifar.models import LUMA_WEIGHTS, Architecture, Normalize, apply_state, build_model, load_state
+from occsens.constants import MAX_EPOCHS, MAX_SEED
 from occsens.errors import OcclusionError, flag, integer, path, real, shown
-from occsens.output import check_out_dir, write_files
+from occsens.files import check_out_dir, write_files
 
 # Page's recipe reaches 94% in 24 epochs and the shipped models took 28; 1,000 is 36x that (about 28
 # hours on the development machine at 1.7 min per epoch): past it an epoch count is a typo.
-MAX_EPOCHS = 1000
 # numpy's and most tools' seed range (32 bits); torch's generator is seeded with seed * 100,003 + epoch,
 # which stays far inside its 64 bits.
-MAX_SEED = 2**32 - 1
 # Random crops shift the image by up to this many pixels each way: half the 32-pixel side (reflect
 # padding cannot reach past the image's own width anyway).
 MAX_CROP_PADDING = 16
@@ -135,6 +134,7 @@ def _check_arguments(
     resume: object,
     progress: object,
     note: object,
+    overwrite: object = False,
 ) -> Path:
     """Everything ``train`` is given, checked before any work; returns the output folder."""
     _check_name(name)
@@ -152,6 +152,7 @@ def _check_arguments(
             f"batch_size must be at most the {images:,} training images, got {recipe.batch_size:,}"
         )
     flag(resume, "resume")
+    flag(overwrite, "overwrite")
     flag(progress, "progress")
     if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS or "\n" in note or "\r" in note:
         raise OcclusionError(
@@ -163,6 +164,15 @@ def _check_arguments(
             raise OcclusionError(
                 f"--out {str(out)!r}: {file!r} there is a folder; train writes a file of that name"
             )
+    if resume and overwrite:
+        raise OcclusionError("resume and overwrite exclude each other: continue the run, or start it over")
+    found = [file for file in _files(str(name)) if (out / file).exists()]
+    if found and not resume and not overwrite:  # a finished or a partial run: never replaced silently
+        raise OcclusionError(
+            f"--out {str(out)!r} already holds a run named {name!r} ({', '.join(found)}); continue it with "
+            "--resume (resume=True), replace it with --overwrite (overwrite=True), or choose another "
+            "--name or --out"
+        )
     return out
 
 
@@ -175,15 +185,19 @@ def train(
     resume: bool = False,
     progress: bool = True,
     note: str = "",
+    overwrite: bool = False,
 ) -> Path:
     """Train ``arch`` with ``recipe``; write ``<name>.pt`` (state dict) and its model card to ``out_dir``.
+
+    A run of the same ``name`` already in ``out_dir`` (finished, or a checkpoint of one in progress) is
+    continued with ``resume``, replaced with ``overwrite``, and otherwise refused before any work.
 
     Every argument is checked first, and with ``resume`` the checkpoint too, before the data is read.
     Each epoch's checkpoint, and at the end the weights with the card's two files, are written whole
     (temporary files renamed into place, all files of a step together): an interrupted run leaves the
     previous checkpoint or the previous model as it was.
     """
-    out = _check_arguments(out_dir, name, arch, recipe, resume, progress, note)
+    out = _check_arguments(out_dir, name, arch, recipe, resume, progress, note, overwrite)
     weights_file, _, _, ckpt_file = _files(name)
     ckpt_path = out / ckpt_file
     config = {"architecture": asdict(arch), "recipe": asdict(recipe)}
@@ -220,7 +234,7 @@ def train(
             range(steps_per_epoch),
             desc=f"{name} epoch {epoch + 1}/{recipe.epochs}",
             unit="batch",
-            disable=not progress,
+            disable=None if progress else True,  # on a terminal only
             mininterval=5,
         )
         loss_sum = 0.0
@@ -261,7 +275,7 @@ def train(
 
 
 def _saved(obj: object) -> bytes:
-    """``torch.save`` into bytes (written to disk by ``occsens.output.write_files``, whole or not at all)."""
+    """``torch.save`` into bytes (written to disk by ``occsens.files.write_files``, whole or not at all)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()
@@ -291,6 +305,9 @@ def _resume(
         history = json.loads(ckpt["history"])
     except (TypeError, ValueError):
         raise OcclusionError(f"{where} is corrupt (its settings or history are not JSON); {fix}") from None
+    except RecursionError:  # JSON nested deeper than Python's stack: train never writes that
+        deep = "its settings or history are nested too deeply"
+        raise OcclusionError(f"{where} is corrupt ({deep}); {fix}") from None
     if saved_config != config:
         raise OcclusionError(
             f"{where} was made with other settings; rerun without --resume or with the same settings"

@@ -20,19 +20,38 @@ the command modules import their heavy dependencies inside the functions that ru
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import os
-import re
 import sys
-import warnings
-from collections.abc import Sequence
-from typing import Any, NoReturn
 
-from occsens import __version__
-from occsens._alloc import keep_heap_memory
-from occsens.cli import bench, check, cifar, conform, occlude, report, user_code
-from occsens.errors import OcclusionError
+
+def _the_program() -> bool:
+    """Whether this process is the ``occsens`` program (the console script, ``python -m occsens``)."""
+    main_module = getattr(sys.modules.get("__main__"), "__spec__", None)
+    named = getattr(main_module, "name", "") in ("occsens.__main__", "occsens.cli.__main__")
+    return named or os.path.basename(sys.argv[0] if sys.argv else "") == "occsens"
+
+
+try:  # importing the commands takes ~0.4 s (numpy): a Ctrl-C then ends the program without a traceback
+    import argparse
+    import difflib
+    import re
+    import threading
+    import traceback
+    import warnings
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any, NoReturn
+
+    from occsens import __version__, user_code
+    from occsens._alloc import keep_heap_memory
+    from occsens.cli import bench, check, cifar, conform, occlude, report, survey
+    from occsens.errors import OcclusionError, first_line
+    from occsens.leash import ExitCalled, exit_trapped, printable
+except KeyboardInterrupt:
+    if not _the_program():
+        raise
+    print("occsens: interrupted", file=sys.stderr)
+    raise SystemExit(130) from None
 
 EXIT_FAILED = 1  # a check or a contract property failed (the command's answer, not an error)
 EXIT_USAGE = 2  # bad input, or the user's code failed; nothing written
@@ -137,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parsers(sub)  # `occsens report`, `occsens explain`
     bench.add_parser(sub)  # `occsens bench`
     conform.add_parser(sub)  # `occsens conform`
+    survey.add_parser(sub)  # `occsens survey`
     for command in sub.choices.values():  # `occsens COMMAND ... --debug` too; SUPPRESS keeps a leading one
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
@@ -151,10 +171,47 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Argument errors exit through ``SystemExit(2)``, as argparse does; every other outcome is returned.
     With ``argv`` None (the ``occsens`` program itself, or ``python -m occsens``) the current folder is
-    moved to the end of ``sys.path`` first (``user_code.working_folder_last``).
+    moved to the end of ``sys.path`` first (``user_code.working_folder_last``), and the process ends
+    with the exit code even where the user's code left threads running that would keep it alive.
     """
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:  # while the arguments were read, before the command's own handling
+        print("occsens: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    if argv is None:
+        _end_despite_threads(code)
+    return code
+
+
+def _printing_never_fails() -> None:
+    """Print any text, in any locale: under ``LC_ALL=C`` stdout may be ASCII, and a file name (or the
+    user's text) that it cannot encode would otherwise fail the command after all its work."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                pass
+
+
+def _end_despite_threads(code: int) -> None:
+    """End the process now with ``code`` if a thread that is not a daemon (the user's) would keep it alive."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if any(t.is_alive() for t in others):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     if argv is None:
         user_code.working_folder_last()
+        _printing_never_fails()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -164,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
         """Each distinct warning once per command, as one ``occsens: warning:`` line."""
-        text = _one_line(str(message))
+        text = printable(_one_line(str(message)))
         if text not in shown:
             shown.add(text)
             print(f"occsens: warning: {text}", file=sys.stderr)
@@ -178,18 +235,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = show
         keep_heap_memory()  # occsens's own process: the allocator setting is ours to choose (_alloc)
         try:
-            return int(args.func(args) or 0)
+            with exit_trapped():  # the user's os._exit becomes an error we can report
+                return int(args.func(args) or 0)
         except KeyboardInterrupt:
             print("occsens: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         except BrokenPipeError:
             _quiet_stdout()
             return EXIT_PIPE
-        except (Exception, SystemExit) as exc:  # SystemExit: parsing is done, so the user's code called it
-            if _debug(args):
+        except BaseException as exc:  # SystemExit, GeneratorExit...: parsing is done, so the user's code
+            # Any other BaseException that is not the user's code's (a test harness's signal) goes on.
+            theirs = isinstance(exc, (Exception, SystemExit, ExitCalled)) or user_code.blame(exc) is not None
+            if _debug(args) or not theirs:
                 raise
             code, line = _failure(exc)
-            print(f"occsens: error: {_one_line(line)}", file=sys.stderr)
+            print(f"occsens: error: {printable(_one_line(line))}", file=sys.stderr)
             return code
 
 
@@ -203,15 +263,36 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _importing_torch(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while ``import torch`` ran (a broken install, too little memory)."""
+    if isinstance(exc, ImportError) and (exc.name or "").split(".")[0] == "torch":
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return isinstance(exc, (ImportError, OSError, MemoryError)) and any(
+        Path(f.filename).name == "__init__.py" and Path(f.filename).parent.name == "torch" for f in frames
+    )
+
+
 def _failure(exc: BaseException) -> tuple[int, str]:
     """The exit code and the line for an exception a command raised (see the module docstring)."""
     if isinstance(exc, OcclusionError):
         return EXIT_USAGE, str(exc)
     theirs = user_code.blame(exc)
+    if isinstance(exc, ExitCalled):
+        where = theirs.partition(" raised ")[0] if theirs else "code occsens ran for you"
+        return EXIT_USAGE, (
+            f"{where} called os._exit({exc.status!r}), which would have ended occsens silently; "
+            "return a value or raise an exception instead"
+        )
     if theirs is not None:
         return EXIT_USAGE, theirs
-    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-    what = f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
+    what = first_line(exc, 300)
+    if _importing_torch(exc):
+        return EXIT_INTERNAL, (
+            f"PyTorch could not be imported ({what}); occsens needs a working torch: check that it is "
+            "installed for this Python (pip install torch) and that the memory limit (ulimit -v) lets "
+            "its libraries load"
+        )
     if isinstance(exc, MemoryError):
         return EXIT_INTERNAL, f"out of memory ({what}); try fewer or smaller images, or a larger --patch"
     return EXIT_INTERNAL, (

@@ -12,9 +12,12 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from occsens.cli import types, user_code
+from occsens import user_code
+from occsens.cli import types
 from occsens.errors import OcclusionError, shown
+from occsens.files import path_kind
 from occsens.images import MAX_PIXELS
+from occsens.leash import DEFAULT_TIMEOUT, call
 
 RUNS_USER_CODE = (
     "imports MODULE, running its top-level code as Python does, from the installed packages or else "
@@ -44,6 +47,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         type=types.text("a weights file"),
         metavar="FILE",
         help="state dict for --model-path, read with torch.load(weights_only=True)",
+    )
+    g.add_argument(
+        "--timeout",
+        type=types.seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest --model-path may take to build the model, and then to answer its first image "
+        f"(default {DEFAULT_TIMEOUT:g} s, 10 minutes): past it, the command stops with an error naming it",
     )
     g.add_argument(
         "--classes",
@@ -153,8 +164,15 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def model_from_args(args: argparse.Namespace):  # noqa: ANN202
     check_model_args(args)
-    if args.model_path is not None:
-        return user_code.model_from_path(args.model_path, args.weights)
+    if args.model_path is not None:  # the user's code runs: importing it, FACTORY(), under --timeout
+        what = f"--model-path {args.model_path}: importing it and building the model"
+        return call(
+            user_code.model_from_path,
+            args.model_path,
+            args.weights,
+            timeout=getattr(args, "timeout", DEFAULT_TIMEOUT),
+            what=what,
+        )
     from occsens.cifar import models
 
     return models.load_model(args.model or "default")
@@ -256,17 +274,6 @@ def add_cifar_args(p: argparse.ArgumentParser, samples_help: str) -> None:
     )
 
 
-def _kind(mode: int) -> str | None:
-    """What a file that is neither a regular file nor a folder is, in words (None for those two)."""
-    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
-
-
 def _writable_target(path: Path, option: str, value: str) -> None:
     """Refuse a target that is a folder or a special file: a write renames a new file over it, which
     would replace a named pipe or a device (``/dev/null``, as root) with a regular file."""
@@ -278,10 +285,9 @@ def _writable_target(path: Path, option: str, value: str) -> None:
         raise OcclusionError(
             f"{option} {shown(value)}: {str(path)!r} is a folder; give the name of a file to write"
         )
-    kind = _kind(mode)
-    if kind is not None:
+    if not stat.S_ISREG(mode):
         raise OcclusionError(
-            f"{option} {shown(value)}: {str(path)!r} is {kind}, not a file occsens can replace"
+            f"{option} {shown(value)}: {str(path)!r} is {path_kind(mode)}, not a file occsens can replace"
         )
 
 
@@ -291,7 +297,7 @@ def out_file(value: str | None, option: str, example: str) -> Path | None:
     file name to suggest."""
     if value is None:
         return None
-    from occsens.output import check_out_file
+    from occsens.files import check_out_file
 
     if os.path.isdir(value):
         raise OcclusionError(f"{option} {shown(value)} is a folder; give a file name, e.g. {example}")
@@ -303,7 +309,7 @@ def out_file(value: str | None, option: str, example: str) -> Path | None:
 def out_folder(value: str, option: str, names: Iterable[str]) -> Path:
     """A folder a command will write ``names`` into (``--out DIR``), checked as ``out_file`` checks a
     file, before any work. Nothing is created."""
-    from occsens.output import check_out_dir
+    from occsens.files import check_out_dir
 
     folder = check_out_dir(value, option)
     for name in names:

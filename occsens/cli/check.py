@@ -16,6 +16,7 @@ import textwrap
 import time
 from typing import Any
 
+from occsens import constants
 from occsens.checks.names import CHECK_NAMES
 from occsens.cli import types
 from occsens.cli.args import (
@@ -28,7 +29,7 @@ from occsens.cli.args import (
     out_file,
     output_from_args,
 )
-from occsens.output import write_files
+from occsens.files import write_files
 
 
 def add_parser(sub: Any) -> None:
@@ -57,7 +58,7 @@ def add_parser(sub: Any) -> None:
         "--seed",
         type=types.seed,
         default=0,
-        help=f"seed of every random choice, 0..{types.SEED_MAX} (default 0)",
+        help=f"seed of every random choice, 0..{constants.MAX_SEED} (default 0)",
     )
     p.add_argument(
         "--json",

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from occsens import constants
 from occsens.cli import types
 from occsens.cli.args import add_data_args, add_model_args, check_model_args, class_names, model_from_args
 from occsens.errors import OcclusionError
@@ -28,18 +29,20 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument(
         "--width",
-        type=types.whole_number(1, types.WIDTH_MAX, f"channels: 1..{types.WIDTH_MAX}"),
+        type=types.whole_number(1, constants.MAX_WIDTH, f"channels: 1..{constants.MAX_WIDTH}"),
         default=24,
-        help=f"channels of the first layer, 1..{types.WIDTH_MAX} (default 24)",
+        help=f"channels of the first layer, 1..{constants.MAX_WIDTH} (default 24)",
     )
     p.add_argument("--greyscale", action="store_true", help="the greyscale twin: luminance input")
     p.add_argument(
         "--epochs",
-        type=types.whole_number(1, types.EPOCHS_MAX, f"epochs: 1..{types.EPOCHS_MAX}"),
+        type=types.whole_number(1, constants.MAX_EPOCHS, f"epochs: 1..{constants.MAX_EPOCHS}"),
         default=28,
-        help=f"epochs, 1..{types.EPOCHS_MAX} (default 28)",
+        help=f"epochs, 1..{constants.MAX_EPOCHS} (default 28)",
     )
-    p.add_argument("--seed", type=types.seed, default=0, help=f"random seed, 0..{types.SEED_MAX} (default 0)")
+    p.add_argument(
+        "--seed", type=types.seed, default=0, help=f"random seed, 0..{constants.MAX_SEED} (default 0)"
+    )
     add_data_args(p)
     p.add_argument(
         "--out",
@@ -52,6 +55,12 @@ def add_parsers(sub: Any) -> None:
         "--resume",
         action="store_true",
         help="continue from the last checkpoint in --out (there must be one: NAME.checkpoint.pt)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of the same --name already in --out (finished or not); without it, or "
+        "--resume, such a run is refused, never silently replaced",
     )
     p.add_argument(
         "--note",
@@ -87,7 +96,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     recipe = Recipe(epochs=args.epochs, seed=args.seed)
     progress = not args.quiet
     try:  # what train checks first, checked here before the download too
-        _check_arguments(out, args.name, arch, recipe, args.resume, progress, args.note)
+        _check_arguments(out, args.name, arch, recipe, args.resume, progress, args.note, args.overwrite)
     except OcclusionError as exc:
         name, _, rest = str(exc).partition(" ")
         raise OcclusionError(f"{_TRAIN_OPTIONS.get(name, name)} {rest}") from None
@@ -106,6 +115,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         recipe=recipe,
         data_dir=args.data_dir,
         resume=args.resume,
+        overwrite=args.overwrite,
         progress=progress,
         note=args.note,
     )

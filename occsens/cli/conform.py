@@ -2,7 +2,8 @@
 
 ``occsens conform captum|monai|notebook|occsens|MODULE:FUNCTION`` prints a table (property, kind,
 verdict, counterexample); ``--json``/``--html`` also write it. Exit code 1 when a contract property
-fails, 0 otherwise, 2 on bad input. Its top level imports no torch: ``occsens.conformance`` loads
+fails or none could be tested (not verified), 0 otherwise, 2 on bad input (a call of the
+implementation past ``--timeout`` included). Its top level imports no torch: ``occsens.conformance`` loads
 when the command runs.
 """
 
@@ -13,11 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from occsens import constants
 from occsens.cli import types
 from occsens.cli.args import RUNS_USER_CODE, out_file
-from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures
+from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures, not_verified_words, verified
 from occsens.errors import OcclusionError
-from occsens.output import write_files
+from occsens.files import write_together
+from occsens.leash import DEFAULT_TIMEOUT
 
 BUILT_IN = ("captum", "monai", "notebook", "occsens")
 
@@ -29,7 +32,8 @@ def add_parser(sub: Any) -> None:
         help="check an occlusion implementation (Captum, MONAI, the notebook, yours) against its properties",
         description="Run occsens' properties of occlusion against an implementation: closed forms on oracle "
         "models, fill, target, batch, grid, determinism and scale, and which border convention it follows. "
-        "Prints a table; exits 1 when a contract property fails, 2 on bad input.",
+        "Prints a table; exits 1 when a contract property fails or none could be tested (the implementation "
+        "raised Unsupported for every case: not verified), 2 on bad input.",
     )
     p.add_argument(
         "impl",
@@ -49,7 +53,15 @@ def add_parser(sub: Any) -> None:
         "--seed",
         type=types.seed,
         default=0,
-        help=f"seed of the drawn cases, 0..{types.SEED_MAX} (default 0): same seed, same cases",
+        help=f"seed of the drawn cases, 0..{constants.MAX_SEED} (default 0): same seed, same cases",
+    )
+    p.add_argument(
+        "--timeout",
+        type=types.seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest one call of the implementation may take (default {DEFAULT_TIMEOUT:g} s, "
+        "10 minutes; each case takes milliseconds): past it, the command stops with an error naming it",
     )
     p.add_argument(
         "--json",
@@ -78,20 +90,20 @@ def _cmd_conform(args: argparse.Namespace) -> int:
 
     impl = load_impl(args.impl)
     start = time.perf_counter()
-    results = verify(impl, examples=args.examples, seed=args.seed)
+    results = verify(impl, examples=args.examples, seed=args.seed, timeout=args.timeout)
     seconds = time.perf_counter() - start
     print(format_table(results))
     print(
         f"\n{summary(args.impl, results)}. {args.examples} cases per property, seed {args.seed}, "
         f"{seconds:.1f} s."
     )
-    by_folder: dict[Path, dict[str, bytes]] = {}  # files in one folder are replaced together
-    for path, present in ((json_path, to_json), (html_path, to_html)):
+    if not verified(results):
+        print(f"{args.impl}: {not_verified_words(results)}.")
+    files: list[tuple[Path, dict[str, bytes], str]] = []  # both or neither, in one folder or two
+    for path, present, option in ((json_path, to_json, "--json"), (html_path, to_html, "--html")):
         if path is not None:
             text = present(args.impl, results, examples=args.examples, seed=args.seed)
-            by_folder.setdefault(path.parent, {})[path.name] = text.encode("utf-8")
-    for folder, payload in by_folder.items():
-        options = (("--json", json_path), ("--html", html_path))
-        option = "/".join(o for o, p in options if p is not None and p.parent == folder)
-        write_files(folder, payload, "the conformance results", option)
-    return 1 if contract_failures(results) else 0
+            files.append((path.parent, {path.name: text.encode("utf-8")}, option))
+    if files:
+        write_together(files, "the conformance results")
+    return 1 if contract_failures(results) or not verified(results) else 0

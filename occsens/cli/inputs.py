@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from occsens.cli.args import class_names
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, first_line
 
 if TYPE_CHECKING:
     import torch
@@ -168,20 +168,29 @@ def model_classes(args: argparse.Namespace, model: Any, inputs: Inputs, output: 
     import torch
 
     from occsens.engine import as_images, eval_mode
-    from occsens.engine.model import _check_logits
+    from occsens.engine.model import checked_scores
+    from occsens.leash import TimedOut, call
 
     x = as_images(inputs.images[:1])
+
+    def first_forward() -> Any:
+        with torch.inference_mode():  # thread-local: entered in the thread that runs the model
+            return model(x)
+
+    spec = getattr(args, "model_path", None)
+    what = f"--model-path {spec}: the model's first forward" if spec else "the model's first forward"
     try:
-        with eval_mode(model), torch.inference_mode():
-            raw = model(x)
+        with eval_mode(model):
+            raw = call(first_forward, timeout=getattr(args, "timeout", None), what=what)
+    except TimedOut:
+        raise
     except Exception as exc:  # the user's model may fail in any way on an input it was not built for
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise OcclusionError(
             f"the model failed on a {x.shape[1]}-channel {x.shape[2]}x{x.shape[3]} image "
-            f"({type(exc).__name__}: {first[:200]}); if it takes another size, pass --input-size H W "
+            f"({first_line(exc)}); if it takes another size, pass --input-size H W "
             "(and --channels 1 for a greyscale model)"
         ) from None
-    scores = _check_logits(raw, 1, output)
+    scores = checked_scores(raw, 1, output)
     one_logit = output == "sigmoid" and getattr(raw, "ndim", 0) == 2 and raw.shape[1] == 1
     names = class_names(args, int(scores.shape[1]), one_logit=one_logit, cifar=inputs.cifar)
     return Classes(names, one_logit)
@@ -200,21 +209,11 @@ def with_labels(args: argparse.Namespace, inputs: Inputs, names: Sequence[str]) 
 
         labels = read_labels(csv_path, inputs.sample_names, list(names))
     else:
-        labels = [label_from_text(str(one), names, "--label")]
+        from occsens.images import label_index
+
+        labels = [label_index(str(one), names, "--label")]
     return Inputs(
         inputs.images, inputs.sample_names, inputs.indices, labels, inputs.notes, inputs.cifar, inputs.source
-    )
-
-
-def label_from_text(text: str, names: Sequence[str], option: str) -> int:
-    """A class given by name or number."""
-    if text in names:
-        return list(names).index(text)
-    if text.isascii() and text.isdigit() and int(text) < len(names):
-        return int(text)
-    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
-    raise OcclusionError(
-        f"{option} {text!r} is not a class: use a name ({shown}) or a number 0..{len(names) - 1}"
     )
 
 

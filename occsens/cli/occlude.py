@@ -117,6 +117,7 @@ def summarize(res, n: int, names: Sequence[str]) -> dict:  # noqa: ANN001
     """The numbers the notebook printed, computed correctly, for image ``n`` of a result."""
     import torch
 
+    from occsens.engine import NOTEBOOK_SCALE
     from occsens.engine.model import scores_in_words
 
     clean = res.clean_probs[n]
@@ -138,6 +139,8 @@ def summarize(res, n: int, names: Sequence[str]) -> dict:  # noqa: ANN001
         "grid": list(res.grid),
         "geometry": res.plan.geometry,
         "patch": list(res.plan.patch),
+        # what is filled at each position: the notebook greys a square NOTEBOOK_SCALE times its cell
+        "square": [NOTEBOOK_SCALE * k for k in res.plan.patch] if res.plan.geometry == "notebook" else None,
         "stride": list(res.plan.stride),
         "fill": res.fill,
         "scores": scores_in_words(res.output),
@@ -156,7 +159,14 @@ def format_summary(s: dict, label: str) -> str:
         f"probability {s['clean_prob']:.4f} (unoccluded input)",
         "top 3: " + ", ".join(f"{t['name']} {t['prob']:.4f}" for t in s["top3"]),
         f"scores: {s['scores']}",
-        f"occlusion: {s['geometry']} geometry, patch {s['patch'][0]}x{s['patch'][1]}, stride "
+        f"occlusion: {s['geometry']} geometry, "
+        + (
+            f"a {s['square'][0]}x{s['square'][1]} grey square (clipped at the borders) around each "
+            f"{s['patch'][0]}x{s['patch'][1]} cell"
+            if s.get("square")
+            else f"patch {s['patch'][0]}x{s['patch'][1]}"
+        )
+        + ", stride "
         f"{s['stride'][0]}x{s['stride'][1]}, fill {s['fill']}, "
         f"{s['grid'][0]}x{s['grid'][1]} = {s['windows']} "
         f"positions; the model sees {view}",

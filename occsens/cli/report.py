@@ -4,9 +4,10 @@ Everything the report takes as data is built here from the arguments: the images
 how they were read (``occsens.cli.inputs``), the model and its class names, its card
 (``ModelInfo``, shipped models only), the shipped colour model and greyscale twin (``Twin``, only
 when the report's model is one of them), the asker's printout (CIFAR-10 images only) and the sanity
-checks on the same images. Exit codes: 0 the report is written and no check failed; 1 the report is
-written and a sanity check failed (as ``occsens check`` would exit; ``--no-fail`` or ``--no-checks``
-give 0); 2 bad input, and no report.
+checks on the same images. Exit codes of ``report``: 0 the report is written and no check failed; 1
+the report is written and a sanity check failed (as ``occsens check`` would exit; ``--no-fail`` or
+``--no-checks`` give 0); 2 bad input, and no report. ``explain`` shows its checks in the page and
+exits 0 with the report written.
 
 Building the parser imports neither torch nor the report's libraries: they are imported by the
 functions that run a command.
@@ -17,11 +18,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from occsens import __version__
 from occsens.cli import types
 from occsens.cli.args import (
     add_cifar_args,
@@ -34,23 +33,27 @@ from occsens.cli.args import (
     out_folder,
     output_from_args,
 )
+from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.errors import OcclusionError
 
 if TYPE_CHECKING:
-    from occsens.checks import CheckResult
     from occsens.cli.inputs import Inputs
     from occsens.report import ModelInfo, Report, Twin
 
 DEFAULT_OUT = "reports"
-# occsens.report's HTML_NAME and JSON_NAME, named here so building the parser need not import it
-HTML_NAME = "index.html"
-JSON_NAME = "report.json"
 GREYSCALE_CARD = "occsens/weights/greyscale.json"
 EXIT_CHECK_FAILED = 1  # the report is written; a sanity check failed (what `occsens check` exits with)
 EXIT_CODES = (
     "exit codes: 0 the report is written and no sanity check failed; 1 the report is written and a "
     "sanity check failed, as `occsens check` would exit (--no-fail or --no-checks: 0); 2 bad input, "
     "no report written"
+)
+
+# explain is for looking at one image: its checks are shown in the page, and on one image several of them
+# have little to judge by; `occsens check --images` is the gate that exits 1.
+EXPLAIN_EXIT_CODES = (
+    "exit codes: 0 the report is written (a failed sanity check is shown in it, not in the exit code: "
+    "`occsens check` exits 1 on it); 2 bad input, no report written"
 )
 
 
@@ -105,7 +108,7 @@ def add_parsers(sub: Any) -> None:
         description="The report of `occsens report` for one image file, read as it looks (EXIF "
         "orientation, 16-bit depth, transparency) and resized to the model's input when needed; the "
         "report says how it was read.",
-        epilog=EXIT_CODES,
+        epilog=EXPLAIN_EXIT_CODES,
     )
     p.add_argument(
         "image",
@@ -178,20 +181,22 @@ def _timestamp(args: argparse.Namespace) -> str | None:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _finish(args: argparse.Namespace, result: Report, out: str, checks: Sequence[CheckResult] | None) -> int:
+def _finish(args: argparse.Namespace, result: Report, out: str) -> int:
     """Write the report, say where, and exit as ``occsens check`` would on the same checks."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
 
     path = report.write_report(result, out, args.json)
-    extra = f" and {path.parent / report.JSON_NAME}" if args.json else ""
+    extra = f" and {path.parent / JSON_NAME}" if args.json else ""
     print(f"wrote {path} ({len(result.html.encode()) // 1024} kB){extra}")
-    if checks is None:
+    reading = result.checks
+    if reading is None:
         return 0
-    reading = report.read_checks(checks)
-    print(reading.summary)
-    if reading.failed and not args.no_fail:
-        failed = ", ".join(r.name for r in reading.rows if r.verdict == "fail")
-        print(f"a sanity check failed ({failed}): exit {EXIT_CHECK_FAILED} (--no-fail to exit 0)")
+    failed = ", ".join(r.name for r in reading.rows if r.verdict == "fail")
+    counts = ", ".join(f"{n} {v}" for v in ("pass", "fail", "inconclusive") if (n := reading.count(v)))
+    # one line: the trust list itself is in the page, not repeated here after every command
+    print(f"sanity checks: {counts}{f' ({failed})' if failed else ''}; see the page's trust list")
+    if reading.failed and not args.no_fail and args.func is not _cmd_explain:
+        print(f"a sanity check failed: exit {EXIT_CHECK_FAILED} (--no-fail to exit 0)")
         return EXIT_CHECK_FAILED
     return 0
 
@@ -246,66 +251,30 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> int:
-    from occsens.cli.inputs import model_classes, with_labels
+    """The library's ``occsens.explain`` on what the arguments name; then write, print and exit."""
+    from occsens import report  # matplotlib and jinja2: imported only when a report is made
+    from occsens.cifar import data
+    from occsens.cli.inputs import model_classes, more_images, with_labels
+    from occsens.report.explain import explain
 
     model = model_from_args(args)
     output = output_from_args(args)
     _fit_threads()
-    classes = model_classes(args, model, inputs, output)
-    inputs = with_labels(args, inputs, classes.names)
-    checks = None if args.no_checks else _run_report_checks(model, inputs, classes.names, output, args)
-    result = _report_from_args(args, model, inputs, classes.names, output, title, checks)
-    return _finish(args, result, out, checks)
-
-
-def _run_report_checks(
-    model: Any, inputs: Inputs, names: Sequence[str], output: Any, args: argparse.Namespace
-) -> list[CheckResult]:
-    """``occsens.checks`` on the report's samples with the report's settings."""
-    from occsens.checks import run_checks
-    from occsens.cli.inputs import more_images
-
-    ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
-    more, more_ids = more_images(inputs)
-    known = None if any(y is None for y in inputs.labels) else inputs.labels
-    return run_checks(
-        model,
-        inputs.images,
-        labels=known,
-        sample_ids=ids,
-        patch=args.patch,
-        stride=args.stride,
-        fill=args.fill,
-        output=output,
-        class_names=names,
-        progress=not args.quiet,
-        more_images=more,
-        more_ids=more_ids,
-    )
-
-
-def _report_from_args(
-    args: argparse.Namespace,
-    model: Any,
-    inputs: Inputs,
-    names: list[str],
-    output: Any,
-    title: str,
-    checks: Sequence[CheckResult] | None,
-) -> Report:
-    from occsens import report  # matplotlib and jinja2: imported only when a report is made
-    from occsens.cifar import data
-
+    names = model_classes(args, model, inputs, output).names
+    inputs = with_labels(args, inputs, names)
     twin, missing = _twin(args, model)
-    return report.make_report(
+    # the embedded samples not shown: the checks add them when the 8 shown do not decide a verdict
+    more, more_ids = (None, None) if args.no_checks else more_images(inputs)
+    result = explain(
         model,
         inputs.images,
-        names=names,
+        class_names=names,
+        labels=inputs.labels,
         sample_names=inputs.sample_names,
         indices=inputs.indices,
-        labels=inputs.labels,
         label_names=data.CIFAR10_CLASSES if inputs.cifar else None,
         notes=inputs.notes,
+        checks=not args.no_checks,
         patch=args.patch,
         stride=args.stride,
         fill=args.fill,
@@ -315,9 +284,10 @@ def _report_from_args(
         twin_missing=missing,
         title=title,
         timestamp=_timestamp(args),
-        checks=checks,
-        version=__version__,
         # the asker's printout is in CIFAR-10's class ids: only for CIFAR-10 images and class names
         question=report.ASKER if inputs.cifar and list(names) == list(data.CIFAR10_CLASSES) else None,
         progress=not args.quiet,
+        check_images=more,
+        check_ids=more_ids,
     )
+    return _finish(args, result, out)

@@ -7,8 +7,7 @@ arguments are parsed, before any work, as one line naming the option (argparse a
 ``--out ""`` or ``--checks ""`` would otherwise read as "not given" and fall back to a default.
 
 The ranges that are the package's own (a seed, epochs, a model's width, the fill names, the output
-names) are mirrored here because building the parser must not import torch, where they live;
-``tests/test_cli_errors.py`` pins each mirror to its source. This module imports nothing heavy.
+names) come from ``occsens.constants``, which imports no torch. This module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -17,14 +16,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+from occsens.constants import FILL_NAMES, MAX_SEED, OUTPUTS
 from occsens.errors import INT64_MAX, shown
-
-# Mirrors of limits defined in modules that import torch (pinned to them by tests/test_cli_errors.py):
-SEED_MAX = 2**32 - 1  # occsens.cifar.train.MAX_SEED: numpy's and most tools' seed range
-EPOCHS_MAX = 1000  # occsens.cifar.train.MAX_EPOCHS
-WIDTH_MAX = 256  # occsens.cifar.models.MAX_WIDTH
-FILL_NAMES = ("mean", "blur", "noise")  # occsens.engine.fill.FILL_NAMES
-OUTPUT_NAMES = ("softmax", "probs", "sigmoid")  # occsens.engine.model.OUTPUTS
 
 # Python refuses to turn a string of more digits than this into an int (sys.int_info's default
 # str_digits_check_threshold is 640; the limit itself, 4300, is what int() enforces): such a value is
@@ -61,7 +54,18 @@ def whole_number(low: int, high: int = INT64_MAX, what: str = "") -> Callable[[s
 
 
 positive_int = whole_number(1)
-seed = whole_number(0, SEED_MAX, f"a seed: 0..{SEED_MAX}")
+seed = whole_number(0, MAX_SEED, f"a seed: 0..{MAX_SEED}")
+
+
+def seconds(value: str) -> float:
+    """``--timeout``: a time limit in seconds, a number > 0 (``1e3`` and ``0.5`` too)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(value)} is not a number of seconds, e.g. 600") from None
+    if not 0 < number < math.inf:
+        raise argparse.ArgumentTypeError(f"{shown(value)} must be a number of seconds > 0, e.g. 600")
+    return number
 
 
 def text(what: str) -> Callable[[str], str]:
@@ -90,13 +94,13 @@ def code_spec(example: str) -> Callable[[str], str]:
 
 
 def output(value: str) -> str:
-    """``--output``: a name of ``OUTPUT_NAMES`` or ``MODULE:FUNCTION``."""
+    """``--output``: a name of ``OUTPUTS`` or ``MODULE:FUNCTION``."""
     value = text("softmax, probs, sigmoid or MODULE:FUNCTION")(value)
     if ":" in value:
         return code_spec("myscores:region_mean")(value)
-    if value not in OUTPUT_NAMES:
+    if value not in OUTPUTS:
         raise argparse.ArgumentTypeError(
-            f"{shown(value)} is unknown; use {', '.join(OUTPUT_NAMES)} or MODULE:FUNCTION, a function "
+            f"{shown(value)} is unknown; use {', '.join(OUTPUTS)} or MODULE:FUNCTION, a function "
             "(model output) -> [B, K] scores"
         )
     return value

@@ -143,7 +143,7 @@ def load_impl(name: str) -> Callable[..., Any]:
             f"implementation {name!r} is unknown; use one of {', '.join(ADAPTERS)} or MODULE:FUNCTION, "
             "a function (model, images, *, patch, stride, fill) -> attribution [N, H, W]"
         )
-    from occsens.cli.user_code import load_attr
+    from occsens.user_code import load_attr
 
     fn = load_attr(name, "implementation", "myocclusion:attribute")
     if not callable(fn):

@@ -27,7 +27,7 @@ from occsens.conformance.oracles import (
 Pair = tuple[int, int]
 
 MAX_SIDE = 9  # images up to 9x9: at most 81 windows each, so a case costs milliseconds
-CLASSES = 3
+CLASSES = 3  # the drawn cases' linear models; the fixed cases at scale (``SCALE_CASES``) have 10 or 12
 STEEP_GAIN = 16  # logits O(10): drops of logits and of probabilities then differ by far more than ATOL
 # The normalisation inside the fill property's model: means multiples of 1/4, stds powers of two
 # (exact arithmetic), and different per channel so that a fill applied per channel is visible.
@@ -35,7 +35,7 @@ NORM_MEAN = (0.5, 0.25, 0.75)
 NORM_STD = (0.25, 0.5, 0.25)
 
 MODELS = {
-    "linear": "a linear model (softmax of 3 linear logits)",
+    "linear": "a linear model (softmax of {classes} linear logits)",
     "steep": "a steep linear model (logits of size ~10)",
     "normalised": "a linear model that normalises its input inside forward ((x - mean) / std)",
     "detector": "an object detector that reads only the object's box",
@@ -55,6 +55,7 @@ class Case:
     fill16: int  # the fill is fill16 / 16
     seed: int
     box: Box | None = None  # the detector's object
+    classes: int = CLASSES  # the linear models' classes (the detector has 2)
 
     @property
     def fill(self) -> float:
@@ -76,7 +77,7 @@ class Case:
             assert self.box is not None
             return RegionDetector(self.box)
         gain = STEEP_GAIN if self.model == "steep" else 1
-        linear = LinearOracle(self.channels, h, w, CLASSES, seed=self.seed, gain=gain)
+        linear = LinearOracle(self.channels, h, w, self.classes, seed=self.seed, gain=gain)
         if self.model == "normalised":
             c = self.channels
             return Recorder(Normalised(linear, NORM_MEAN[:c], NORM_STD[:c]))
@@ -88,7 +89,7 @@ class Case:
         channels = "1 channel" if self.channels == 1 else f"{self.channels} channels"
         text = (
             f"{images} of {h}x{w} pixels (HxW), {channels}, patch {self.patch}, stride {self.stride}, "
-            f"fill {self.fill:g}, {MODELS[self.model]} (seed {self.seed})"
+            f"fill {self.fill:g}, {MODELS[self.model].format(classes=self.classes)} (seed {self.seed})"
         )
         if self.box is not None:
             t, left, bh, bw = self.box
@@ -174,3 +175,21 @@ def detector_cases(draw: st.DrawFn) -> Case:
         seed=draw(st.integers(0, 255)),
         box=(top, left, bh, bw),
     )
+
+
+# Cases at the scale of real use, checked one by one (not drawn): the drawn cases above stay tiny so a
+# failure shrinks, but a mistake that shows only past a few images or classes (an implementation that
+# works 4 images at a time and mishandles the last, partial batch) needs real sizes. CIFAR-sized
+# 32x32 and a non-square 24x40; 10 and 12 classes; batches of 1, 4, 5, 7, 8 and 9 images, on both
+# sides of the 4- and 8-image boundaries implementations batch by. Every stride divides the image
+# less the patch, so all border conventions agree and a failure is a mistake, not a choice. Their
+# logits stay exact in float32: 3 * 32 * 32 products of multiples of 1/16 sum below 2**24 / 256.
+# Together they cost about 1,500 forwards of a linear model: well under a second.
+SCALE_CASES = (
+    Case("linear", 8, 3, (32, 32), (8, 8), (4, 4), 8, 1, classes=10),
+    Case("linear", 1, 3, (32, 32), (4, 4), (4, 4), 0, 2, classes=10),
+    Case("linear", 4, 1, (24, 40), (6, 8), (3, 4), 16, 3, classes=12),
+    Case("linear", 5, 3, (32, 32), (8, 4), (8, 4), 4, 4, classes=10),
+    Case("linear", 7, 3, (24, 40), (6, 8), (6, 8), 12, 5, classes=10),
+    Case("linear", 9, 1, (32, 32), (8, 8), (8, 8), 8, 6, classes=12),
+)

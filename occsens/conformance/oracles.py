@@ -33,9 +33,6 @@ class LinearOracle(nn.Module):
     not saturated; 16 makes them O(10), so drops of logits and of probabilities differ a lot.
     """
 
-    weight: torch.Tensor
-    bias: torch.Tensor
-
     def __init__(
         self, channels: int, height: int, width: int, classes: int = 3, *, seed: int = 0, gain: int = 1
     ) -> None:
@@ -43,8 +40,10 @@ class LinearOracle(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         weight = torch.randint(-DYADIC, DYADIC + 1, (classes, channels, height, width), generator=gen).float()
         bias = torch.randint(-DYADIC, DYADIC + 1, (classes,), generator=gen).float()
-        self.register_buffer("weight", weight / DYADIC)
-        self.register_buffer("bias", bias / DYADIC)
+        # Parameters, as in a real model (``model.parameters()`` finds them), frozen: occlusion needs no
+        # gradients, and a frozen parameter lets an implementation that writes into it do so visibly.
+        self.weight = nn.Parameter(weight / DYADIC, requires_grad=False)
+        self.bias = nn.Parameter(bias / DYADIC, requires_grad=False)
         # dividing by ~sqrt(#pixels) keeps the logits O(gain) whatever the image size
         self.scale = gain * 2.0 ** -math.ceil(math.log2(math.sqrt(channels * height * width)))
         self.eval()

@@ -10,7 +10,7 @@ import json
 import textwrap
 from collections.abc import Sequence
 
-from occsens.conformance.results import PropertyResult, contract_failures
+from occsens.conformance.results import PropertyResult, contract_failures, verified
 
 COUNTEREXAMPLE_WIDTH = 72  # the table's last column wraps here: the whole table stays within ~130 columns
 
@@ -21,7 +21,9 @@ def summary(name: str, results: Sequence[PropertyResult]) -> str:
     held = sum(r.passed for r in contract)
     untested = sum(r.status == "untested" for r in contract)
     text = f"{name}: {held} of {len(contract)} contract properties hold"
-    if untested:
+    if not verified(list(results)):
+        text = f"{name}: not verified, none of {len(contract)} contract properties could be tested"
+    elif untested:
         text += f" ({untested} untested: the implementation cannot express their cases)"
     for r in results:
         if r.kind == "convention":
@@ -51,6 +53,7 @@ def to_json(name: str, results: Sequence[PropertyResult], *, examples: int, seed
         "examples": examples,
         "seed": seed,
         "summary": summary(name, results),
+        "verified": verified(list(results)),
         "contract_failures": [r.name for r in contract_failures(list(results))],
         "results": [r.as_dict() for r in results],
     }

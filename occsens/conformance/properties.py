@@ -7,6 +7,7 @@ the known mistake they match (``expected.diagnose``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 from occsens.conformance import expected
-from occsens.conformance.cases import Case, cases, detector_cases, grid_cases
+from occsens.conformance.cases import SCALE_CASES, Case, cases, detector_cases, grid_cases
 from occsens.conformance.results import ATOL, RERUN_ATOL, Unsupported
+from occsens.leash import Escaped, TimedOut, printable
 
 Impl = Callable[..., Any]
 
@@ -29,6 +31,10 @@ TIE = 1e-6
 # A pixel value the model is handed counts as the fill within this: fills are multiples of 1/16, and
 # pixel-space arithmetic on them (x * 0 + fill, a mask blend) is exact or off by float32 ulps (~6e-8).
 FILL_ATOL = 1e-6
+# An answer with more values than this is refused before it is copied: the largest case has
+# 9 * 32 * 32 = 9,216 pixels, and a huge broadcast view (``expand`` of one value to 10**12) would
+# otherwise be materialised in float64 and exhaust memory.
+MAX_ANSWER = 10**7
 
 
 class Broken(Exception):  # noqa: N818 - carries the failure text of one case
@@ -43,16 +49,17 @@ def attribution(impl: Impl, model: nn.Module, images: torch.Tensor, case: Case) 
     """The implementation's answer as float64 [N, H, W]; ``Broken`` with the reason otherwise."""
     try:
         out = impl(model, images, patch=case.patch, stride=case.stride, fill=case.fill)
-    except Unsupported:
+    except (Unsupported, TimedOut):
         raise
     except Exception as exc:  # any failure of the user's code is a result, not a crash of ours
-        raise Broken(f"{case.describe()}: the implementation raised {type(exc).__name__}: {exc}") from None
-    if isinstance(out, torch.Tensor):
-        out = out.detach().to("cpu", torch.float64).numpy()
+        raised = exc.original if isinstance(exc, Escaped) else exc
+        raise Broken(
+            f"{case.describe()}: the implementation raised {type(raised).__name__}: {printable(str(raised))}"
+        ) from None
     try:
-        arr = np.asarray(out, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise Broken(f"{case.describe()}: it returned {type(out).__name__}, not an array [N, H, W]") from None
+        arr = _as_array(out)
+    except (TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as exc:
+        raise Broken(f"{case.describe()}: it returned {_what(out)}, not an array [N, H, W] ({exc})") from None
     want = (len(images), *images.shape[2:])
     if arr.shape != want:
         raise Broken(
@@ -60,6 +67,24 @@ def attribution(impl: Impl, model: nn.Module, images: torch.Tensor, case: Case) 
             "one score per pixel (average Captum's [N, C, H, W] over channels)"
         )
     return arr
+
+
+def _as_array(out: Any) -> np.ndarray:
+    """``out`` as float64 numpy, refused before any copy where it cannot be an answer of this size."""
+    shape = getattr(out, "shape", None)
+    if shape is not None and math.prod(int(d) for d in shape) > MAX_ANSWER:
+        raise ValueError(f"shape {tuple(shape)} is far larger than any case here")
+    if isinstance(out, torch.Tensor):
+        if out.is_meta or out.layout != torch.strided:
+            kind = "meta" if out.is_meta else str(out.layout)
+            raise TypeError(f"a {kind} tensor holds no values to compare")
+        out = out.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(out, dtype=np.float64)
+
+
+def _what(out: Any) -> str:
+    shape = getattr(out, "shape", None)
+    return type(out).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
 
 
 def _targets(model: nn.Module, images: torch.Tensor) -> list[int]:
@@ -93,14 +118,17 @@ def closed_form_failure(
 
 
 def check_closed_form(impl: Impl, case: Case, diagnose: bool) -> str | None:
+    # The implementation gets a model of its own; the closed form comes from another, untouched one
+    # (an implementation that writes into the model must not move the answer it is held to).
     model, images = case.oracle(), case.images()
     _targets(model, images)
-    return closed_form_failure(attribution(impl, model, images, case), model, images, case, diagnose)
+    got = attribution(impl, case.oracle(), case.images(), case)
+    return closed_form_failure(got, model, images, case, diagnose)
 
 
 def check_detector(impl: Impl, case: Case, diagnose: bool) -> str | None:
     model, images = case.oracle(), case.images()
-    got = attribution(impl, model, images, case)[0]
+    got = attribution(impl, case.oracle(), case.images(), case)[0]
     assert case.box is not None
     top, left, bh, bw = case.box
     (ph, pw), (h, w) = case.patch, case.size
@@ -135,8 +163,9 @@ def _pixels(k: int) -> str:
 def check_fill(impl: Impl, case: Case, diagnose: bool) -> str | None:
     model, images = case.oracle(), case.images()
     _targets(model, images)
-    got = attribution(impl, model, images, case)
-    wrong = _unexpected_fill(model.seen, images[0].double(), case.fill)  # type: ignore[arg-type]
+    given = case.oracle()
+    got = attribution(impl, given, case.images(), case)
+    wrong = _unexpected_fill(given.seen, images[0].double(), case.fill)  # type: ignore[arg-type]
     if wrong is not None:
         return f"{case.describe()}: {wrong}"
     return closed_form_failure(got, model, images, case, diagnose)
@@ -179,13 +208,16 @@ def check_target(impl: Impl, case: Case, diagnose: bool) -> str | None:
     last = [expected.last_class(model, x, case.fill, case.patch, case.stride) for x in images.double()]
     if len(set(targets)) == 1 and last == targets:  # no class change: target mistakes would not show
         raise NotApplicable("the target is the same under every reading")
-    return closed_form_failure(attribution(impl, model, images, case), model, images, case, diagnose)
+    got = attribution(impl, case.oracle(), case.images(), case)
+    return closed_form_failure(got, model, images, case, diagnose)
 
 
 def check_batch(impl: Impl, case: Case, diagnose: bool) -> str | None:
-    model, images = case.oracle(), case.images()
-    together = attribution(impl, model, images.clone(), case)
-    alone = np.concatenate([attribution(impl, model, images[i : i + 1].clone(), case) for i in range(case.n)])
+    images = case.images()  # every call gets a model of its own, as found
+    together = attribution(impl, case.oracle(), images.clone(), case)
+    alone = np.concatenate(
+        [attribution(impl, case.oracle(), images[i : i + 1].clone(), case) for i in range(case.n)]
+    )
     for i in range(case.n):
         diff = np.abs(together[i] - alone[i])
         if not diff.max() <= ATOL:
@@ -202,17 +234,9 @@ def check_batch(impl: Impl, case: Case, diagnose: bool) -> str | None:
 
 
 def check_determinism(impl: Impl, case: Case, diagnose: bool) -> str | None:
-    model, images = case.oracle(), case.images()
-    given = images.clone()
-    first = attribution(impl, model, given, case)
-    moved = (given - images).abs()
-    if moved.max() > 0:
-        n, ch, r, c = np.unravel_index(int(moved.argmax()), moved.shape)
-        return (
-            f"{case.describe()}: the call changed the images it was given (image {n}, channel {ch}, pixel "
-            f"(row {r}, col {c}): {images[n, ch, r, c]:.4g} became {given[n, ch, r, c]:.4g})"
-        )
-    second = attribution(impl, model, images.clone(), case)
+    images = case.images()
+    first = attribution(impl, case.oracle(), images.clone(), case)
+    second = attribution(impl, case.oracle(), images.clone(), case)
     diff = np.abs(first - second)
     if not diff.max() <= RERUN_ATOL:  # also true where either is NaN
         n, r, c = np.unravel_index(int(np.nanargmax(np.nan_to_num(diff, nan=np.inf))), diff.shape)
@@ -223,10 +247,59 @@ def check_determinism(impl: Impl, case: Case, diagnose: bool) -> str | None:
     return None
 
 
+def check_unchanged(impl: Impl, case: Case, diagnose: bool) -> str | None:
+    model, images = case.oracle(), case.images()
+    before, given = _tensors(model), images.clone()
+    attribution(impl, model, given, case)
+    if any(m.training for m in model.modules()):
+        return f"{case.describe()}: the call left the model in training mode (it was handed in eval mode)"
+    changes = [*_changes(before, _tensors(model), "model"), *_changes({"": images}, {"": given}, "images")]
+    if not changes:
+        return None
+    worst = max(changes, key=lambda c: c[0])
+    return f"{case.describe()}: the call changed {worst[1]}" + (
+        f" ({len(changes)} tensors changed in all)" if len(changes) > 1 else ""
+    )
+
+
+def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every parameter and buffer of ``model``, by name."""
+    named = [*model.named_parameters(), *model.named_buffers()]
+    return {name: t.detach().to("cpu", copy=True) for name, t in named}
+
+
+def _changes(
+    before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], whose: str
+) -> list[tuple[float, str]]:
+    """(size, words) for each tensor that differs between two snapshots; the size is the largest change."""
+    found: list[tuple[float, str]] = []
+    label = (lambda n: "the images it was given") if whose == "images" else (lambda n: f"the model's {n!r}")
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old is None or new is None:
+            found.append((math.inf, f"{label(name)}: {'added' if old is None else 'removed'}"))
+        elif old.shape != new.shape or old.dtype != new.dtype:
+            was, now = f"{tuple(old.shape)} {old.dtype}", f"{tuple(new.shape)} {new.dtype}"
+            found.append((math.inf, f"{label(name)}: {was} became {now}"))
+        else:
+            diff = (new.double() - old.double()).abs()
+            diff[torch.isnan(diff)] = math.inf
+            if diff.numel() and diff.max() > 0:
+                at = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape)))
+                found.append(
+                    (
+                        float(diff.max()),
+                        f"{label(name)} by up to {float(diff.max()):.4g} (at index {list(at)}: "
+                        f"{float(old[at]):.4g} became {float(new[at]):.4g})",
+                    )
+                )
+    return found
+
+
 def check_scale(impl: Impl, case: Case, diagnose: bool) -> str | None:
     model, images = case.oracle(), case.images()
     _targets(model, images)
-    got = attribution(impl, model, images, case)
+    got = attribution(impl, case.oracle(), case.images(), case)
     big = np.abs(np.nan_to_num(got, nan=np.inf))
     if big.max() > 1 + ATOL:
         n, r, c = np.unravel_index(int(np.argmax(big)), big.shape)
@@ -253,6 +326,7 @@ class Property:
     claim: str
     cases: Callable[[], st.SearchStrategy[Case]]
     check: Callable[[Impl, Case, bool], str | None]
+    probes: tuple[Case, ...] = ()  # fixed cases, each checked in turn instead of drawn ones
 
 
 PROPERTIES = (
@@ -306,9 +380,28 @@ PROPERTIES = (
     Property(
         "determinism",
         "contract",
-        "The same call gives the same numbers twice and leaves the images it was given unchanged.",
+        "The same call, on the same model and images, gives the same numbers twice.",
         lambda: cases(),
         check_determinism,
+    ),
+    Property(
+        "model and images unchanged",
+        "contract",
+        "The call leaves the model as it was handed (every parameter and buffer, and eval mode) and "
+        "the images it was given unchanged: a caller's model and data are not the implementation's to "
+        "edit.",
+        lambda: cases(model="normalised", max_n=2),
+        check_unchanged,
+    ),
+    Property(
+        "realistic sizes",
+        "contract",
+        "The closed form holds at the sizes of real use too: 32x32 and 24x40 images, 10 and 12 "
+        "classes, batches of 1, 4, 5, 7, 8 and 9 images (either side of where implementations split "
+        "their work into batches).",
+        lambda: st.sampled_from(SCALE_CASES),
+        check_closed_form,
+        probes=SCALE_CASES,
     ),
     Property(
         "probability scale",

@@ -6,8 +6,11 @@ Installed with occsens (entry point ``pytest11``), so in a project's CI:
 
 A failing contract property fails its item with the shrunk counterexample; a property the function
 cannot express (it raised ``occsens.conformance.Unsupported`` for every case) is skipped; the border
-convention passes and is named in the summary. ``--occsens-conform-examples N`` and
-``--occsens-conform-seed S`` set the search. The names ``captum``, ``monai``, ``notebook`` and
+convention passes and is named in the summary. A last item, ``occsens-conform[verified]``, fails
+when no contract property could be tested at all: skips alone must not read as a pass in CI.
+``--occsens-conform-examples N``, ``--occsens-conform-seed S`` and ``--occsens-conform-timeout
+SECONDS`` (per call, default 600) set the search. A name that cannot be loaded stops the run at
+collection with one line. The names ``captum``, ``monai``, ``notebook`` and
 ``occsens`` work too.
 
 Or, without the option, a test of your own with the fixture (all contract properties in one test):
@@ -26,9 +29,12 @@ from typing import Any
 import pytest
 
 from occsens.conformance.results import DEFAULT_EXAMPLES
+from occsens.leash import DEFAULT_TIMEOUT
 
 _IMPL = pytest.StashKey[Any]()
 _CONVENTIONS = pytest.StashKey[list]()
+_RESULTS = pytest.StashKey[list]()  # every property's result, for the "verified" item
+VERIFIED = "verified"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +54,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"cases drawn per property (default {DEFAULT_EXAMPLES})",
     )
     group.addoption("--occsens-conform-seed", type=int, default=0, help="seed of the drawn cases (default 0)")
+    group.addoption(
+        "--occsens-conform-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"longest one call of the function may take, in seconds (default {DEFAULT_TIMEOUT:g})",
+    )
 
 
 class ConformanceFailure(Exception):
@@ -63,17 +75,25 @@ class PropertyItem(pytest.Item):
         self.prop = prop
 
     def runtest(self) -> None:
-        from occsens.conformance import load_impl, verify
+        from occsens.conformance import verify
+        from occsens.conformance.results import not_verified_words, verified
 
         config = self.config
-        if _IMPL not in config.stash:
-            config.stash[_IMPL] = load_impl(self.spec)
+        if self.prop == VERIFIED:
+            results = config.stash.get(_RESULTS, [])
+            if results and not verified(results):
+                raise ConformanceFailure(not_verified_words(results))
+            if not results:
+                pytest.skip("no property of the conformance suite ran")
+            return
         (result,) = verify(
             config.stash[_IMPL],
             examples=config.getoption("occsens_conform_examples"),
             seed=config.getoption("occsens_conform_seed"),
             properties=[self.prop],
+            timeout=config.getoption("occsens_conform_timeout"),
         )
+        config.stash.setdefault(_RESULTS, []).append(result)
         if result.kind == "convention" and result.convention is not None:
             said = result.explanation if result.passed else f"no known convention: {result.counterexample}"
             config.stash.setdefault(_CONVENTIONS, []).append(f"{result.name}: {result.verdict} ({said})")
@@ -83,8 +103,12 @@ class PropertyItem(pytest.Item):
             raise ConformanceFailure(f"{result.counterexample}\n\nThe property: {result.explanation}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        from occsens.errors import OcclusionError
+
         if isinstance(excinfo.value, ConformanceFailure):
             return f"{self.prop} fails for {self.spec}:\n{excinfo.value}"
+        if isinstance(excinfo.value, OcclusionError):  # a time limit passed, bad arguments: one line
+            return f"{self.prop} stopped for {self.spec}: {excinfo.value}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -97,9 +121,16 @@ def pytest_collection_modifyitems(
     spec = config.getoption("occsens_conform")
     if not spec:
         return
+    from occsens.conformance import load_impl
     from occsens.conformance.properties import property_names
+    from occsens.errors import OcclusionError
+    from occsens.leash import printable
 
-    for name in property_names():
+    try:
+        config.stash[_IMPL] = load_impl(spec)
+    except OcclusionError as exc:  # a typo in the name: one line, not a traceback per property
+        raise pytest.UsageError(f"--occsens-conform: {printable(str(exc))}") from None
+    for name in [*property_names(), VERIFIED]:
         items.append(PropertyItem.from_parent(session, name=f"occsens-conform[{name}]", spec=spec, prop=name))
 
 

@@ -84,5 +84,20 @@ class PropertyResult:
 
 
 def contract_failures(results: list[PropertyResult]) -> list[PropertyResult]:
-    """The contract properties that failed: what makes ``occsens conform`` exit 1."""
+    """The contract properties that failed: what makes ``occsens conform`` exit 1 (with ``verified``)."""
     return [r for r in results if r.kind == "contract" and r.status == "fail"]
+
+
+def verified(results: list[PropertyResult]) -> bool:
+    """Whether any contract property was tested at all: an implementation that raised ``Unsupported``
+    for every case has not been verified, and must not read as a pass (in CI, exit 0 would hide it)."""
+    return any(r.kind == "contract" and r.status != "untested" for r in results)
+
+
+def not_verified_words(results: list[PropertyResult]) -> str:
+    skipped = sum(r.skipped for r in results)
+    return (
+        f"not verified: the implementation raised Unsupported for every case ({skipped} cases over "
+        f"{len(results)} properties), so no property was tested; support at least square patches "
+        "and strides (the case in each Unsupported message says what was asked)"
+    )

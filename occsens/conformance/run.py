@@ -26,8 +26,16 @@ from occsens.conformance.properties import (
     closed_form_failure,
     property_names,
 )
-from occsens.conformance.results import DEFAULT_EXAMPLES, PropertyResult, Unsupported, contract_failures
+from occsens.conformance.results import (
+    DEFAULT_EXAMPLES,
+    PropertyResult,
+    Unsupported,
+    contract_failures,
+    not_verified_words,
+    verified,
+)
 from occsens.errors import OcclusionError, integer
+from occsens.leash import DEFAULT_TIMEOUT, ExitCalled, TimedOut, call, timeout_seconds
 
 # Cases checked per property, searching and shrinking together, per example asked for: the first
 # ``examples`` are drawn, the rest shrink a failure. With 3, shrinking gets twice the search's cases,
@@ -41,6 +49,7 @@ def verify(
     examples: int = DEFAULT_EXAMPLES,
     seed: int = 0,
     properties: Sequence[str] | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> list[PropertyResult]:
     """Check ``impl(model, images, *, patch, stride, fill) -> attribution [N, H, W]`` against the properties.
 
@@ -52,7 +61,11 @@ def verify(
     express it raises ``Unsupported``.
 
     Returns one ``PropertyResult`` per property (``properties`` picks some by name), each from up
-    to ``examples`` drawn cases; the same ``seed`` draws the same cases.
+    to ``examples`` drawn cases (the fixed cases of "realistic sizes" are always all checked); the
+    same ``seed`` draws the same cases. Each call of ``impl`` runs at most ``timeout`` seconds (None:
+    no limit); past it, ``occsens.leash.TimedOut`` (an ``OcclusionError``) ends the verification.
+    ``impl`` gets a model and images of its own on every call; what it changes in them is the
+    "model and images unchanged" property's failure, and never moves the values it is held to.
     """
     if not callable(impl):
         raise OcclusionError(
@@ -67,10 +80,61 @@ def verify(
         raise OcclusionError(
             f"properties {unknown or chosen!r} are unknown; choose from {', '.join(map(repr, names))}"
         )
-    results = [_search(prop, impl, examples, seed) for prop in PROPERTIES if prop.name in chosen]
+    timeout = timeout_seconds(timeout)
+    guarded = _leashed(impl, timeout)
+    results = [
+        _probe(prop, guarded) if prop.probes else _search(prop, guarded, examples, seed)
+        for prop in PROPERTIES
+        if prop.name in chosen
+    ]
     if BORDER in chosen:
-        results.append(border_convention(impl))
+        results.append(border_convention(guarded))
     return results
+
+
+def _leashed(impl: Callable[..., Any], timeout: float | None) -> Callable[..., Any]:
+    """``impl`` run under ``leash.call``: at most ``timeout`` seconds a call, every exit an exception."""
+    what = f"the implementation {getattr(impl, '__qualname__', None) or type(impl).__name__}"
+    module = getattr(impl, "__module__", None)
+    if module and not module.startswith("occsens."):
+        what = f"the implementation {module}:{getattr(impl, '__qualname__', '?')}"
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        return call(impl, *args, timeout=timeout, what=what, **kwargs)
+
+    return guarded
+
+
+def _probe(prop: Property, impl: Callable[..., Any]) -> PropertyResult:
+    """``prop`` checked on each of its fixed cases in turn, up to the first that fails."""
+    checked, skipped = 0, 0
+    for case in prop.probes:
+        try:
+            text = prop.check(impl, case, True)
+        except Unsupported:
+            skipped += 1
+            continue
+        except NotApplicable:
+            continue
+        except Broken as exc:
+            text = str(exc)
+        checked += 1
+        if text is not None:
+            return PropertyResult(
+                prop.name,
+                prop.kind,
+                "fail",
+                prop.claim,
+                counterexample=text,
+                cases=checked,
+                skipped=skipped,
+                case=case.as_dict(),
+            )
+    if not checked:
+        said = f"Not tested: the implementation raised Unsupported for all {skipped} cases."
+        explanation = f"{prop.claim} {said}"
+        return PropertyResult(prop.name, prop.kind, "untested", explanation, skipped=skipped)
+    return PropertyResult(prop.name, prop.kind, "pass", prop.claim, cases=checked, skipped=skipped)
 
 
 def _search(prop: Property, impl: Callable[..., Any], examples: int, seed: int) -> PropertyResult:
@@ -83,9 +147,12 @@ def _search(prop: Property, impl: Callable[..., Any], examples: int, seed: int) 
     # consistent even for an implementation that is not deterministic, and after the budget is spent.
     verdicts: dict[Any, str | None] = {}
 
+    stopped: list[BaseException] = []  # a call past its time limit ends the search, and then the verification
+
     def fails(case: Any) -> bool:
         if case not in verdicts:
-            verdicts[case] = _verdict(case) if count["calls"] < CASES_PER_EXAMPLE * examples else None
+            budget_left = count["calls"] < CASES_PER_EXAMPLE * examples and not stopped
+            verdicts[case] = _verdict(case) if budget_left else None
         return verdicts[case] is not None
 
     def _verdict(case: Any) -> str | None:
@@ -96,6 +163,9 @@ def _search(prop: Property, impl: Callable[..., Any], examples: int, seed: int) 
             count["skipped"] += 1
             return None
         except NotApplicable:
+            return None
+        except (TimedOut, ExitCalled) as exc:  # raised after the search, not through hypothesis
+            stopped.append(exc)
             return None
         except Broken as exc:
             text = str(exc)
@@ -114,6 +184,10 @@ def _search(prop: Property, impl: Callable[..., Any], examples: int, seed: int) 
     try:
         case = find(prop.cases(), fails, settings=budget, random=Random(seed))
     except NoSuchExample:
+        case = None
+    if stopped:
+        raise stopped[0]
+    if case is None:
         status = "pass" if count["cases"] else "untested"
         explanation = prop.claim
         if status == "untested":
@@ -198,15 +272,21 @@ def border_convention(impl: Callable[..., Any]) -> PropertyResult:
 
 
 def assert_conforms(
-    impl: Callable[..., Any], *, examples: int = DEFAULT_EXAMPLES, seed: int = 0
+    impl: Callable[..., Any],
+    *,
+    examples: int = DEFAULT_EXAMPLES,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> list[PropertyResult]:
     """``verify``, then ``AssertionError`` listing every failed contract property with its counterexample.
 
     For a test of your own: ``def test_mine(): assert_conforms(my_occlusion)``. Returns the results
     (conventions included) when every contract property holds.
     """
-    results = verify(impl, examples=examples, seed=seed)
+    results = verify(impl, examples=examples, seed=seed, timeout=timeout)
     failed = contract_failures(results)
+    if not verified(results):
+        raise AssertionError(not_verified_words(results))
     if failed:
         lines = [f"{len(failed)} contract propert{'y' if len(failed) == 1 else 'ies'} failed:"]
         lines += [f"- {r.name}: {r.counterexample}" for r in failed]

@@ -47,11 +47,14 @@ What occsens computes, stated once (every sentence here has a test in ``tests/en
   naming that callable, and a fill callable's NaN or out-of-range values are blamed on it.
 * **Engines.** ``engine="brute"`` runs every occluded copy through the model. The
   incremental engine (``occsens.engine.incremental``) recomputes each layer only where the window
-  changed it, and agrees with brute force within ``ENGINE_TOLERANCE`` (1e-5 in probability).
+  changed it, and agrees with brute force within ``engine_tolerance`` in probability: float32
+  rounding, ``ROUNDING_SLACK * 2**-24 * layers * max(1, max |logit|)``, at least ``ENGINE_TOLERANCE``
+  (1e-5); both engines are that close to a float64 reference (``tests/engine/test_float64_reference.py``).
   ``"auto"`` uses it only where that is proved and checked, on every call: (1) every layer the
   model calls must be one whose arithmetic the walk states (``occsens.engine.receptive.refusal``:
-  known classes or subclasses adding only ``__init__``, unpatched, no hooks of any kind on the
-  layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
+  known classes or subclasses adding only ``__init__``, or another library's layer checked against
+  its own forward when first met, such as timm's ``BatchNormAct2d``; unpatched, no hooks of any kind
+  on the layer or globally, no ``__torch_function__``/dispatch mode, no autocast); (2) the walk's own
   clean pass must reproduce the model's own clean forward; (3) two windows per call, the
   top-left one of the first image (borders) and the centre one of the last, are also run by
   brute force and must agree. A model built of ``nn.Sequential``, ``Residual`` and known layers
@@ -93,7 +96,8 @@ from occsens.engine.model import (
 )
 from occsens.engine.occlusion import Occlusion, notebook_occlude, occlude
 from occsens.engine.plan import NOTEBOOK_SCALE, Plan, notebook_plan, plan_for, sliding_plan
-from occsens.engine.schedule import ENGINE_TOLERANCE, ENGINES
+from occsens.engine.schedule import ENGINE_TOLERANCE, ENGINES, engine_tolerance
+from occsens.engine.store import Runs
 
 __all__ = [
     "BLUR_SIGMA",
@@ -105,9 +109,11 @@ __all__ = [
     "Occlusion",
     "Plan",
     "Residual",
+    "Runs",
     "as_images",
     "as_model",
     "default_batch_size",
+    "engine_tolerance",
     "eval_mode",
     "full_float32",
     "gaussian_blur",

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from occsens.constants import FILL_NAMES
 from occsens.engine import validate
 from occsens.engine.plan import Plan
 from occsens.errors import OcclusionError, shown
@@ -29,7 +30,7 @@ FillFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class _Fill:
+class Fill:
     """A resolved fill: either one fill image per input image, or a callable applied per chunk."""
 
     description: str
@@ -55,11 +56,11 @@ class _Fill:
             return self.per_image.expand(len(x), -1, -1, -1)
         return self.per_image[torch.as_tensor(index)]
 
-    def on(self, device: torch.device) -> _Fill:
+    def on(self, device: torch.device) -> Fill:
         """The same fill with its images on ``device`` (so chunks do not copy them there one by one)."""
         if self.per_image is None or self.per_image.device == device:
             return self
-        return _Fill(self.description, self.per_image.to(device), self.fn)
+        return Fill(self.description, self.per_image.to(device), self.fn)
 
 
 def _checked_fill(out: Any, x: torch.Tensor, mask: torch.Tensor, name: str) -> torch.Tensor:
@@ -112,22 +113,19 @@ def gaussian_blur(images: torch.Tensor, sigma: float = BLUR_SIGMA) -> torch.Tens
     return x.clamp(0, 1)
 
 
-FILL_NAMES = ("mean", "blur", "noise")
-
-
-def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
+def resolve_fill(fill: Any, images: torch.Tensor) -> Fill:
     """Turn the user's ``fill`` into fill images for ``images`` [N, C, H, W]."""
     n, c, h, w = images.shape
     if callable(fill) and not isinstance(fill, torch.Tensor):
-        return _Fill(validate.callable_name(fill), fn=fill)
+        return Fill(validate.callable_name(fill), fn=fill)
     if isinstance(fill, str):
         if fill == "mean":
-            return _Fill("mean", images.mean(dim=(2, 3), keepdim=True).expand(n, c, h, w).contiguous())
+            return Fill("mean", images.mean(dim=(2, 3), keepdim=True).expand(n, c, h, w).contiguous())
         if fill == "blur":
-            return _Fill("blur", gaussian_blur(images))
+            return Fill("blur", gaussian_blur(images))
         if fill == "noise":
             gen = torch.Generator().manual_seed(NOISE_SEED)  # one noise image for all: results per image
-            return _Fill("noise", torch.rand(1, c, h, w, generator=gen))  # do not depend on batch mates
+            return Fill("noise", torch.rand(1, c, h, w, generator=gen))  # do not depend on batch mates
         raise OcclusionError(
             f"fill {fill!r} is unknown; use a number in [0, 1], one per channel, a baseline image, "
             f"a callable, or one of {', '.join(map(repr, FILL_NAMES))}"
@@ -147,7 +145,7 @@ def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
             raise OcclusionError(
                 f"fill {shown(fill)} is outside [0, 1]: it is a pixel value, applied before normalisation"
             )
-        return _Fill(f"{value:g}", torch.full((1, c, h, w), value))
+        return Fill(f"{value:g}", torch.full((1, c, h, w), value))
     tensor = _fill_tensor(fill)
     if tensor.ndim == 1:
         if len(tensor) != c:
@@ -169,7 +167,7 @@ def resolve_fill(fill: Any, images: torch.Tensor) -> _Fill:
         )
     if not torch.isfinite(tensor).all() or float(tensor.min()) < 0 or float(tensor.max()) > 1:
         raise OcclusionError("fill values must be finite and in [0, 1] (pixel space, before normalisation)")
-    return _Fill(description, fill_images.contiguous())
+    return Fill(description, fill_images.contiguous())
 
 
 def _real_tensor(fill: torch.Tensor) -> None:
@@ -208,7 +206,7 @@ def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bo
 
 
 def _occluded(
-    images: torch.Tensor, plan: Plan, fill: _Fill, image: int, window: int, reveal: bool = False
+    images: torch.Tensor, plan: Plan, fill: Fill, image: int, window: int, reveal: bool = False
 ) -> torch.Tensor:
     """[1, C, H, W]: what the model sees for image number ``image`` at window number ``window``.
 

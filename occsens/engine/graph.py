@@ -4,8 +4,9 @@ The walk (``occsens.engine.receptive``) and the incremental engine (``occsens.en
 run a *tree*: ``nn.Sequential`` containers, ``occsens.engine.layers.Residual`` (``shortcut(x) +
 body(x)``) and leaf layers whose arithmetic they state. A model built only of those is run as it is.
 Any other model (torchvision's ``ResNet``, ``VGG``, ``MobileNetV2``: a custom ``forward``) is traced
-with ``torch.fx`` (through every module but the leaf layers: torch's own ``torch.nn`` layers and the
-registered point-wise ones), and the traced graph is rebuilt as such a tree (``structure``):
+with ``torch.fx`` (through every module but the leaf layers: torch's own ``torch.nn`` layers, the
+registered point-wise ones and the other libraries' layers ``occsens.engine.layers.BY_NAME`` knows,
+such as timm's ``BatchNormAct2d``), and the traced graph is rebuilt as such a tree (``structure``):
 
 * a call of a leaf layer is that layer, the user's own object (a layer called twice appears twice);
 * ``a + b``, ``a += b``, ``torch.add(a, b)``, ``a.add(b)`` of two values computed from the input is a
@@ -13,7 +14,17 @@ registered point-wise ones), and the traced graph is rebuilt as such a tree (``s
   branches (addition of floats is commutative, so which branch is which does not matter);
 * ``torch.flatten(x, s, e)`` / ``x.flatten(s, e)`` is ``nn.Flatten(s, e)``, ``F.relu`` / ``torch.relu``
   / ``x.relu()`` is ``nn.ReLU()``, ``F.adaptive_avg_pool2d(x, size)`` is ``nn.AdaptiveAvgPool2d(size)``;
-* anything else (another function or method, a parameter read directly, a constant tensor, more than
+  ``torch.sigmoid``, ``F.hardsigmoid``, ``F.silu``, ``F.gelu``... are the ``torch.nn`` layer whose
+  forward calls that function; ``F.pad(x, (l, r, t, b), value=v)`` is ``nn.ConstantPad2d``;
+  ``x.mean((2, 3))`` is ``GlobalMean``; ``x + 0`` is ``x``;
+* ``a * b`` of two values computed from the input is a ``Product`` over the part they share (a
+  squeeze-excitation gate ``x * sigmoid(fc(mean(x)))``, whose gate the walk sees change everywhere);
+* ``x * p``, ``x + p``, ``x - p``, ``x / p`` for a parameter or buffer ``p`` the forward reads (perhaps
+  reshaped: ConvNeXt's ``x.mul(self.gamma.reshape(1, -1, 1, 1))``) is ``Scaled``, which reads ``p``
+  from its owner on every call;
+* ``x.permute(0, 2, 3, 1)``, layers, ``.permute(0, 3, 1, 2)`` is ``ChannelsLast`` over those layers
+  (ConvNeXt's MLP: layer norm and ``nn.Linear`` on each pixel's channels);
+* anything else (another function or method, a parameter used otherwise, a constant tensor, more than
   one input, an output that is not one tensor) is refused, naming the node and whose forward calls it.
 
 Refused as well, before tracing: a hook of any kind on any module (root and containers included:
@@ -29,9 +40,10 @@ no other user, and is not the model's input. The engine then runs such layers ou
 Tracing never changes the model (no hooks, no attributes: a constant tensor, which ``torch.fx``
 would store on the root, is refused first; whatever a forward's Python changes while it is traced,
 an attribute set to a traced value such as ``self.features = x``, a counter, a flag, a buffer
-written in place, is put back (``_State``) and the model refused). ``engine="brute"`` never traces. ``torch.fx`` patches ``nn.Module.__call__`` and
-``__getattr__`` for the whole process while it traces; the tracer here passes other threads'
-calls through unchanged, and one lock keeps occsens' own traces apart.
+written in place, is put back (``_State``) and the model refused). ``engine="brute"`` never traces.
+``torch.fx`` patches ``nn.Module.__call__`` and ``__getattr__`` for the whole process while it
+traces; the tracer here passes other threads' calls through unchanged, and one lock keeps occsens'
+own traces apart.
 
 Cost: tracing ResNet-18 takes about 5-13 ms. ``supports`` traces afresh on every call; the engine's
 later uses in the same call take the tree kept for the model while a snapshot of it is unchanged
@@ -53,23 +65,41 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _constant_attribute_types as _STORED
 from torch.fx._symbolic_trace import _proxyable_classes
 
-from occsens.engine import receptive
-from occsens.engine.layers import Residual, behaviour, pointwise
+from occsens.engine import blocks, receptive
+from occsens.engine.blocks import _ACTIVATIONS, _DIV, _MEAN, _MUL, _PAD, _PERMUTE, _RESHAPE, _SUB, _arg
+from occsens.engine.layers import (
+    ChannelsLast,
+    Product,
+    Residual,
+    behaviour,
+    named_kind,
+    pointwise,
+)
 from occsens.engine.receptive import Unsupported
 
 Names = dict[int, str]
 
 # Leaf layers whose arithmetic the walk states; with the registered point-wise ones and any other layer
 # of torch.nn (which the guard then refuses by name), the tracer does not trace into them.
-_LEAVES = tuple(cls for cls in receptive._LAYERS if cls not in (nn.Sequential, Residual))
+_LEAVES = tuple(
+    cls for cls in receptive._LAYERS if cls not in (nn.Sequential, Residual, Product, ChannelsLast)
+)
 
 # Leaf layers known to return a new tensor (never their input or a view of it) when not in place.
-_FRESH = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d)
+_FRESH = (
+    nn.Conv2d,
+    nn.BatchNorm2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.ConstantPad2d,
+)
 
 
 def is_leaf(module: nn.Module) -> bool:
     """Whether the trace records a call of ``module`` as one step instead of tracing its ``forward``."""
-    if isinstance(module, (*_LEAVES, *pointwise())):
+    if isinstance(module, (*_LEAVES, *pointwise())) or named_kind(type(module)) is not None:
         return True
     return type(module).__module__.startswith(("torch.nn", "torch.ao.nn")) and not isinstance(
         module, nn.Sequential
@@ -287,10 +317,6 @@ def _subject(model: nn.Module, path: str) -> str:
     return f"{what} at {_where(path)}"
 
 
-def _arg(node: fx.Node, i: int, name: str, default: Any) -> Any:
-    return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
-
-
 _ADD = {operator.add, torch.add, "add"}
 _IADD = {operator.iadd, "add_"}
 _FLATTEN = {torch.flatten, "flatten"}
@@ -312,6 +338,14 @@ def _kind(node: fx.Node) -> str | None:
         ("relu", _RELU),
         ("relu_", _RELU_),
         ("pool", _POOL),
+        ("mul", _MUL),
+        ("mean", _MEAN),
+        ("pad", _PAD),
+        ("permute", _PERMUTE),
+        ("reshape", _RESHAPE),
+        ("sub", _SUB),
+        ("div", _DIV),
+        ("activation", _ACTIVATIONS),
     ):
         try:
             if target in targets:
@@ -331,6 +365,10 @@ class _Converter:
         self.names: Names = {}
         self.paths: dict[fx.Node, tuple[_Step, ...]] = {}
         self.aliases: dict[fx.Node, fx.Node] = {}  # value -> the value whose memory it may share
+        # a tensor the model holds, read directly (ConvNeXt's layer scale): (owner, name, reshaped to)
+        self.constants: dict[fx.Node, tuple[nn.Module, str, tuple[int, ...] | None]] = {}
+        # a map permuted to channels-last: (the map it came from, the layers run on it since)
+        self.segments: dict[fx.Node, tuple[fx.Node, tuple[nn.Module, ...]]] = {}
 
     def refuse(self, node: fx.Node, what: str) -> Unsupported:
         return Unsupported(
@@ -342,6 +380,10 @@ class _Converter:
         return _Step(module)
 
     def tensor(self, node: fx.Node, value: Any, what: str) -> fx.Node:
+        if isinstance(value, fx.Node) and value in self.segments:
+            raise self.refuse(node, f"{what} on a map permuted to channels-last ({value.name})")
+        if isinstance(value, fx.Node) and value in self.constants:
+            raise self.refuse(node, f"{what} on a tensor the model holds ({value.name})")
         if not isinstance(value, fx.Node) or value not in self.paths:
             raise self.refuse(node, f"{what} (an argument that is not a value computed from the input)")
         return value
@@ -373,7 +415,7 @@ class _Converter:
             elif node.op == "output":
                 output = node
             elif node.op == "get_attr":
-                raise self.refuse(node, f"reads {node.target} directly")
+                self.constant(node)
             else:
                 self.function_call(node)
         assert output is not None
@@ -381,6 +423,15 @@ class _Converter:
         if not isinstance(result, fx.Node) or result not in self.paths:
             raise self.refuse(output, "returns something other than one tensor computed from the input")
         return nn.Sequential(*(s.module for s in self.paths[result])), self.names
+
+    def constant(self, node: fx.Node) -> None:
+        """A parameter or buffer the forward reads directly (``self.gamma``), kept by owner and name."""
+        assert isinstance(node.target, str)
+        path, _, name = node.target.rpartition(".")
+        owner = self.model.get_submodule(path) if path else self.model
+        if name not in owner._parameters and name not in owner._buffers:
+            raise self.refuse(node, f"reads {node.target} directly (not a parameter or buffer)")
+        self.constants[node] = (owner, name, None)
 
     def module_call(self, node: fx.Node) -> None:
         assert isinstance(node.target, str)
@@ -391,6 +442,14 @@ class _Converter:
             raise Unsupported(f"{reason} at {where}")
         if len(node.args) != 1 or node.kwargs:
             raise self.refuse(node, f"calls {where} with more than one argument")
+        segment = node.args[0] if isinstance(node.args[0], fx.Node) else None
+        if segment in self.segments:  # a layer on each pixel's channels (checked by the walk)
+            if getattr(module, "inplace", False):
+                raise self.refuse(node, f"calls {where} in place on a channels-last map")
+            base, steps = self.segments[segment]
+            self.names.setdefault(id(module), where)
+            self.segments[node] = (base, (*steps, module))
+            return
         x = self.tensor(node, node.args[0], f"calls {where}")
         if getattr(module, "inplace", False):
             self.written(node, x, f"calls {where} in place")
@@ -405,6 +464,8 @@ class _Converter:
         if kind is None:
             raise self.refuse(node, f"calls {name}")
         where = f"node {node.name} ({name}) in {_where(_owner_path(node))}"
+        if self.special(node, kind, name, where):
+            return
         x = self.tensor(node, node.args[0] if node.args else None, f"calls {name}")
         if kind in ("add", "iadd"):
             if len(node.args) != 2 or node.kwargs:
@@ -437,6 +498,10 @@ class _Converter:
                 raise self.refuse(node, f"calls {name} with other arguments")
             module = nn.AdaptiveAvgPool2d(size)  # type: ignore[arg-type]
         self.paths[node] = (*self.paths[x], self.step(node, module, where))
+
+    def special(self, node: fx.Node, kind: str, name: str, where: str) -> bool:
+        """The calls ``occsens.engine.blocks`` reads (issue 27); False for the others."""
+        return blocks.read(self, node, kind, name, where)
 
     def residual(self, node: fx.Node, a: fx.Node, b: fx.Node, where: str) -> tuple[_Step, ...]:
         """``a + b`` as one Residual step after the steps ``a`` and ``b`` share."""

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from occsens.engine.graph import is_tree, structure
-from occsens.engine.layers import Residual, pointwise
+from occsens.engine.layers import ChannelsLast, Product, Residual, Scaled, norm_act_children, pointwise
 from occsens.engine.receptive import Region, Unsupported, as_pair, global_refusal, walk
 
 _CL = torch.channels_last
@@ -324,6 +324,8 @@ def _sliding(state: _Sparse, module: nn.Module, bn: nn.BatchNorm2d | None = None
     else:
         divisor = cast(int | None, module.divisor_override)
         patch = F.avg_pool2d(crop, (kh, kw), (sh, sw), 0, divisor_override=divisor)
+    if bn is not None:
+        patch = _after_norm(bn, patch)
     if bn is None:
         clean = state.cache.get(module, lambda: module(state.clean.maps))
     else:  # the clean pass keeps only the batch norm's output of a folded pair
@@ -337,14 +339,7 @@ def _residual(state: _Sparse, module: Residual) -> _Sparse | torch.Tensor:
     body = _run(module.body, state)
     if isinstance(body, torch.Tensor) or isinstance(short, torch.Tensor):
         return _dense(short) + _dense(body)
-    H, W = short.size
-    h_s, w_s = short.patch.shape[2:]
-    h_b, w_b = body.patch.shape[2:]
-    top = torch.minimum(short.top, body.top)
-    left = torch.minimum(short.left, body.left)
-    h = int((torch.maximum(short.top + h_s, body.top + h_b) - top).max())
-    w = int((torch.maximum(short.left + w_s, body.left + w_b) - left).max())
-    top, left = torch.clamp(top, max=H - h), torch.clamp(left, max=W - w)
+    top, left, h, w = _union_box(short, body)
     patch = _materialize(short, top, left, h, w) + _materialize(body, top, left, h, w)
     clean = state.cache.get(module, lambda: short.clean.maps + body.clean.maps)
     return state.then(clean, patch, top, left)
@@ -360,8 +355,41 @@ def _dense_layer(x: torch.Tensor, module: nn.Module, bn: nn.BatchNorm2d | None) 
     return x if bn is None else bn(x)
 
 
+def _after_norm(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """What a norm-act layer (timm's BatchNormAct2d, checked by ``occsens.engine.layers.adopt``) runs after
+    its batch norm, which the sparse pass folds into the convolution: its drop and act children, in order."""
+    for name in norm_act_children(type(bn)):
+        x = _call(getattr(bn, name), x)
+    return x
+
+
+def _product(state: _Sparse, module: Product) -> _Sparse | torch.Tensor:
+    """``left(x) * right(x)``: on changed boxes while both sides are maps; a gate (a value every window
+    changes, such as squeeze-excitation's) is recomputed per window and the product is dense from here."""
+    a = state if module.left is None else _run(module.left, state)
+    b = state if module.right is None else _run(module.right, state)
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return _dense(a) * _dense(b)
+    top, left, h, w = _union_box(a, b)
+    patch = _materialize(a, top, left, h, w) * _materialize(b, top, left, h, w)
+    clean = state.cache.get(module, lambda: a.clean.maps * b.clean.maps)
+    return state.then(clean, patch, top, left)
+
+
+def _union_box(a: _Sparse, b: _Sparse) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """Per-window top and left, and the common height and width, of a box holding both changed boxes."""
+    H, W = a.size
+    h_a, w_a = a.patch.shape[2:]
+    h_b, w_b = b.patch.shape[2:]
+    top = torch.minimum(a.top, b.top)
+    left = torch.minimum(a.left, b.left)
+    h = int((torch.maximum(a.top + h_a, b.top + h_b) - top).max())
+    w = int((torch.maximum(a.left + w_a, b.left + w_b) - left).max())
+    return torch.clamp(top, max=H - h), torch.clamp(left, max=W - w), h, w
+
+
 def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Tensor:
-    if isinstance(state, torch.Tensor) and not isinstance(module, (nn.Sequential, Residual)):
+    if isinstance(state, torch.Tensor) and not isinstance(module, (nn.Sequential, Residual, Product)):
         return _call(module, state)
     if isinstance(module, nn.Sequential):
         children, i = list(module), 0
@@ -383,10 +411,19 @@ def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Te
             short = state if module.shortcut is None else _run(module.shortcut, state)
             return _dense(short) + _dense(_run(module.body, state))
         return _residual(state, module)
+    if isinstance(module, Product):
+        if isinstance(state, torch.Tensor):
+            a = state if module.left is None else _run(module.left, state)
+            return _dense(a) * _dense(state if module.right is None else _run(module.right, state))
+        return _product(state, module)
     assert isinstance(state, _Sparse)  # dense states returned at the top
     if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
         return _sliding(state, module)
-    if isinstance(module, (nn.BatchNorm2d, *pointwise())):
+    if isinstance(module, nn.ConstantPad2d):  # the changed values stay, moved by the padding
+        sparse, (left, _, top, _) = state, module.padding
+        clean = state.cache.get(module, lambda: module(sparse.clean.maps))
+        return state.then(clean, state.patch, state.top + top, state.left + left)
+    if isinstance(module, (nn.BatchNorm2d, ChannelsLast, Scaled, *pointwise())):
         sparse = state
         clean = state.cache.get(module, lambda: _call(module, sparse.clean.maps))
         return state.then(clean, _call(module, state.patch), state.top, state.left)
@@ -394,7 +431,18 @@ def _run(module: nn.Module, state: _Sparse | torch.Tensor) -> _Sparse | torch.Te
     return _call(module, _dense(state))
 
 
-_KEPT = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.BatchNorm2d, Residual)  # and the point-wise layers
+# and the point-wise layers
+_KEPT = (
+    nn.Conv2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.BatchNorm2d,
+    Residual,
+    Product,
+    ChannelsLast,
+    Scaled,
+    nn.ConstantPad2d,
+)
 
 
 def _clean_pass(
@@ -416,6 +464,9 @@ def _clean_pass(
     if isinstance(module, Residual):  # Residual.forward: shortcut first, then body
         short = x if module.shortcut is None else _clean_pass(module.shortcut, x, keep)
         out = short + _clean_pass(module.body, x, keep)
+    elif isinstance(module, Product):  # Product.forward: left first, then right
+        a = x if module.left is None else _clean_pass(module.left, x, keep)
+        out = a * (x if module.right is None else _clean_pass(module.right, x, keep))
     else:
         out = _call(module, x)
     if isinstance(module, (*_KEPT, *pointwise())):

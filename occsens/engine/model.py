@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from occsens.constants import OUTPUTS
 from occsens.engine import validate
 from occsens.errors import OcclusionError, shown
 
@@ -217,9 +218,6 @@ def as_model(fn: Callable[[np.ndarray], Any], outputs: str = "logits", layout: s
     return model
 
 
-OUTPUTS = ("softmax", "probs", "sigmoid")
-
-
 def check_output(output: Any) -> str:
     """Validate ``occlude``'s ``output`` and return its name (a callable's ``__name__``)."""
     if callable(output):
@@ -252,13 +250,15 @@ def is_probability(output: str) -> bool:
     return output in OUTPUTS
 
 
-def _forward(model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
+def model_scores(
+    model: Callable, x: torch.Tensor, expected_batch: int, output: Any = "softmax"
+) -> torch.Tensor:
     """The model on ``x`` (an exception from its code is reported as the model's), scores checked."""
     what = f"the model, on a batch of shape {tuple(x.shape)},"
-    return _check_logits(validate.user_call(what, model, x), expected_batch, output)
+    return checked_scores(validate.user_call(what, model, x), expected_batch, output)
 
 
-def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
+def checked_scores(out: Any, expected_batch: int, output: Any = "softmax") -> torch.Tensor:
     """The scores occlusion maps, from the model's output, after checking type, shape and values.
 
     ``output``: "softmax" of logits (the default), "probs" used as they are, "sigmoid" per class, or
@@ -315,7 +315,7 @@ def _check_logits(out: Any, expected_batch: int, output: Any = "softmax") -> tor
     return out.cpu()
 
 
-def _device(model: Any, device: Any) -> torch.device:
+def run_device(model: Any, device: Any) -> torch.device:
     """Where ``model`` runs: ``device`` (checked to exist, and to hold the model), or its parameters'."""
     return validate.model_device(model, device)
 
@@ -353,8 +353,15 @@ class _NoBar:
         pass
 
 
+# A bar appears only once work has run this long: shorter work is over before a reader wonders whether
+# anything is happening, and a bar that flashes for half a second is noise (in a log, many lines of it).
+BAR_DELAY_S = 2.0
+
+
 def progress_bar(total: int, enabled: bool, unit: str = "window", desc: str = "occluding") -> Any:
-    """A tqdm bar on stderr, or a silent stand-in with the same methods."""
+    """A tqdm bar on stderr, or a silent stand-in with the same methods. Even when enabled, the bar shows
+    only on a terminal (``disable=None``: a redirected stderr, a CI log, gets no carriage-return lines)
+    and only after ``BAR_DELAY_S`` seconds of work."""
     if not enabled:
         return _NoBar()
-    return tqdm(total=total, unit=unit, desc=desc, leave=False)
+    return tqdm(total=total, unit=unit, desc=desc, leave=False, disable=None, delay=BAR_DELAY_S)

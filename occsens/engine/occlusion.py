@@ -16,17 +16,17 @@ import torch
 from torch import nn
 
 from occsens.engine import validate
-from occsens.engine.fill import _compose, _Fill, _occluded, resolve_fill
+from occsens.engine.fill import Fill, _compose, _occluded, resolve_fill
 from occsens.engine.incremental import supports
 from occsens.engine.model import (
-    _device,
-    _forward,
     as_images,
     check_output,
     default_batch_size,
     eval_mode,
     full_float32,
+    model_scores,
     progress_bar,
+    run_device,
 )
 from occsens.engine.plan import Pair, Plan, box_masks, box_sums, notebook_plan, plan_for
 from occsens.engine.schedule import (
@@ -60,7 +60,7 @@ class Occlusion:
     reveal: bool
     fill: str  # a description of the fill, e.g. "0.5" or "blur"
     model_was_training: bool
-    _fill: _Fill = field(repr=False)
+    _fill: Fill = field(repr=False)
     # which engine computed probs: "incremental", "brute", or "brute (...)" saying why "auto" could not
     # use the incremental engine ("incremental not used: ...") or discarded it ("fallback: ...")
     engine: str = "brute"
@@ -176,7 +176,7 @@ def _run(
     model: Callable,
     images: torch.Tensor,
     plan: Plan,
-    fill: _Fill,
+    fill: Fill,
     reveal: bool,
     batch_size: int,
     device: torch.device,
@@ -205,7 +205,7 @@ def _run(
             occluded = _compose(x, fill_values, mask, reveal)
             if channels_last:
                 occluded = occluded.contiguous(memory_format=torch.channels_last)
-            probs = _forward(model, occluded, len(pairs), output)
+            probs = model_scores(model, occluded, len(pairs), output)
             if out is None:  # kept on the device until the end: one copy back instead of one per chunk
                 out = probs.new_empty(n * p, probs.shape[1])
             out[start : start + len(pairs)] = probs
@@ -238,7 +238,7 @@ def _occlude_with_plan(
         batch_size = integer(batch_size, "batch_size", low=1, valid="a positive int or None")
     validate.check_target(target, len(images))
     resolved_fill = resolve_fill(fill, images)
-    dev = _device(model, device)
+    dev = run_device(model, device)
     size = batch_size if batch_size is not None else default_batch_size(images, dev)
 
     with eval_mode(model) as was_training, full_float32():
@@ -268,7 +268,7 @@ def _occlude_with_plan(
         probs, used = None, "brute" if not_used is None else f"brute (incremental not used: {not_used})"
         if incremental:
             try:
-                probs = _run_incremental(
+                probs, tolerance = _run_incremental(
                     cast(nn.Module, model),
                     images,
                     plan,
@@ -280,7 +280,7 @@ def _occlude_with_plan(
                     chunk_given=batch_size is not None,
                     output=output,
                 )
-                _check_spots(probs, spots, spot_probs)
+                _check_spots(probs, spots, spot_probs, tolerance)
                 used = "incremental"
             except Exception as exc:  # noqa: BLE001 - any failure of the fast path: the exact one decides
                 reason = (

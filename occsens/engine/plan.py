@@ -150,8 +150,8 @@ def _starts(length: int, size: int, step: int) -> list[int]:
 def plan_for(image_size: Pair, patch: Any, stride: Any = None) -> Plan:
     """Validate ``patch`` and ``stride`` (default: the patch) against the image and return their plan."""
     h, w = image_size
-    patch_hw = _pair(patch, "patch")
-    stride_hw = patch_hw if stride is None else _pair(stride, "stride")
+    patch_hw = checked_pair(patch, "patch")
+    stride_hw = patch_hw if stride is None else checked_pair(stride, "stride")
     if patch_hw[0] > h or patch_hw[1] > w:
         raise OcclusionError(f"patch {patch_hw} is larger than the image ({h}, {w})")
     if stride_hw[0] > patch_hw[0] or stride_hw[1] > patch_hw[1]:
@@ -270,7 +270,7 @@ def _ints(pair: Sequence[int]) -> Pair:
     return (int(pair[0]), int(pair[1]))
 
 
-def _pair(value: Any, name: str) -> Pair:
+def checked_pair(value: Any, name: str) -> Pair:
     """A positive int or a (height, width) pair of them, each at most ``INT64_MAX``."""
     valid = "a positive int or a (height, width) pair"
     if isinstance(value, Sequence) and not isinstance(value, str):

@@ -13,7 +13,15 @@ Supported layers: ``nn.Sequential``, ``occsens.engine.layers.Residual``, ``nn.Co
 activations, the shipped models' ``Normalize``, ``Luminance`` and ``Scale``, and any a user
 registers), ``nn.MaxPool2d``/``nn.AvgPool2d``, adaptive pooling to 1x1 or to the map's own size
 (the identity: VGG's 7x7 pooling of a 7x7 map), ``nn.Flatten`` (of a map: every output then
-changes), ``nn.Linear``, ``nn.Dropout`` (identity in eval mode). Anything else raises
+changes), ``nn.Linear``, ``nn.Dropout`` (identity in eval mode), ``nn.ConstantPad2d`` (``nn.ZeroPad2d``:
+the box moves by the padding), pooling with ``ceil_mode`` where it adds no partial window, other
+libraries' layers checked against their own forward (``occsens.engine.layers.adopt``: timm's
+``BatchNormAct2d`` is a batch norm whose ``drop`` and ``act`` children must be point-wise, its
+``LayerNorm2d`` is point-wise), and the nodes ``occsens.engine.graph`` builds: ``Product`` (a product
+of two maps changes where either does; a gate, a 1x1 value such as squeeze-excitation's, changes with
+every window, so the product changes everywhere), ``GlobalMean`` (like global pooling),
+``ChannelsLast`` (``nn.Linear`` and layer norm on each pixel's channels) and ``Scaled`` (a tensor the
+model holds, per channel). Anything else raises
 ``Unsupported``. A model with its own ``forward`` (torchvision's) is walked as the tree
 ``occsens.engine.graph.structure`` rebuilds from its traced graph; ``occsens.engine.extents``
 (FLOPs and changed boxes per layer) takes any model and does that itself.
@@ -41,7 +49,19 @@ from torch import nn
 from torch.nn.modules import module as torch_module
 from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
 
-from occsens.engine.layers import Residual, behaviour, pointwise, registered_behaviour
+from occsens.engine.layers import (
+    ChannelsLast,
+    GlobalMean,
+    Product,
+    Residual,
+    Scaled,
+    adopt,
+    adopted,
+    behaviour,
+    named_kind,
+    pointwise,
+    registered_behaviour,
+)
 
 
 class Unsupported(Exception):
@@ -62,6 +82,12 @@ _LAYERS = (
     nn.AdaptiveAvgPool2d,
     nn.Flatten,
     nn.Linear,
+    nn.ConstantPad2d,  # nn.ZeroPad2d is one
+    nn.LayerNorm,  # over each pixel's channels, inside ChannelsLast only
+    Product,
+    GlobalMean,
+    ChannelsLast,
+    Scaled,
 )
 
 # Taken at import: a later monkeypatch of, say, nn.Conv2d.forward or nn.Module.__call__ shows as a difference.
@@ -70,7 +96,10 @@ _MODULE_BEHAVIOUR = {k: v for k, v in vars(nn.Module).items() if callable(v) or 
 
 
 def _known(cls: type) -> dict[str, Any] | None:
-    return _KNOWN_BEHAVIOUR.get(cls) or registered_behaviour(cls)
+    found = _KNOWN_BEHAVIOUR.get(cls) or registered_behaviour(cls)
+    if found is None and (kind := adopted(cls)) is not None:
+        found = kind[1]
+    return found
 
 
 _NAMES: dict[type, frozenset[str]] = {}
@@ -118,7 +147,9 @@ def refusal(module: nn.Module, classes: dict[type, str | None] | None = None) ->
     if classes[nn.Module] is not None:
         return classes[nn.Module]
     if cls not in classes:
-        classes[cls] = class_refusal(cls)
+        # another library's layer (timm's BatchNormAct2d...) is checked against its own forward when first met
+        checked = adopt(module) if adopted(cls) is None and named_kind(cls) is not None else None
+        classes[cls] = checked or class_refusal(cls)
     if classes[cls] is not None:
         return classes[cls]
     hooks = hook_refusal(module)
@@ -281,7 +312,7 @@ def walk(
     if names:
         name = names.get(id(module), name)
     reason = refusal(module, classes)
-    if reason is None and isinstance(module, pointwise()):
+    if reason is None and isinstance(module, pointwise()) and adopted(type(module)) is None:
         reason = _pointwise_refusal(module)
     if reason is not None:
         raise Unsupported(f"{reason} at {name}")
@@ -312,6 +343,42 @@ def walk(
         if body_region.size != short_region.size or body_channels != short_channels:
             raise Unsupported(f"a residual whose branches differ in shape at {name}")
         return short_region.union(body_region), short_channels
+    if isinstance(module, Product):
+        return _product(module, region, channels, visit, name, classes, names)
+    if isinstance(module, ChannelsLast):
+        return _channels_last(module, region, channels, visit, name, classes, names)
+    if isinstance(module, Scaled):
+        return _scaled(module, region, channels, name), channels
+    if isinstance(module, GlobalMean):
+        return Region(0, 0, 1, 1, (1, 1)), channels
+    if isinstance(module, nn.ConstantPad2d):
+        left, right, top, bottom = module.padding
+        if min(left, right, top, bottom) < 0:
+            raise Unsupported(f"padding by a negative amount (a crop) {module.padding} at {name}")
+        h, w = region.size
+        shifted = Region(
+            region.top + top,
+            region.left + left,
+            region.bottom + top,
+            region.right + left,
+            (h + top + bottom, w + left + right),
+        )
+        return shifted, channels
+    kind = adopted(type(module))
+    if kind is not None and kind[0] != "linear":  # another library's layer, checked (``adopt``): its children
+        # run per pixel too
+        if kind[0] == "last-axis":
+            raise Unsupported(
+                f"{type(module).__name__} over the last axis of a map (its width, not its channels) at {name}"
+            )
+        if kind[0] == "norm-act" and getattr(module, "running_mean", None) is None:
+            raise Unsupported(
+                f"{type(module).__name__} without running statistics (it normalises by the "
+                f"batch's own) at {name}"
+            )
+        for child_name, child in module.named_children():
+            _per_pixel(child, f"{name}.{child_name}", classes, names)
+        return region, channels
     if isinstance(module, nn.Conv2d):
         if module.padding_mode != "zeros" or isinstance(module.padding, str):
             raise Unsupported(f"Conv2d with padding {module.padding!r} ({module.padding_mode}) at {name}")
@@ -326,8 +393,8 @@ def walk(
         visit(module, out, per_pixel * out.size[0] * out.size[1], per_pixel * out.area)
         return out, module.out_channels
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        if getattr(module, "ceil_mode", False):
-            raise Unsupported(f"pooling with ceil_mode at {name}")
+        if getattr(module, "ceil_mode", False) and not _ceil_is_floor(module, region.size):
+            raise Unsupported(f"pooling with ceil_mode that adds a partial window at {name}")
         if getattr(module, "return_indices", False):
             raise Unsupported(f"pooling that returns indices at {name}")
         padded = module.padding not in (0, (0, 0))
@@ -376,3 +443,133 @@ def walk(
         visit(module, region, flops, flops)
         return region, module.out_features
     raise Unsupported(f"layer {type(module).__name__} at {name}")
+
+
+def _ceil_is_floor(module: nn.Module, size: tuple[int, int]) -> bool:
+    """Whether pooling with ``ceil_mode`` gives the same windows as without on a map of ``size``.
+
+    torch's rule (``pooling_output_shape``): ceil mode rounds the window count up, unless the last window
+    would then start past the input and its left padding. Where the counts agree the windows are the same
+    (timm's ResNet-D downsampling, AvgPool2d(2, 2, ceil_mode=True), on a map of even size).
+    """
+    kernel, pad = as_pair(module.kernel_size), as_pair(module.padding)
+    stride = as_pair(module.stride if module.stride is not None else module.kernel_size)
+    dilation = as_pair(getattr(module, "dilation", 1))
+    for length, k, s, p, d in zip(size, kernel, stride, pad, dilation, strict=True):
+        span = length + 2 * p - d * (k - 1) - 1
+        floor, ceil = span // s + 1, -(-span // s) + 1
+        if (ceil - 1) * s >= length + p:
+            ceil -= 1
+        if ceil != floor:
+            return False
+    return True
+
+
+def _per_pixel(
+    module: nn.Module,
+    name: str,
+    classes: dict[type, str | None],
+    names: dict[int, str] | None,
+    last_axis: bool = False,
+) -> None:
+    """Raise ``Unsupported`` unless ``module`` is a layer that acts on each pixel alone (on its channels in
+    the last axis when ``last_axis``): a point-wise layer holding no per-channel tensor, or, on the last
+    axis, ``nn.Linear`` and a layer norm over it."""
+    if names:
+        name = names.get(id(module), name)
+    reason = refusal(module, classes)
+    if reason is not None:
+        raise Unsupported(f"{reason} at {name}")
+    kind = adopted(type(module))
+    if last_axis and (isinstance(module, nn.Linear) or (kind is not None and kind[0] == "last-axis")):
+        return
+    if last_axis and isinstance(module, nn.LayerNorm) and type(module) is nn.LayerNorm:
+        return
+    if isinstance(module, pointwise()) and not isinstance(module, nn.LayerNorm):
+        held = [t for t in (*module.parameters(), *module.buffers()) if t.numel() > 1]
+        if kind is not None or not held:  # a checked layer, or one without per-channel tensors
+            return
+        if not last_axis and _pointwise_refusal(module) is None:
+            return
+    where = "each pixel's channels in the last axis" if last_axis else "each pixel"
+    raise Unsupported(f"layer {type(module).__name__} where occsens needs one that acts on {where} at {name}")
+
+
+def _product(
+    module: Product,
+    region: Region,
+    channels: int,
+    visit,
+    name: str,  # noqa: ANN001
+    classes: dict[type, str | None],
+    names: dict[int, str] | None,
+) -> tuple[Region, int]:
+    """``left(x) * right(x)``: a product of two maps changes where either does; a gate (one side a
+    1x1 value, such as squeeze-excitation's) changes with every window, so the product changes everywhere."""
+    sides = []
+    for side, branch in (("left", module.left), ("right", module.right)):
+        sides.append(
+            (region, channels)
+            if branch is None
+            else walk(branch, region, channels, visit, f"{name}.{side}", classes, names)
+        )
+    (a, ca), (b, cb) = sides
+    if a.size == b.size:
+        if ca != cb and 1 not in (ca, cb):
+            raise Unsupported(f"a product of maps with {ca} and {cb} channels at {name}")
+        return a.union(b), max(ca, cb)
+    gate, other = (a, b) if a.size == (1, 1) else (b, a) if b.size == (1, 1) else (None, None)
+    if gate is None or other is None:
+        raise Unsupported(
+            f"a product of a {a.size[0]}x{a.size[1]} and a {b.size[0]}x{b.size[1]} map at {name}"
+        )
+    if gate.area == 0:
+        return other, max(ca, cb)
+    h, w = other.size
+    return Region(0, 0, h, w, (h, w)), max(ca, cb)
+
+
+def _channels_last(
+    module: ChannelsLast,
+    region: Region,
+    channels: int,
+    visit,
+    name: str,  # noqa: ANN001
+    classes: dict[type, str | None],
+    names: dict[int, str] | None,
+) -> tuple[Region, int]:
+    """Layers on each pixel's channels (the last axis after a permute): the region stays, channels change."""
+    for child_name, child in module.body.named_children():
+        where = f"{name}.{child_name}"
+        _per_pixel(child, where, classes, names, last_axis=True)
+        if isinstance(child, nn.Linear):
+            if child.in_features != channels:
+                raise Unsupported(f"Linear of {child.in_features} features on {channels} channels at {where}")
+            per_pixel = 2 * child.in_features * child.out_features
+            visit(child, region, per_pixel * region.size[0] * region.size[1], per_pixel * region.area)
+            channels = child.out_features
+        elif isinstance(child, nn.LayerNorm) and tuple(child.normalized_shape) != (channels,):
+            raise Unsupported(
+                f"layer norm over {tuple(child.normalized_shape)} of {channels} channels at {where}"
+            )
+    return region, channels
+
+
+def _scaled(module: Scaled, region: Region, channels: int, name: str) -> Region:
+    """``x * c`` for a tensor the model holds: per pixel while ``c`` has no spatial extent."""
+    try:
+        value = module.constant()
+    except Exception as exc:  # noqa: BLE001 - the model no longer holds it, or it cannot be reshaped
+        raise Unsupported(
+            f"a constant the model held ({module.source[1]}) cannot be read ({exc}) at {name}"
+        ) from None
+    if type(value) not in (torch.Tensor, nn.Parameter):
+        raise Unsupported(f"{module.source[1]} is a {type(value).__name__}, not a plain tensor, at {name}")
+    shape = tuple(value.shape)
+    per_channel = len(shape) in (3, 4) and shape[-2:] == (1, 1) and (len(shape) == 3 or shape[0] == 1)
+    if not (value.numel() == 1 or (per_channel and shape[-3] in (1, channels))):
+        raise Unsupported(
+            f"{module.op} by {module.source[1]} of shape {shape} on {channels} channels (per pixel needs "
+            f"[1, C, 1, 1]) at {name}"
+        )
+    return region

@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from occsens.engine.extents import layer_extents
-from occsens.engine.fill import _compose, _Fill
+from occsens.engine.fill import Fill, _compose
 from occsens.engine.incremental import CleanActivations, window_logits
-from occsens.engine.model import _MEMORY_BUDGET, _check_logits, _forward, progress_bar
+from occsens.engine.model import _MEMORY_BUDGET, checked_scores, model_scores, progress_bar
 from occsens.engine.plan import Plan, box_masks
 from occsens.errors import OcclusionError
 
@@ -29,22 +29,23 @@ def _run_incremental(
     model: nn.Module,
     images: torch.Tensor,
     plan: Plan,
-    fill: _Fill,
+    fill: Fill,
     batch_size: int,
     device: torch.device,
     progress: bool,
     clean_probs: torch.Tensor,
     chunk_given: bool = False,
     output: Any = "softmax",
-) -> torch.Tensor:
-    """The same probabilities as ``_run``, computing each layer only where the window changed it.
+) -> tuple[torch.Tensor, float]:
+    """The same probabilities as ``_run``, computing each layer only where the window changed it, and
+    the tolerance its checks held them to (``engine_tolerance``, the largest over the groups).
 
     Images go in groups whose clean activations are kept (``_clean_group``); the (image, window)
     pairs of a group run in chunks of ``batch_size`` windows (``_incremental_chunk`` times that
     unless ``chunk_given``), ordered so that windows whose changed boxes have the same shape share
     a chunk (a chunk computes every window on its largest box).
     Raises ``_GuardFailed`` when a group's clean pass, the walk's reconstruction of the model,
-    disagrees with ``clean_probs``, the model's own forward on those images.
+    disagrees with ``clean_probs``, the model's own forward on those images, by more than that.
     """
 
     n, p = len(images), plan.positions
@@ -62,16 +63,19 @@ def _run_incremental(
     group = _clean_group(images, device)
     workers = _workers(device, plan.image_size)
     out: torch.Tensor | None = None
+    tolerance = ENGINE_TOLERANCE
     with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
         for first in range(0, n, group):
             members = images[first : first + group].to(device)
             clean = CleanActivations(model, members)
-            rebuilt = _check_logits(clean.logits, len(members), output)
+            rebuilt = checked_scores(clean.logits, len(members), output)
+            tolerance = max(tolerance, engine_tolerance(float(clean.logits.abs().max()), walked.layers))
             off = _off(rebuilt, clean_probs[first : first + len(members)])
-            if not off <= ENGINE_TOLERANCE:  # also catches NaN
+            if not off <= tolerance:  # also catches NaN
                 raise _GuardFailed(
                     f"the walk's clean pass differs from the model's own forward by {off:.2g} (images "
-                    f"{first}..{first + len(members) - 1}): the model runs code its layers do not show"
+                    f"{first}..{first + len(members) - 1}, tolerance {tolerance:.2g}): the model runs code "
+                    "its layers do not show"
                 )
             pairs = len(members) * p
             size = batch_size if chunk_given else _parallel_chunk(batch_size, pairs, workers)
@@ -92,7 +96,7 @@ def _run_incremental(
                 chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
                 boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
                 logits = window_logits(model, clean, member, boxes, tops[idx], lefts[idx])
-                return (first + member) * p + idx, _check_logits(logits, len(pair), output)
+                return (first + member) * p + idx, checked_scores(logits, len(pair), output)
 
             for index, probs in _chunks_in_parallel(chunk, range(0, pairs, size), workers):
                 if out is None:
@@ -100,7 +104,7 @@ def _run_incremental(
                 out[index] = probs
                 bar.update(len(index))
     assert out is not None
-    return out.view(n, p, -1).cpu()
+    return out.view(n, p, -1).cpu(), tolerance
 
 
 # Chunks in flight at once on the CPU, each on one thread, instead of one chunk at a time whose every
@@ -317,11 +321,40 @@ def _walked(model: nn.Module, plan: Plan, channels: int) -> _Walked:
     return _WALKED[key]
 
 
-# How far the incremental engine may differ from brute force, in probability: both run the same
-# float32 arithmetic per output value, only the summation order inside a convolution differs
-# between a full map and a crop (a few units in the last place of logits of order 1). The run-time
-# checks and the tests use the same bound.
+# How far the incremental engine may differ from brute force, in probability. Both run float32 arithmetic
+# and differ only in summation order (a crop against a full map, folded batch norms), so their distance
+# grows with the float32 unit roundoff, the number of layers the rounding passes through and the size of
+# the values rounded (the logits' scale stands for it): a flat bound does not fit every model (issue 28).
+# Measured against a float64 reference (/work/scratch/tol28.py in the issue-28 note; the test is
+# tests/engine/test_float64_reference.py): torchvision models, batch norm calibrated on images, logits
+# scaled to std 4-7, 2 images at 64x64, patch 16 stride 8. Distance in units of
+# FLOAT32_UNIT * layers * max |logit| (brute to float64, incremental to float64, incremental to brute):
+#   resnet18 (21 layers)        0.93  0.91  1.25
+#   resnet50 (54)               1.10  0.94  1.17
+#   mobilenet_v2 (53)           4.29  4.17  1.08
+#   regnet_x_400mf (72)         0.96  0.92  0.55
+#   vgg11_bn (11), 224x224, 1 image, patch 64 stride 32: 3.47  2.13  3.41
+# ROUNDING_SLACK 8 covers the engines' distance to each other with a margin of 2.3 (vgg11_bn: few layers,
+# long sums) and brute force's own float32 error on these with 1.9. A model's own float32 error can
+# exceed any such bound (a batch norm with a tiny running variance amplifies rounding): the guard
+# compares the engines with each other, never with exact arithmetic. ENGINE_TOLERANCE is the floor,
+# the bound the tests' small random networks (logits of order 1, a handful of layers) always met.
 ENGINE_TOLERANCE = 1e-5
+FLOAT32_UNIT = 2.0**-24  # float32's unit roundoff
+ROUNDING_SLACK = 8.0
+
+
+def engine_tolerance(logit_scale: float, layers: int) -> float:
+    """The largest difference, in probability, the incremental engine may show against brute force.
+
+    ``max(ENGINE_TOLERANCE, ROUNDING_SLACK * FLOAT32_UNIT * layers * max(1, logit_scale))`` for a model
+    whose walk meets ``layers`` convolution and linear layers and whose clean outputs reach
+    ``logit_scale`` in absolute value. It bounds the worst window: one that brings a confident image near
+    its decision boundary, where a probability moves most with its logits (the shipped model: 9 layers,
+    logits up to about 55: 2.7e-4, while its windows measured 3e-7 to 6e-7 off brute force).
+    """
+    scale = logit_scale if logit_scale == logit_scale else 1.0  # NaN: the guard's own check reports it
+    return max(ENGINE_TOLERANCE, ROUNDING_SLACK * FLOAT32_UNIT * max(1, layers) * max(1.0, scale))
 
 
 class _GuardFailed(Exception):
@@ -353,7 +386,7 @@ def _clean_forward(
     """
     first = images[:size]
     chunks = [torch.cat([first, *extra])] + [images[i : i + size] for i in range(size, len(images), size)]
-    probs = [_forward(model, x.to(device, memory_format=layout), len(x), output) for x in chunks]
+    probs = [model_scores(model, x.to(device, memory_format=layout), len(x), output) for x in chunks]
     spots = probs[0][len(first) :]
     return torch.cat([probs[0][: len(first)], *probs[1:]]), spots
 
@@ -363,12 +396,14 @@ def _off(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).abs().max()) / max(1.0, float(want.abs().max()))
 
 
-def _check_spots(probs: torch.Tensor, spots: list[tuple[int, int]], expected: torch.Tensor) -> None:
+def _check_spots(
+    probs: torch.Tensor, spots: list[tuple[int, int]], expected: torch.Tensor, tolerance: float
+) -> None:
     """Raise ``_GuardFailed`` unless the incremental ``probs`` [N, P, K] match brute force at ``spots``."""
     for (image, window), want in zip(spots, expected, strict=True):
         off = _off(probs[image, window], want)
-        if not off <= ENGINE_TOLERANCE:
+        if not off <= tolerance:
             raise _GuardFailed(
                 f"window {window} of image {image} differs from brute force by {off:.2g} "
-                f"(tolerance {ENGINE_TOLERANCE:g})"
+                f"(tolerance {tolerance:.2g})"
             )

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from occsens.errors import OcclusionError, shown
+from occsens.errors import OcclusionError, first_line, shown
 
 T = TypeVar("T")
 
@@ -186,13 +186,7 @@ def user_call(what: str, fn: Callable[..., T], *args: Any) -> T:
     except OcclusionError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's code may raise anything: name who raised it
-        raise OcclusionError(f"{what} raised {type(exc).__name__}: {first_line(exc)}") from exc
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (or its type when it has none)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
+        raise OcclusionError(f"{what} raised {first_line(exc)}") from exc
 
 
 def callable_name(fn: Any, default: str = "callable") -> str:

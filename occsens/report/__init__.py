@@ -24,8 +24,9 @@ and greyscale twin), samples and images come in as arguments. ``occsens.cli.repo
 for CIFAR-10 and defines ``occsens report`` and ``occsens explain``.
 """
 
+from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.report.cards import Card, SeedSpread
-from occsens.report.data import HTML_NAME, JSON_NAME, Finding, ModelInfo, Report, ReportData, Twin
+from occsens.report.data import Finding, ModelInfo, Report, ReportData, Twin
 from occsens.report.display import CheckTable, show_checks
 from occsens.report.make import make_report, render_report, write_report
 from occsens.report.questions import ASKER, QUESTIONS, Printout

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from occsens.engine import Occlusion
-from occsens.report.runs import Runs
+from occsens.report.runs import ReportRuns
 from occsens.report.thresholds import IMPORTANT_DROP
 
 Pair = tuple[int, int]
@@ -382,7 +382,7 @@ def gallery(
 
 
 def analyse(
-    runs: Runs,
+    runs: ReportRuns,
     *,
     names: Sequence[str],
     sample_names: Sequence[str],

@@ -144,13 +144,6 @@ class TwinComparison:
     def labelled(self) -> int:
         return sum(1 for y in self.true_labels if y is not None)
 
-    def largest_class_gap(self) -> int:
-        """The class where greyscale loses most accuracy to colour."""
-        gaps = [
-            c - g for c, g in zip(self.colour.per_class_accuracy, self.grey.per_class_accuracy, strict=True)
-        ]
-        return int(np.argmax(gaps))
-
 
 def compare_twins(
     colour_res: Occlusion, grey_res: Occlusion, colour: Card, grey: Card, labels: Sequence[int | None]

@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from occsens.checks import CheckResult
-from occsens.errors import OcclusionError, shown
+from occsens.constants import HTML_NAME
+from occsens.errors import OcclusionError, printable, shown
 from occsens.errors import path as as_path
-from occsens.output import write_files
+from occsens.files import write_files
 from occsens.report.analysis import SampleAnalysis, Takeover
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.display import report_frame
 from occsens.report.questions import Printout
-
-HTML_NAME = "index.html"  # the page's name in a report folder
-JSON_NAME = "report.json"  # the numbers' name beside it
+from occsens.report.verdicts import CheckReading
 
 
 def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:
@@ -43,7 +42,10 @@ def class_names_for(given: Any, num_classes: int) -> tuple[str, ...]:
         raise OcclusionError(
             f"class_names has {len(given)} names for a model with {num_classes} classes; give one per class"
         )
-    return tuple(given)
+    twice = sorted({name for name in given if list(given).count(name) > 1})
+    if twice:  # a report names classes by these: two alike would read as one class
+        raise OcclusionError(f"class_names names {', '.join(map(repr, twice[:5]))} more than once")
+    return tuple(printable(name) for name in given)  # text of the user's: shown, never obeyed
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Report:
     numbers: dict = field(repr=False)
     findings: tuple[Finding, ...] = field(repr=False, default=())
     title: str = ""
+    checks: CheckReading | None = field(repr=False, default=None)  # the checks' verdicts; None: none ran
 
     def __repr__(self) -> str:
         samples = len(self.numbers.get("samples", ()))
@@ -146,7 +149,7 @@ class Report:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the page whole to the file ``path`` (or ``index.html`` in it, when ``path`` is a folder
         or ends with a separator) and return where: atomically, so a failure leaves the old file or none,
-        never half a page (``occsens.output.write_files``)."""
+        never half a page (``occsens.files.write_files``)."""
         target = as_path(path, "path")
         folder, name = (
             (target, HTML_NAME)

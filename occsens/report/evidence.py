@@ -44,6 +44,7 @@ class AskerMatch:
     asker_count: int  # 37
     asker_positions: int  # 64
     count: int  # positions the asker's class wins here, under the notebook's square
+    true_kept: int  # positions the clean class keeps under true windows of the notebook's cell size
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ class Readings:
     kept_occlude: int  # positions where the clean class stays most probable, image minus the window
     kept_reveal: int  # ... only the window shown
     agreement: int  # positions where both class maps name the same class
-    reveal_top: int | None  # the class winning most patch-only positions it is not the clean class of
-    reveal_top_count: int
+    reveal_top: int | None  # the class the model names most often when shown only the window
+    reveal_top_count: int  # ... at how many of the windows (all samples, whatever their clean class)
     fill_class: int  # the class of an image made only of the fill
 
 
@@ -153,6 +154,7 @@ def gather(data: ReportData) -> Evidence:
                 asker_count=q.counts[q.takeover],
                 asker_positions=q.positions,
                 count=int(m.class_counts[q.takeover]) if q.takeover < len(m.class_counts) else 0,
+                true_kept=nb.same_size.kept,
             )
         causes = Causes(
             samples=len(samples),
@@ -174,9 +176,7 @@ def gather(data: ReportData) -> Evidence:
         )
     reveal = np.zeros(len(s.clean_probs), dtype=np.int64)
     for x in samples:
-        counts = np.asarray(x.reveal.class_counts)
-        counts[x.clean_class] = 0
-        reveal += counts
+        reveal += np.asarray(x.reveal.class_counts)
     reveal_top = int(np.argmax(reveal)) if reveal.any() else None
     readings = Readings(
         samples=len(samples),

@@ -1,11 +1,13 @@
 """``occsens.explain``: the HTML report for a model of yours and your images, from Python.
 
-What ``occsens explain IMAGE`` writes, for a notebook: the same ``make_report`` pipeline, with the
-sanity checks run on the same images and settings, returned as a ``Report`` that shows itself inline
-and saves with ``report.save(path)``. Images come in as arrays or tensors (read files with
+The one path from a model and images to a report: ``occsens report`` and ``occsens explain IMAGE`` call
+it too, adding only what they parse from their arguments. It probes the model once, runs the sanity
+checks on the same images and settings, then the ``make_report`` pipeline, all on one store of
+occlusion runs (``occsens.engine.Runs``), and returns a ``Report`` that shows itself inline and saves
+with ``report.save(path)``. Images come in as arrays or tensors (read files with
 ``occsens.read_image``). What the command line adds for occsens's shipped CIFAR-10 models (their model
-cards, the colour-vs-greyscale comparison, the asker's printout) is left out: ``explain`` knows
-nothing of the model but what it returns.
+cards, the colour-vs-greyscale comparison, the asker's printout) comes in as data (``model_info``,
+``twin``, ``question``): ``explain`` knows nothing of the model but what it returns.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from importlib import metadata
 from typing import Any
 
 from occsens.checks import run_checks
-from occsens.engine import as_images, occlude
+from occsens.engine import Runs, as_images
 from occsens.errors import OcclusionError, flag, shown
-from occsens.report.data import Report, class_names_for, model_info_without_card
+from occsens.report.data import ModelInfo, Report, Twin, class_names_for, model_info_without_card
 from occsens.report.make import make_report
+from occsens.report.questions import Printout
 
 TWIN_MISSING = (
     "The colour-vs-greyscale comparison measures occsens's two shipped CIFAR-10 models against each "
@@ -79,6 +82,16 @@ def explain(
     title: str = "Occlusion sensitivity report",
     progress: bool = False,
     batch_size: int | None = None,
+    indices: Sequence[int | None] | None = None,
+    label_names: Sequence[str] | None = None,
+    notes: Sequence[Sequence[str]] | None = None,
+    model_info: ModelInfo | None = None,
+    twin: Twin | None = None,
+    twin_missing: str | None = None,
+    question: Printout | None = None,
+    timestamp: str | None = None,
+    check_images: Any = None,
+    check_ids: Sequence[int] | None = None,
 ) -> Report:
     """The occlusion report on ``images`` (one ``[C, H, W]`` or a batch ``[N, C, H, W]``) for ``model``.
 
@@ -93,6 +106,12 @@ def explain(
         model_name: how the report names the model (default: its class name).
         title: the page's title.
         progress: one progress bar for the report (and one for the checks) on stderr.
+        indices, label_names, notes, model_info, twin, twin_missing, question, timestamp: as for
+            ``make_report`` (a dataset's indices also name the images in the checks' results; the
+            labels are in ``label_names``' classes when given); default: none, a card-less model.
+        check_images, check_ids: images the checks may add when the ones shown do not decide a
+            verdict, and their ids (``run_checks``' ``more_images`` and ``more_ids``); the report shows
+            only ``images``, the checks say how many they used.
 
     Returns the ``Report``: shown inline in a notebook, written whole by ``report.save(path)``.
     Bad arguments raise ``OcclusionError`` naming the argument, before any work.
@@ -109,47 +128,59 @@ def explain(
     # one window the size of the image on the first image: the model, fill and output checked, and the
     # number of classes known, in two forward passes before the long runs
     h, w = x.shape[2:]
-    probe = occlude(
+    runs = Runs()  # one store for the probe, the checks and the report: each map computed once
+    probe = runs.occlude(
         model,
         x[:1],
         patch=(h, w),
         fill=fill,
         output=output,
         engine="brute",
-        progress=False,
         batch_size=batch_size,
     )
     if class_names is not None:
         class_names = class_names_for(class_names, probe.num_classes)
-    known = _labels(labels, n, probe.num_classes)
+    known = _labels(labels, n, len(label_names) if label_names is not None else probe.num_classes)
     results = None
     if checks:
+        ids = None if indices is None else [k if i is None else i for k, i in enumerate(indices)]
         results = run_checks(
             model,
             x,
             labels=None if known is None or None in known else known,
+            sample_ids=ids,
             patch=patch,
             stride=stride,
             fill=fill,
             output=output,
             class_names=class_names,
             progress=progress,
+            runs=runs,
+            more_images=check_images,
+            more_ids=check_ids,
         )
     return make_report(
         model,
         x,
         names=class_names,
         sample_names=names,
+        indices=indices,
         labels=known,
+        label_names=label_names,
+        notes=notes,
         patch=patch,
         stride=stride,
         fill=fill,
         output=output,
-        model_info=model_info_without_card(model, model_name or type(model).__name__),
-        twin_missing=TWIN_MISSING,
+        model_info=model_info or model_info_without_card(model, model_name or type(model).__name__),
+        twin=twin,
+        twin_missing=TWIN_MISSING if twin_missing is None else twin_missing,
         title=title,
+        timestamp=timestamp,
+        question=question,
         checks=results,
         version=_version(),
         progress=progress,
         batch_size=batch_size,
+        runs=runs,
     )

@@ -37,7 +37,7 @@ from PIL import Image
 
 from occsens.report.analysis import Cell, MapStats
 from occsens.report.colours import OTHER, OTHER_COLOUR, is_other
-from occsens.report.thresholds import IMPORTANT_DROP
+from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
 
 DPI = 100
 PALETTE = 256  # colours per stored figure: flat fills, text and a colour bar need no more
@@ -235,15 +235,43 @@ def _score_norm(stats: MapStats) -> Normalize:
     return Normalize(lo, hi if hi > lo else lo + 1)
 
 
-def heat(ax, fig: Figure, stats: MapStats, target: str, title: str, colourbar: bool = True) -> None:  # noqa: ANN001
+def map_norm(stats: MapStats) -> Normalize:
+    """One map's own scale, for a heatmap drawn alone: from its lowest value to the clean probability.
+
+    On the fixed 0..1 scale a confident image's map (every window between 0.98 and 0.9993) is one flat
+    colour; stretched to its own range, the windows that lower the probability show. The range is never
+    narrower than ``FLAT_DROP``, the drop below which the report calls a map flat, so noise on a flat
+    map is not stretched into structure. Maps compared side by side keep the shared ``_score_norm``."""
+    fixed = _score_norm(stats)
+    if (fixed.vmin, fixed.vmax) != (0, 1):
+        return fixed
+    lo = float(np.min(stats.heatmap))
+    hi = max(float(np.max(stats.heatmap)), stats.clean_target_prob)
+    if hi - lo < FLAT_DROP:
+        hi = min(1.0, lo + FLAT_DROP)
+        lo = hi - FLAT_DROP
+    return Normalize(lo, hi)
+
+
+def scale_words(norm: Normalize) -> str:
+    """The colour scale as the colour bar states it."""
+    return f"scale {norm.vmin:.4f} to {norm.vmax:.4f}"
+
+
+def heat(  # noqa: ANN001
+    ax, fig: Figure, stats: MapStats, target: str, title: str, colourbar: bool = True, own_scale: bool = False
+) -> None:
+    """The target's probability per window; ``own_scale``: on the map's own range (``map_norm``), stated
+    on the colour bar; else on the fixed 0..1 scale maps compared side by side share."""
     xs, ys = mesh(stats)
-    drawn = ax.pcolormesh(xs, ys, stats.heatmap, cmap=PROB_CMAP, norm=_score_norm(stats), shading="flat")
+    norm = map_norm(stats) if own_scale else _score_norm(stats)
+    drawn = ax.pcolormesh(xs, ys, stats.heatmap, cmap=PROB_CMAP, norm=norm, shading="flat")
     outline(ax, stats.most_important, "white")
     outline(ax, stats.most_important, "black", ":")
     pixel_axes(ax, stats.image_size)
     ax.set_title(title)
     if colourbar:
-        fig.colorbar(drawn, ax=ax, shrink=0.85, label=f"P({target}), window occluded")
+        fig.colorbar(drawn, ax=ax, shrink=0.85, label=f"P({target}), window occluded ({scale_words(norm)})")
 
 
 def classes(ax, stats: MapStats, colours: Sequence[str], title: str) -> None:  # noqa: ANN001

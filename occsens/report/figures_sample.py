@@ -33,7 +33,7 @@ def heatmap_figure(image: np.ndarray, stats: MapStats, target: str) -> Figure:
     with fg.style():
         fig = fg.figure(7.4, 3.1)
         ax1, ax2 = fig.subplots(1, 2)
-        fg.heat(ax1, fig, stats, target, f"P({target}) per window (low = important)")
+        fg.heat(ax1, fig, stats, target, f"P({target}) per window (low = important)", own_scale=True)
         title = f"drop over the image (outlined: drop > {IMPORTANT_DROP:g})"
         fg.drop_panel(ax2, fig, image, stats, target, title)
         return fig

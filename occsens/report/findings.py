@@ -13,6 +13,7 @@ import numpy as np
 
 from occsens.report import analysis as an
 from occsens.report.cards import Card, TwinComparison
+from occsens.report.consistency import largest
 from occsens.report.data import Finding, ReportData
 from occsens.report.formatting import extent_text, points, prob, region_text, rep_name
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP, SAME_MAP_SHARE, SPREAD_AREA_SHARE, WEAK_CLEAN
@@ -293,12 +294,14 @@ def findings_twins(c: TwinComparison, names: Sequence[str]) -> list[Finding]:
             + ((points(abs(gap) / 100),) if better else ()),
         )
     ]
-    k = c.largest_class_gap()
-    cg = c.colour.per_class_accuracy[k] - c.grey.per_class_accuracy[k]
-    if cg > 0:
+    pairs = zip(c.colour.per_class_accuracy, c.grey.per_class_accuracy, strict=True)
+    gaps = [round(1000 * (a - b)) for a, b in pairs]
+    k = largest(gaps)  # as printed (tenths of a point); a shared largest names no class
+    if k is not None and gaps[k] > 0:
         out.append(
             Finding(
-                f"Greyscale loses most on {names[k]}: {prob(c.grey.per_class_accuracy[k])} against "
+                f"Greyscale's largest per-class loss is on {names[k]}: {prob(c.grey.per_class_accuracy[k])} "
+                "against "
                 f"{prob(c.colour.per_class_accuracy[k])} in colour.",
                 (prob(c.grey.per_class_accuracy[k]), prob(c.colour.per_class_accuracy[k])),
             )

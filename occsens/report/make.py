@@ -19,27 +19,31 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from occsens.checks import CheckResult
-from occsens.engine import as_images
-from occsens.engine.model import check_output, is_probability, scores_in_words
-from occsens.errors import OcclusionError
-from occsens.output import write_files
+from occsens.constants import HTML_NAME, JSON_NAME
+from occsens.engine import Runs, as_images
+from occsens.engine.model import check_output, is_probability, progress_bar, scores_in_words
+from occsens.errors import OcclusionError, printable
+from occsens.files import write_files
 from occsens.report import analysis as an
+from occsens.report import evidence as ev
+from occsens.report.answers import answers
 from occsens.report.cards import compare_twins
-from occsens.report.data import HTML_NAME, JSON_NAME, ModelInfo, Report, ReportData, Twin, class_names_for
+from occsens.report.data import ModelInfo, Report, ReportData, Twin, class_names_for
 from occsens.report.questions import Printout
 from occsens.report.render import render, report_numbers
 from occsens.report.runs import execute, plan_runs
+from occsens.report.summary import image_summary
+from occsens.report.verdicts import read_checks
 from occsens.report.view import build_view
 
 
 class _Steps:
-    """One progress bar for the whole report (tqdm on stderr), or nothing."""
+    """One progress bar for the whole report (the engine's: on a terminal only, after a couple of
+    seconds), or nothing."""
 
     def __init__(self, total: int, enabled: bool) -> None:
-        self.bar = tqdm(total=total, unit="step", desc="report", leave=False) if enabled else None
+        self.bar = progress_bar(total, enabled, unit="step", desc="report") if enabled else None
 
     def __call__(self, name: str) -> None:
         if self.bar is not None:
@@ -85,6 +89,7 @@ def make_report(
     question: Printout | None = None,
     progress: bool = False,
     batch_size: int | None = None,
+    runs: Runs | None = None,
 ) -> Report:
     """Measure, analyse, draw and render; nothing is written.
 
@@ -94,12 +99,15 @@ def make_report(
     ``output`` is what the model returns, as for ``occsens.occlude``; ``checks`` are
     ``occsens.checks`` results to show with the maps; ``version`` is the occsens version the page
     names as its generator; ``question`` is the asker's printout (``occsens.report.questions.ASKER``),
-    given when the images are of the dataset its class ids refer to.
+    given when the images are of the dataset its class ids refer to; ``runs`` is the job's store of
+    occlusion runs (``occsens.engine.Runs``), shared with the checks so no map is computed twice.
     """
     x = as_images(images)
     n = len(x)
     if len(sample_names) != n:
         raise OcclusionError(f"sample_names has {len(sample_names)} entries for {n} images")
+    # File names are data: any bytes a file system allows, shown escaped in the page, figures and JSON
+    sample_names = [printable(str(s)) for s in sample_names]
     notes = [()] * n if notes is None else [tuple(str(t) for t in ns) for ns in notes]
     if len(notes) != n:
         raise OcclusionError(f"notes has {len(notes)} entries for {n} images")
@@ -114,21 +122,21 @@ def make_report(
     steps = _Steps(len(plan) + n + 1, progress)  # the runs, each sample's figures, the rendering
     try:
         with _once_each_warning():
-            runs = execute(model, plan, batch_size=batch_size, step=steps, output=output)
-        names = class_names_for(names, runs.main.num_classes)
-        samples = an.analyse(runs, names=names, sample_names=sample_names, indices=indices, labels=labels)
+            measured = execute(model, plan, batch_size=batch_size, step=steps, output=output, runs=runs)
+        names = class_names_for(names, measured.main.num_classes)
+        samples = an.analyse(measured, names=names, sample_names=sample_names, indices=indices, labels=labels)
         comparison = None
-        if twin is not None and runs.colour is not None and runs.grey is not None:
-            comparison = compare_twins(
-                runs.colour, runs.grey, twin.colour_card, twin.grey_card, [s.true_label for s in samples]
-            )
+        if twin is not None and measured.colour is not None and measured.grey is not None:
+            truth = [s.true_label for s in samples]
+            cards = (twin.colour_card, twin.grey_card)
+            comparison = compare_twins(measured.colour, measured.grey, *cards, truth)
         data = ReportData(
             names=tuple(names),
             label_names=tuple(label_names or names),
             model=model_info or ModelInfo("model"),
-            patch=runs.main.plan.patch,
-            stride=runs.main.plan.stride,
-            fill=runs.main.fill,
+            patch=measured.main.plan.patch,
+            stride=measured.main.plan.stride,
+            fill=measured.main.fill,
             scores=scores_in_words(output_name),
             probabilities=is_probability(output_name),
             notes=tuple(tuple(ns) for ns in notes),
@@ -151,11 +159,17 @@ def make_report(
 
 def render_report(data: ReportData, step: Callable[[str], None] | None = None) -> Report:
     """The page, its numbers and its findings from the report's data (figures drawn here)."""
-    view, found = build_view(data, step)
+    e = ev.gather(data)  # the evidence, the answers and the checks' verdicts: built once, read by both
+    reading = None if data.checks is None else read_checks(data.checks)  # the page and the JSON
+    # the asker's four answers open the demo report (given their printout); other images' summary the rest
+    demo = data.question is not None
+    answered = answers(data, e) if demo else ()
+    summary = None if demo else image_summary(data)
+    view, found = build_view(data, e, answered, reading, step, summary)
     html = render(view)
     if step is not None:
         step("render")
-    return Report(html, report_numbers(data), tuple(found), data.title)
+    return Report(html, report_numbers(data, answered, reading, summary), tuple(found), data.title, reading)
 
 
 def write_report(report: Report, out: str | os.PathLike, write_json: bool = False) -> Path:

@@ -15,18 +15,18 @@ import jinja2
 
 from occsens.errors import OcclusionError
 from occsens.report import analysis as an
-from occsens.report.answers import answers
 from occsens.report.cards import Card
-from occsens.report.data import ReportData
+from occsens.report.data import Finding, ReportData
 from occsens.report.questions import QUESTIONS
-from occsens.report.verdicts import read_checks
+from occsens.report.summary import ImageSummary
+from occsens.report.verdicts import CheckReading
 
 TEMPLATE = "report.html.j2"
 
 
-def _template_sources() -> dict[str, str]:
-    """The templates: from the installed package ``occsens.templates``, else a checkout's ``templates/``."""
-    wanted = (TEMPLATE, "report.css")
+def _template_sources(wanted: tuple[str, ...] = (TEMPLATE, "report.css")) -> dict[str, str]:
+    """The templates ``wanted``: from the installed package ``occsens.templates``, else a checkout's
+    ``templates/`` (the survey's page reads its own template and the same stylesheet)."""
     try:
         root = files("occsens.templates")
         return {name: root.joinpath(name).read_text(encoding="utf-8") for name in wanted}
@@ -89,8 +89,15 @@ def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
     }
 
 
-def report_numbers(data: ReportData) -> dict:
-    """The report's numbers as plain JSON values."""
+def report_numbers(
+    data: ReportData,
+    answered: Sequence[Finding],
+    reading: CheckReading | None,
+    summary: ImageSummary | None = None,
+) -> dict:
+    """The report's numbers as plain JSON values (``answered``: the four answers; ``reading``: the
+    checks' verdicts and trust summary, None without checks; ``summary``: what a report on a reader's
+    own images opens with, instead of the answers; all built once, for the page too)."""
     names = data.names
     out: dict[str, Any] = {
         "model": data.model.label,
@@ -113,16 +120,20 @@ def report_numbers(data: ReportData) -> dict:
     }
     if data.twins_missing:
         out["greyscale_missing"] = data.twins_missing
-    if data.checks is not None:
+    if data.checks is not None and reading is not None:
         out["checks"] = [r.to_dict() for r in data.checks]
-        reading = read_checks(data.checks)
         out["check_verdicts"] = [row.verdict for row in reading.rows]
         out["trust_summary"] = reading.summary
-        out["trust_claims"] = [c.to_dict() for c in reading.claims]
-    out["questions"] = [
-        {"id": q.id, "asked": q.asked, "answer": a.text}
-        for q, a in zip(QUESTIONS, answers(data), strict=True)
-    ]
+        out["trust"] = [t.to_dict() for t in reading.trust]
+    if summary is None:  # the asker's questions: the demo report only, as on the page
+        out["questions"] = [
+            {"id": q.id, "asked": q.asked, "answer": a.text} for q, a in zip(QUESTIONS, answered, strict=True)
+        ]
+    else:
+        out["summary"] = {
+            "images": [{"name": r["name"], "text": r["text"]} for r in summary.rows],
+            "trust": summary.trust,
+        }
     for s in data.samples:
         item: dict[str, Any] = {
             "name": s.name,

@@ -3,8 +3,9 @@
 ``plan_runs`` lists every ``occlude`` call the report needs (the user's fill, the patch-only view,
 the other fills, an image made only of each fill, the notebook's geometry, the colour model and
 its greyscale twin) before any of them runs, so a progress bar can be sized from the plan's
-length; ``execute`` runs the plan and files each result in ``Runs``. A fill the user's already
-covers (the same engine description, e.g. grey 0.5) is not run twice.
+length; ``execute`` asks the job's store (``occsens.engine.Runs``, shared with the checks) for each run and
+files each result in ``ReportRuns``. A fill the user's already covers (the same engine description,
+e.g. grey 0.5) is not run twice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import torch
 
-from occsens.engine import Occlusion, as_images, notebook_occlude, occlude, plan_for, resolve_fill
+from occsens.engine import Occlusion, as_images, plan_for, resolve_fill
+from occsens.engine.store import Runs
 
 Pair = tuple[int, int]
 
@@ -26,7 +28,7 @@ COMPARED_FILLS: tuple[Any, ...] = (0.5, "mean", "blur", "noise", 0.0)
 
 @dataclass(frozen=True, eq=False)
 class Run:
-    """One engine call: which field of ``Runs`` it fills, what the progress bar calls it, its settings."""
+    """One engine call: the field of ``ReportRuns`` it fills, what the progress bar calls it, its settings."""
 
     role: str  # "main", "reveal", "fills", "fill_only", "notebook", "same_size", "colour" or "grey"
     label: str
@@ -51,7 +53,7 @@ class RunPlan:
 
 
 @dataclass(frozen=True, eq=False)
-class Runs:
+class ReportRuns:
     """Every ``Occlusion`` result the report is made of, for the same N images."""
 
     main: Occlusion  # the user's fill, sliding windows: the image minus the window
@@ -117,28 +119,25 @@ def execute(
     batch_size: int | None = None,
     step: Callable[[str], None] | None = None,
     output: Any = "softmax",
-) -> Runs:
+    runs: Runs | None = None,
+) -> ReportRuns:
     """Run the plan with ``model`` (and the twin's models); ``step(label)`` is called after each run.
 
     ``output`` is what ``model`` returns (see ``occsens.occlude``); the twin's shipped models return logits.
+    ``runs`` is the job's store: a run the checks already made is read from it, not made again.
     """
+    store = Runs() if runs is None else runs
     done: list[tuple[Run, Occlusion]] = []
     for run in plan.runs:
         which = model if run.model is None else run.model
         scores = output if run.model is None else "softmax"
         if run.notebook:
             assert isinstance(run.patch, int)
-            res = notebook_occlude(
-                which,
-                plan.images,
-                size=run.patch,
-                fill=run.fill,
-                batch_size=batch_size,
-                output=scores,
-                progress=False,  # the report shows one bar of its own
+            res = store.notebook_occlude(
+                which, plan.images, size=run.patch, fill=run.fill, batch_size=batch_size, output=scores
             )
         else:
-            res = occlude(
+            res = store.occlude(
                 which,
                 plan.images,
                 patch=run.patch,
@@ -147,7 +146,6 @@ def execute(
                 reveal=run.reveal,
                 batch_size=batch_size,
                 output=scores,
-                progress=False,
             )
         if step is not None:
             step(run.label)
@@ -162,7 +160,7 @@ def execute(
     (main,) = results("main")
     (reveal,) = results("reveal")
     notebook = one("notebook", None)
-    return Runs(
+    return ReportRuns(
         main,
         reveal,
         (main, *results("fills")),
@@ -184,7 +182,7 @@ def measure(
     batch_size: int | None = None,
     step: Callable[[str], None] | None = None,
     output: Any = "softmax",
-) -> Runs:
+) -> ReportRuns:
     """Plan and execute the report's own runs (no twin) in one call."""
     plan = plan_runs(images, patch=patch, stride=stride, fill=fill)
     return execute(model, plan, batch_size=batch_size, step=step, output=output)

@@ -47,7 +47,5 @@ SPREAD_AREA_SHARE = 0.5
 # class map no more than the grid of windows itself does.
 SQUARE_SIZE_FACTOR = 2.0
 
-# With true windows, the replacement classes "come from the image" when the image's own runner-up
-# (its second class on the unoccluded image) wins more than half of the positions the clean class
-# loses: then what the rest of the image supports next, not an unrelated class, fills in (a majority).
-RUNNER_UP_SHARE = 0.5
+# "Most" (the runner-up takes most lost positions; most of a gap on one class) is a strict majority:
+# ``occsens.report.consistency.MOST_SHARE``, with the claims the sanity checks can veto.

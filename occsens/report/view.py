@@ -15,19 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from occsens.checks import CheckResult
 from occsens.report import analysis as an
 from occsens.report import colours as cl
 from occsens.report import evidence as ev
 from occsens.report import figures_overview as fo
-from occsens.report.answers import answers
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.data import Finding, ReportData
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
 from occsens.report.formatting import notebook_square, pct, points, prob
 from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
-from occsens.report.thresholds import IMPORTANT_DROP
-from occsens.report.verdicts import read_checks
+from occsens.report.summary import ImageSummary
+from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
+from occsens.report.verdicts import CheckReading
 from occsens.report.view_sample import FILL_VERDICT_WORDS, data_uri, sample_view
 
 
@@ -63,12 +62,13 @@ def _card_view(card: Card, names: Sequence[str]) -> dict:
     }
 
 
-def _questions(data: ReportData, e: ev.Evidence) -> tuple[list[dict], list[Finding]]:
+def _questions(
+    data: ReportData, e: ev.Evidence, found: Sequence[Finding]
+) -> tuple[list[dict], list[Finding]]:
     samples = [s.name for s in data.samples]
     k = f"#sample-{e.featured + 1}"
     name = samples[e.featured]
     notebook = e.last is not None
-    found = answers(data, e)
     notebook_links = [
         ("the notebook's print", "#notebook"),
         (f"{name}: the notebook's last input", f"{k}-notebook"),
@@ -85,16 +85,26 @@ def _questions(data: ReportData, e: ev.Evidence) -> tuple[list[dict], list[Findi
         ],
         [("colour or greyscale", "#colour-vs-greyscale"), ("the model card", "#model")],
     ]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": q.id,
             "title": q.title,
             "asked": q.asked,
             "answer": f.text,
             "links": [{"label": label, "href": href} for label, href in where],
+            "figure": None,
         }
         for q, f, where in zip(QUESTIONS, found, links, strict=True)
     ]
+    nb = data.samples[e.featured].notebook
+    if nb is not None:  # Q2's key evidence, under the answer: the square against a true window, same image
+        size = nb.notebook.patch[0]
+        rows[1]["figure"] = {
+            "src": data_uri(fo.notebook_square_png(nb.example, nb.same_example)),
+            "alt": f"the notebook's {notebook_square(size)} square and a true {size}x{size} window, {name}",
+            "caption": f"{name}: what the model sees under the notebook's {notebook_square(size)} square "
+            f"(left) and under a true {size}x{size} window at the same position (right)",
+        }
     return rows, list(found)
 
 
@@ -247,19 +257,28 @@ def _samples_totals(data: ReportData, e: ev.Evidence) -> dict:
     }
 
 
-def check_view(results: Sequence[CheckResult]) -> dict[str, Any]:
+def check_view(reading: CheckReading) -> dict[str, Any]:
     """The check section: the trust summary, the count of each verdict, one plain row per check."""
-    reading = read_checks(results)
     return {
+        "trust": [t.to_dict() for t in reading.trust],
         "summary": reading.summary,
         "failed": reading.failed,
-        "counts": {v: reading.count(v) for v in ("pass", "fail", "inconclusive")},
+        "counts": {v: reading.count(v) for v in ("pass", "fail", "inconclusive", "info")},
         "rows": [vars(r) for r in reading.rows],
     }
 
 
-def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> tuple[dict, list[Finding]]:
-    """The view model: plain values and formatted strings only, plus every finding it contains."""
+def build_view(
+    data: ReportData,
+    e: ev.Evidence,
+    answered: Sequence[Finding],
+    reading: CheckReading | None,
+    step: Callable[[str], None] | None = None,
+    summary: ImageSummary | None = None,
+) -> tuple[dict, list[Finding]]:
+    """The view model: plain values and formatted strings only, plus every finding it contains, from the
+    report's data, its evidence, the four answers (or, for a reader's own images, their ``summary``)
+    and the checks' reading (each built once)."""
     names = data.names
     colours = cl.class_colours(len(names), cl.shown_classes(cl.class_frequency(data.samples, data.twins)))
     sample_findings: list[Finding] = []
@@ -270,8 +289,14 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
             step(f"figures {s.name}")
         samples.append(view)
         sample_findings += found
-    e = ev.gather(data)
-    questions, answers = _questions(data, e)
+    # the asker's four questions open only the demo report (the one given their printout); a report on
+    # other images opens with what it found on them (``summary``, built once with the answers)
+    summary_view = None
+    if summary is None:
+        questions, answers = _questions(data, e, answered)
+    else:
+        questions, answers = [], list(summary.findings)
+        summary_view = {"rows": summary.rows, "trust": summary.trust}
     card, card_findings = None, []
     if data.model.card is not None:
         card_findings = [finding_card(data.model.card, names)]
@@ -290,6 +315,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
         "version": data.version,
         "timestamp": data.timestamp,
         "questions": questions,
+        "summary": summary_view,
         "notebook": _notebook_intro(data, e.featured),
         "model": {
             "label": data.model.label,
@@ -304,6 +330,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
             "grid": f"{grid[0]}x{grid[1]}",
             "fills": [an.fill_label(f.fill) for f in data.samples[0].fills] if data.samples else [],
             "threshold": f"{IMPORTANT_DROP:g}",
+            "flat": f"{FLAT_DROP:g}",
             "scores": data.scores,
             "score": "probability" if data.probabilities else "score",
         },
@@ -316,7 +343,7 @@ def build_view(data: ReportData, step: Callable[[str], None] | None = None) -> t
         "twins": None if data.twins is None else _twins_view(data.twins, data, colours),
         "twins_missing": data.twins_missing,
         "twin_findings": [f.text for f in twin_findings],
-        "checks": check_view(data.checks) if data.checks is not None else None,
+        "checks": check_view(reading) if reading is not None else None,
         "legend": [{"name": n, "colour": c} for n, c in cl.legend_entries(names, colours)],
     }
     return view, answers + card_findings + takeover_findings + twin_findings + sample_findings

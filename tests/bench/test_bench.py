@@ -22,6 +22,12 @@ def test_a_small_bench_agrees_across_engines_and_writes_markdown_and_json(tmp_pa
     assert "| default | p4s4 | 1 | 64 |" in table
     saved = json.loads((tmp_path / "bench.json").read_text())
     assert saved["rows"][0]["windows"] == 64 and saved["ceilings"]["flops"]["default"] > 0
+    # the survey row (issue 24): the shipped model's survey of the same images, Captum beside it
+    survey = saved["survey"]
+    assert survey["images"] == 1 and survey["survey_images_per_s"] == pytest.approx(1 / survey["survey_s"])
+    assert "## Survey (issue 24)" in table and "| occsens survey |" in table
+    if "captum_s_per_image" in survey:  # Captum is in the test extra; absent, the row says nothing of it
+        assert "| Captum, one call per image |" in table
 
 
 def test_unknown_settings_are_named(tmp_path) -> None:

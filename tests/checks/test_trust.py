@@ -8,6 +8,7 @@ import re
 
 from occsens import checks
 from occsens.checks.results import _result
+from occsens.checks.trust import CLAIMS
 
 
 def with_power(result: checks.CheckResult, power: float | None) -> checks.CheckResult:
@@ -33,7 +34,7 @@ def answers(results: list[checks.CheckResult]) -> dict[tuple[str, ...], str]:
 
 def test_one_claim_per_entry_in_plain_words() -> None:
     claims = checks.trust_claims([])
-    assert [c.claim for c in claims] == [claim for claim, _ in checks.CLAIMS]
+    assert [c.claim for c in claims] == [claim for claim, _ in CLAIMS]
     jargon = re.compile(r"sink|insertion|deletion|AUC|AOPC|randomis|z =|Spearman", re.IGNORECASE)
     for c in claims:
         assert not jargon.search(c.claim), c.claim

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from occsens import output
 from occsens.cifar import data
 from occsens.cifar.models import Architecture, build_model
 from occsens.cifar.train import MAX_EPOCHS, MAX_SEED, Recipe, train
 from occsens.errors import OcclusionError
+from occsens.files import write
 
 from .conftest import SMALL_BATCH, write_release
 
@@ -173,6 +173,8 @@ def _checkpoint_variants(run: Path) -> dict[str, bytes | None]:
     bad_epoch["epoch"] = 7  # past the recipe's one epoch
     bad_optimizer = torch.load(io.BytesIO(good), weights_only=True)
     bad_optimizer["optimizer"] = {"state": {}, "param_groups": [{"params": [0]}]}
+    deep_history = torch.load(io.BytesIO(good), weights_only=True)
+    deep_history["history"] = "[" * 100_000 + "]" * 100_000  # issue 26: a RecursionError was exit 3
 
     def saved(obj: object) -> bytes:
         buffer = io.BytesIO()
@@ -188,6 +190,7 @@ def _checkpoint_variants(run: Path) -> dict[str, bytes | None]:
         "no keys": no_keys.getvalue(),
         "epoch past the recipe": saved(bad_epoch),
         "an optimizer of another model": saved(bad_optimizer),
+        "deeply nested history": saved(deep_history),
     }
 
 
@@ -207,6 +210,7 @@ EXPECTED = {
     "no keys": r"is not a checkpoint written by occsens train",
     "epoch past the recipe": r"is corrupt \(epoch 7 of 1",
     "an optimizer of another model": r"its optimizer state does not fit this model",
+    "deeply nested history": r"is corrupt \(its settings or history are nested too deeply\)",
 }
 
 
@@ -271,7 +275,7 @@ def test_a_failure_while_writing_the_model_leaves_the_previous_model_and_card(
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_replace(src, dst)
 
-    monkeypatch.setattr(output.os, "replace", disk_fails_on_the_second_file)
+    monkeypatch.setattr(write.os, "replace", disk_fails_on_the_second_file)
     with pytest.raises(OcclusionError, match=r"cannot write the weights and model card \(No space left"):
         train(run, name="tiny", arch=TINY, recipe=QUICK, data_dir=copy, resume=True, progress=False)
     assert moved == ["tiny.pt", "tiny.json"]  # the weights had been renamed into place first
@@ -290,7 +294,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
         tmp_path / "straight", name="tiny", arch=TINY, recipe=two, data_dir=tmp_path, progress=False
     )
 
-    real_write = output.write_files
+    real_write = write.write_files
 
     def killed_after_the_first_checkpoint(out: Path, payload: dict, what: str, option: str = "--out") -> list:
         real_write(out, payload, what, option)
@@ -314,3 +318,48 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
     )
     a, b = torch.load(straight, weights_only=True), torch.load(resumed, weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("left", ["finished", "partial"])
+def test_a_run_already_in_the_folder_is_never_replaced_silently(
+    finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, left: str
+) -> None:
+    """Issue 26: without --resume a finished run's four files were all replaced; a partial run (only its
+    checkpoint) is refused the same way. The refusal comes before the data is read (it does not exist)."""
+    copy = _copy_run(finished, tmp_path)
+    run = copy / "run"
+    if left == "partial":
+        for file in ("tiny.pt", "tiny.json", "tiny.md"):
+            (run / file).unlink()
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(OcclusionError, match=r"already holds a run named 'tiny' \(.*tiny\.checkpoint\.pt\)"):
+        train(run, name="tiny", arch=TINY, recipe=QUICK, data_dir=tmp_path / "absent", progress=False)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    with pytest.raises(OcclusionError, match="resume and overwrite exclude each other"):
+        train(
+            run,
+            name="tiny",
+            arch=TINY,
+            recipe=QUICK,
+            data_dir=tmp_path / "absent",
+            resume=True,
+            overwrite=True,
+        )
+    monkeypatch.setattr(data, "IMAGES_PER_BATCH", SMALL_BATCH)
+    train(run, name="tiny", arch=TINY, recipe=QUICK, data_dir=copy, overwrite=True, progress=False)
+    assert sorted(p.name for p in run.iterdir()) == ["tiny.checkpoint.pt", "tiny.json", "tiny.md", "tiny.pt"]
+
+
+def test_the_command_refuses_a_finished_run_without_resume_or_overwrite(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from occsens.cli import main
+
+    copy = _copy_run(finished, tmp_path)
+    before = {p.name: p.read_bytes() for p in (copy / "run").iterdir()}
+    code = main(
+        ["train", "--name", "tiny", "--out", str(copy / "run"), "--data-dir", str(tmp_path / "absent")]
+    )
+    (line,) = capsys.readouterr().err.splitlines()
+    assert code == 2 and "already holds a run named 'tiny'" in line and "--overwrite" in line
+    assert {p.name: p.read_bytes() for p in (copy / "run").iterdir()} == before

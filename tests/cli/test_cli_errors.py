@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from occsens import cli
-from occsens.cli import types
 
 from .workspace import (
     MODULE,
@@ -81,18 +80,6 @@ def test_every_option_that_takes_a_value_has_a_type_that_checks_it() -> None:
         if action.nargs != 0 and action.type is None and not isinstance(action, argparse._HelpAction)
     ]
     assert unchecked == []
-
-
-def test_the_limits_mirrored_for_the_parser_equal_their_sources() -> None:
-    """The parser must not import torch, so it mirrors these; a change at the source must reach it."""
-    from occsens.cifar import models, train
-    from occsens.engine import fill, model
-
-    assert types.SEED_MAX == train.MAX_SEED
-    assert types.EPOCHS_MAX == train.MAX_EPOCHS
-    assert types.WIDTH_MAX == models.MAX_WIDTH
-    assert types.FILL_NAMES == fill.FILL_NAMES
-    assert types.OUTPUT_NAMES == model.OUTPUTS
 
 
 # A bad value for one option of each command, and the words the message must hold (the option, the

@@ -64,7 +64,8 @@ from .workspace import (
 
 INT_HOSTILE = ["0", "-1", "9223372036854775808", "1" + "0" * 5000, "nan", "inf", "-inf", "1.5", "1e3",
                "", " ", "x", "0x10", "+3", "٣"]  # fmt: skip
-PATH_HOSTILE = ["missing", "adir", "afile/sub", "fifo", "/dev/zero", "", "a\0b"]
+PATH_HOSTILE = ["missing", "adir", "afile/sub", "fifo", "/dev/zero", "", "a\0b",
+                "x" * 300, "loop/sub", "dangling"]  # fmt: skip
 M = MODULE
 
 # For each kind of value: (good values, hostile values). Good ones are valid alone; a case mixes both.
@@ -76,13 +77,13 @@ POOLS: dict[str, tuple[list[str], list[str]]] = {
              ["nan", "inf", "-0.1", "1.5", "sky", "0.5,0.5", "", ",", "0.5,nan,0.5", "1e400"]),
     "seed": (["0", "7"], [*INT_HOSTILE, "4294967296"]),
     "image": (["img.png", "imgs/a.png"], [*PATH_HOSTILE, "imgs", "notimage.png", "big.png"]),
-    "images": (["imgs", "img.png"], [*PATH_HOSTILE, "notimage.png"]),
-    "csv": (["labels.csv"], [*PATH_HOSTILE, "badlabels.csv", "img.png"]),
+    "images": (["imgs", "img.png", "names"], [*PATH_HOSTILE, "notimage.png", "links"]),
+    "csv": (["labels.csv"], [*PATH_HOSTILE, "badlabels.csv", "img.png", "longlabels.csv"]),
     "classes": (["cat,dog,bird", "a, b ,c"], ["a,b", "a,a,b", ",", "", " ", "a,,b"]),
     "classes_file": (["classes.txt"], [*PATH_HOSTILE, "img.png", "labels.csv"]),
     "model_spec": ([f"{M}:lin8"], [f"{M}:boom", f"{M}:late", f"{M}:factory_fails", f"{M}:not_callable",
                                    f"{M}:nothing", "no_such_module_xyz:build", M, ":x", "", f"{M}:",
-                                   f"{SCRIPT}:build"]),
+                                   f"{SCRIPT}:build", f"{M}:exits", f"{M}:generator_exit", f"{M}:shouts"]),
     "model_name": (["default"], ["nope", "", "../default"]),
     "weights": (["w.pt"], [*PATH_HOSTILE, "corrupt.pt", "img.png"]),
     "output": (["softmax", "probs", f"{M}:scores"], ["tanh", "sigmoid", f"{M}:bad_scores", f"{M}:nothing",
@@ -92,16 +93,20 @@ POOLS: dict[str, tuple[list[str], list[str]]] = {
     "data_dir": (["adir"], PATH_HOSTILE),
     "checks": (["determinism", "determinism,leakage", "patch"], ["bogus", "", ",", "determinism,,x"]),
     "out_file": (["old.json", "new.json", "sub/new.json"], [*PATH_HOSTILE, "/dev/null", "afile/x.json"]),
-    "out_dir": (["out", "newout"], [*PATH_HOSTILE, "/dev/null", "adir/index.html"]),
+    "out_dir": (["out", "newout"], [*PATH_HOSTILE, "/dev/null", "adir/index.html", "ckpt"]),
     "label": (["cat", "0", "2"], ["zebra", "3", "-1", "²", ""]),
     "name": (["default", "m1"], ["../x", "", ".hidden", "a/b", "x" * 200]),
     "note": (["", "a note"], ["two\nlines", "x" * 2000]),
     "width": (["4", "8"], ["0", "257", "-1", "x", ""]),
     "epochs": (["1", "2"], ["0", "1001", "x", ""]),
+    "ray": (["auto"], ["", "ray://", "a\0b"]),
+    "gpus": (["0", "0.25", "1"], ["-1", "nan", "inf", "x", ""]),
     "bench_models": (["default", "resnet20"], ["nope", "", ",", "default,,"]),
     "bench_settings": (["p4s4"], ["p9s9", "", ",", "p4s4,,"]),
     "bench_images": (["1", "1,2"], ["0", "101", "x", "", ","]),
-    "impl": (["occsens", "notebook"], ["shap", "", f"{M}:nothing", "no_such_module_xyz:f", f"{M}:boom"]),
+    "impl": (["occsens", "notebook"], ["shap", "", f"{M}:nothing", "no_such_module_xyz:f", f"{M}:boom",
+                                       f"{M}:unsupported", f"{M}:exits"]),
+    "seconds": (["600", "1e3", "30"], ["0", "-1", "nan", "inf", "x", "", "1" + "0" * 400]),
     "max_pixels": (["1000000"], ["0", "100", "x", "-1", "nan"]),
     "target": (["0", "2"], ["3", "-1", "x", "9223372036854775808"]),
     "size": (["8"], ["0", "-1", "x", "100000", "16"]),
@@ -119,6 +124,7 @@ KINDS: dict[str, str] = {
     "target": "target", "input_size": "size", "reps": "int", "examples": "int",
     "reveal": "flag", "notebook": "flag", "no_checks": "flag", "no_fail": "flag", "timestamp": "flag",
     "greyscale": "flag", "resume": "flag", "download": "flag", "busy": "flag", "no_memory": "flag",
+    "timeout": "seconds", "overwrite": "flag",
 }  # fmt: skip
 # Options whose kind depends on the command (the same name means different things).
 KINDS_BY_COMMAND: dict[tuple[str, str], str] = {
@@ -127,6 +133,9 @@ KINDS_BY_COMMAND: dict[tuple[str, str], str] = {
     ("report", "out"): "out_dir", ("explain", "out"): "out_dir", ("train", "out"): "out_dir",
     ("bench", "out"): "out_dir", ("bench", "models"): "bench_models", ("bench", "settings"): "bench_settings",
     ("bench", "images"): "bench_images",
+    ("survey", "out"): "out_dir", ("survey", "limit"): "int", ("survey", "shard_size"): "int",
+    ("survey", "only_classes"): "classes", ("survey", "ray"): "ray", ("survey", "ray_gpus"): "gpus",
+    ("survey", "overwrite"): "flag", ("survey", "no_report"): "flag",
 }  # fmt: skip
 NOT_FUZZED = {"help", "version", "debug", "quiet", "command"}  # --debug lets tracebacks through by design
 

@@ -78,6 +78,27 @@ def bad_scores(out):
 
 
 not_callable = 3
+
+
+def exits():
+    """Ends the process behind occsens's back (issue 26: exit 0, no output)."""
+    import os
+
+    os._exit(0)
+
+
+def generator_exit():
+    raise GeneratorExit("a BaseException that is not an Exception")
+
+
+def shouts():
+    raise RuntimeError("\\x1b]0;pwned\\x07\\x1b[2J escape sequences")
+
+
+def unsupported(model, images, *, patch, stride, fill):
+    from occsens.conformance import Unsupported
+
+    raise Unsupported("nothing at all")
 '''
 
 # The outputs a run may replace, seeded with old contents before each run (name: bytes).
@@ -123,6 +144,18 @@ def make_workspace(root: Path) -> Path:
     (root / "ckpt" / "default.checkpoint.pt").write_bytes(b"\x80\x04 a corrupt checkpoint")
     if hasattr(os, "mkfifo"):
         os.mkfifo(root / "fifo")
+    # issue 26: links that lead nowhere, names that are not UTF-8, many frames, labels of many digits
+    (root / "loop").symlink_to("loop2")
+    (root / "loop2").symlink_to("loop")
+    (root / "dangling").symlink_to("nowhere")
+    (root / "names").mkdir()
+    _png(Path(os.fsdecode(os.fsencode(root / "names") + b"/bad\xff.png")), 8, 90)
+    frames = [Image.fromarray(np.full((8, 8, 3), v, dtype=np.uint8)) for v in (10, 200)]
+    frames[0].save(root / "names" / "anim.gif", save_all=True, append_images=frames[1:])
+    (root / "links").mkdir()
+    _png(root / "links" / "a.png", 8, 40)
+    (root / "links" / "gone.png").symlink_to("nowhere.png")
+    (root / "longlabels.csv").write_text("a.png," + "7" * 5000 + "\n")
     return root
 
 
@@ -167,7 +200,7 @@ def restore(root: Path, pristine: dict[str, bytes | None]) -> None:
 
 
 def leftovers(root: Path) -> list[str]:
-    """Temporary or backup files of ``occsens.output`` left anywhere under ``root``."""
+    """Temporary or backup files of ``occsens.files.write`` left anywhere under ``root``."""
     return sorted(str(p.relative_to(root)) for p in root.rglob(".occsens-*"))
 
 
@@ -205,7 +238,7 @@ class _FillingFile:
 
 @contextlib.contextmanager
 def full_disk(after: int = 0) -> Iterator[list[int]]:
-    """Every file opened for writing through ``os.fdopen`` (how ``occsens.output`` stages a file) after
+    """Every file opened for writing through ``os.fdopen`` (how ``occsens.files.write`` stages a file) after
     the first ``after`` ones fills the disk halfway through its first write. Yields the count of files
     opened, so a test can check the hook was reached."""
     real, opened = os.fdopen, [0]

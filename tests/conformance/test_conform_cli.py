@@ -6,7 +6,9 @@ The lead registers the command in ``occsens.cli``; these tests build a parser ho
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -39,6 +41,32 @@ def user_module(tmp_path, monkeypatch):
             def logits(model, images, *, patch, stride, fill):
                 # "<b>" in the error text: the HTML must show it, not obey it
                 raise RuntimeError("<b>bold</b> & broken")
+
+            def unsupported(model, images, *, patch, stride, fill):
+                from occsens.conformance import Unsupported
+                raise Unsupported("nothing at all")
+
+            def doubles(model, images, *, patch, stride, fill):
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.mul_(2)
+                return right(model, images, patch=patch, stride=stride, fill=fill)
+
+            def hangs(model, images, *, patch, stride, fill):
+                import time
+                time.sleep(3600)
+
+            def leaves_a_thread(model, images, *, patch, stride, fill):
+                import threading, time
+                threading.Thread(target=time.sleep, args=(3600,)).start()  # not a daemon
+                return right(model, images, patch=patch, stride=stride, fill=fill)
+
+            def exits(model, images, *, patch, stride, fill):
+                import os
+                os._exit(0)
+
+            def generator_exit(model, images, *, patch, stride, fill):
+                raise GeneratorExit("\x1b[31mred\x1b[0m")
             """
         )
     )
@@ -56,10 +84,11 @@ def test_a_conforming_function_prints_the_table_and_exits_0(user_module, capsys)
     header = text.splitlines()[0].split()
     assert header == ["property", "kind", "verdict", "counterexample"]
     assert "closed form" in text and "border windows" in text and "flush" in text
-    assert "my_occ:right: 8 of 8 contract properties hold; border windows: flush" in text
+    assert "my_occ:right: 10 of 10 contract properties hold; border windows: flush" in text
     payload = json.loads((out / "c.json").read_text())
     assert payload["implementation"] == "my_occ:right" and payload["contract_failures"] == []
-    assert len(payload["results"]) == 9 and {r["kind"] for r in payload["results"]} == {
+    assert payload["verified"] is True
+    assert len(payload["results"]) == 11 and {r["kind"] for r in payload["results"]} == {
         "contract",
         "convention",
     }
@@ -150,3 +179,81 @@ def test_without_hypothesis_the_error_says_what_to_install() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("hypothesis, which is not installed (pip install hypothesis)")
+
+
+def test_an_implementation_that_supports_nothing_is_not_verified_and_exits_1(user_module, capsys) -> None:
+    out = user_module / "c.json"
+    assert run(["my_occ:unsupported", "--examples", "2", "--json", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "my_occ:unsupported: not verified, none of 10 contract properties could be tested" in text
+    assert "not verified: the implementation raised Unsupported for every case" in text
+    assert json.loads(out.read_text())["verified"] is False
+
+
+def test_an_implementation_that_changes_the_model_fails(user_module, capsys) -> None:
+    assert run(["my_occ:doubles", "--examples", "2"]) == 1
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the call changed the model's 'inner.inner.weight' by up to" in text
+
+
+def occsens_cli(*argv: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "occsens", *argv], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_a_hanging_implementation_is_stopped_by_timeout_in_one_line(user_module) -> None:
+    done = occsens_cli("conform", "my_occ:hangs", "--examples", "1", "--timeout", "1", cwd=user_module)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("occsens: error: the implementation my_occ:hangs did not return within 1 s")
+
+
+def test_the_timeout_and_its_default_are_in_the_help() -> None:
+    done = occsens_cli("conform", "--help", cwd=None)
+    assert "--timeout SECONDS" in done.stdout and "default 600 s" in " ".join(done.stdout.split())
+
+
+def test_a_thread_the_implementation_leaves_running_does_not_keep_the_process_alive(user_module) -> None:
+    done = occsens_cli("conform", "my_occ:leaves_a_thread", "--examples", "1", cwd=user_module, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "my_occ:leaves_a_thread: 10 of 10 contract properties hold" in done.stdout
+
+
+def test_os_exit_in_the_implementation_is_reported_not_a_silent_exit_0(user_module) -> None:
+    done = occsens_cli("conform", "my_occ:exits", "--examples", "1", cwd=user_module)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    (line,) = done.stderr.splitlines()
+    assert "os._exit(0)" in line and "my_occ" in line
+
+
+def test_a_base_exception_is_a_failed_property_and_its_escape_sequences_are_escaped(user_module) -> None:
+    done = occsens_cli("conform", "my_occ:generator_exit", "--examples", "1", cwd=user_module)
+    assert done.returncode == 1 and not done.stderr, done.stderr
+    assert "raised GeneratorExit" in done.stdout and "\\x1b[31mred" in done.stdout  # shown escaped
+    assert "\x1b" not in done.stdout  # never sent raw to the terminal
+
+
+def test_json_and_html_in_two_folders_are_written_both_or_neither(user_module, monkeypatch) -> None:
+    from occsens.files import write as output
+
+    (user_module / "a").mkdir()
+    (user_module / "a" / "c.json").write_text("old json")
+    real_staged = output._staged
+
+    def disk_full_in_b(folder, content):  # the page's disk fills up once the JSON is staged
+        if folder.name == "b":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_staged(folder, content)
+
+    monkeypatch.setattr(output, "_staged", disk_full_in_b)
+    with pytest.raises(OcclusionError, match=r"--html 'b': cannot write .* \(No space left on device\)"):
+        run(["my_occ:right", "--examples", "1", "--json", "a/c.json", "--html", "b/c.html"])
+    assert (user_module / "a" / "c.json").read_text() == "old json"  # the JSON did not land alone
+    assert sorted(p.name for p in (user_module / "a").iterdir()) == ["c.json"]  # no temporaries
+
+
+def test_json_and_html_in_two_folders_both_land_when_both_can(user_module) -> None:
+    assert run(["my_occ:right", "--examples", "1", "--json", "a/c.json", "--html", "b/c.html"]) == 0
+    assert json.loads((user_module / "a" / "c.json").read_text())["verified"] is True
+    assert (user_module / "b" / "c.html").read_text().startswith("<!doctype html>")

@@ -13,9 +13,13 @@ IMPLS = textwrap.dedent(
     """
     import torch
     import occsens
+    import occsens.conformance
 
     def right(model, images, *, patch, stride, fill):
         return occsens.occlude(model, images, patch=patch, stride=stride, fill=fill).attribution()
+
+    def nothing(model, images, *, patch, stride, fill):
+        raise occsens.conformance.Unsupported("nothing at all")
 
     def logits(model, images, *, patch, stride, fill):
         # occsens' own windows, but drops of logits: the unnormalised-scores mistake
@@ -35,7 +39,7 @@ def test_each_property_is_an_item_and_a_conforming_function_passes(pytester: pyt
     result = pytester.runpytest(
         "--occsens-conform", "my_impls:right", "--occsens-conform-examples", "2", "-v"
     )
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=12)  # 10 contract properties, the border convention, "verified"
     result.stdout.fnmatch_lines(
         ["*occsens-conform?closed form?*PASSED*", "*occsens conformance: border windows: flush*"]
     )
@@ -74,3 +78,23 @@ def test_the_fixture_fails_a_test_with_every_failed_property(pytester: pytest.Py
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*contract propert* failed:*", "*- probability scale:*"])
+
+
+def test_an_implementation_that_supports_nothing_fails_the_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(my_impls=IMPLS)
+    result = pytester.runpytest("--occsens-conform", "my_impls:nothing", "--occsens-conform-examples", "2")
+    result.assert_outcomes(skipped=11, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*verified fails for my_impls:nothing:*", "*not verified: the implementation raised Unsupported*"]
+    )
+
+
+@pytest.mark.parametrize("spec", ["my_impls:rihgt", "my_implz:right", "my_impls"])
+def test_a_typo_in_the_name_is_one_short_message(pytester: pytest.Pytester, spec: str) -> None:
+    pytester.makepyfile(my_impls=IMPLS)
+    result = pytester.runpytest("--occsens-conform", spec)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    error = result.stderr.str().strip()
+    assert len(error.splitlines()) == 1 and error.startswith("ERROR: --occsens-conform:") and spec in error
+    assert "Traceback" not in result.stdout.str() and len(result.stdout.lines) < 10  # pytest's header only

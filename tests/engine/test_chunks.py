@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -47,21 +50,42 @@ NET = nn.Sequential(
 IMAGES = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 
 
-def _bar_shown(capsys: pytest.CaptureFixture[str], **kw: object) -> bool:
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal (pytest's capture says it is not)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _bar_shown(monkeypatch: pytest.MonkeyPatch, stream: io.StringIO | None = None, **kw: object) -> bool:
+    stream = Terminal() if stream is None else stream
+    monkeypatch.setattr(sys, "stderr", stream)
     occsens.occlude(NET, IMAGES, patch=2, **kw)
-    return "occluding" in capsys.readouterr().err
+    return "occluding" in stream.getvalue()
 
 
 def test_progress_none_shows_a_bar_only_for_calls_estimated_to_be_slow(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(engine_model, "BAR_DELAY_S", 0.0)  # the bar's own delay is tested below
     monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 1e9)  # no call is that slow
-    assert not _bar_shown(capsys)
+    assert not _bar_shown(monkeypatch)
     monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 0.0)  # every call is slower than nothing
-    assert _bar_shown(capsys)
-    assert not _bar_shown(capsys, progress=False)
+    assert _bar_shown(monkeypatch)
+    assert not _bar_shown(monkeypatch, progress=False)
     monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 1e9)
-    assert _bar_shown(capsys, progress=True)
+    assert _bar_shown(monkeypatch, progress=True)
+
+
+def test_a_bar_shows_only_on_a_terminal_and_only_after_a_couple_of_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 25: bars printed into logs that are not terminals, and for sub-second work."""
+    assert engine_model.BAR_DELAY_S == 2.0
+    assert not _bar_shown(monkeypatch, progress=True)  # a terminal, but the call takes milliseconds
+    monkeypatch.setattr(engine_model, "BAR_DELAY_S", 0.0)
+    assert _bar_shown(monkeypatch, progress=True)
+    assert not _bar_shown(monkeypatch, io.StringIO(), progress=True)  # a log file: never
 
 
 @pytest.mark.parametrize("progress", ["yes", 1, 0.5])

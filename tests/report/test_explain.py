@@ -81,6 +81,7 @@ def test_one_image_and_channels_last_images_are_taken_as_occlude_takes_them(imag
     [
         ({"class_names": ["a", "b"]}, "class_names has 2 names for a model with 10 classes"),
         ({"class_names": "abc"}, "class_names must be a sequence"),
+        ({"class_names": ["cat", "dog", *"abcdefg", "cat"]}, "class_names names 'cat' more than once"),
         ({"labels": [1]}, "labels has 1 entries for 2 images"),
         ({"labels": [1, 10]}, r"labels must hold class indices in 0\.\.9 \(or None\), got 10"),
         ({"labels": [True, 1]}, "labels must hold class indices"),

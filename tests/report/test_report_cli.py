@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from markupsafe import escape as markup_escape
 from PIL import Image
 
 from occsens import OcclusionError, cli, report
@@ -154,6 +153,23 @@ def test_explain_one_image_file(tmp_path: Path, user_model: str, capsys: pytest.
     html = (out / "index.html").read_text()
     assert "my picture.png" in html and "<td>ship</td>" in html
     assert "resized from 40x48 to 32x32 (height x width)" in html
+    # one image of the reader's own: the page opens with what it found on it, not the asker's questions
+    assert "What the model sees in this image" in html and "The four questions" not in html
+
+
+def test_explain_shows_a_failed_check_in_the_page_and_exits_0(
+    tmp_path: Path, user_model: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import occsens.report.explain
+
+    monkeypatch.setattr(occsens.report.explain, "run_checks", lambda *a, **k: fake_results("pass", "fail"))
+    Image.fromarray(np.full((32, 32, 3), 128, dtype=np.uint8)).save(tmp_path / "grey.png")
+    out = tmp_path / "out"
+    args = ["explain", str(tmp_path / "grey.png"), "--model-path", user_model, "--patch", "16", "--quiet"]
+    code, stdout, err = run([*args, "--out", str(out)], capsys)
+    assert code == 0, err
+    assert "sanity checks: 1 pass, 1 fail (check 1)" in stdout and "exit 1" not in stdout
+    assert '<tr class="verdict-fail">' in (out / "index.html").read_text()
 
 
 def test_explain_default_out_folder_is_named_after_the_image(
@@ -270,7 +286,9 @@ def test_default_report_from_the_shipped_model_shows_the_default_samples(
     assert page.stat().st_size < MAX_DEFAULT_BYTES, f"{page.stat().st_size:,} bytes"
     assert html.index('id="questions"') < html.index('id="notebook"') < html.index('id="overview"')
     answers = [q["answer"] for q in numbers["questions"]]
-    assert "The asker's 37 of 64 airplane windows" in answers[1]  # the ship samples carry the asker's case
+    assert (
+        "(the asker's printout: airplane 37 of 64)" in answers[1]
+    )  # the ship samples carry the asker's case
 
 
 def fake_results(*verdicts: str) -> list:
@@ -305,8 +323,10 @@ def test_report_exits_as_occsens_check_would_and_writes_the_report_either_way(
     expected: int,
 ) -> None:
     import occsens.checks
+    import occsens.report.explain
 
-    monkeypatch.setattr(occsens.checks, "run_checks", lambda *a, **k: fake_results(*verdicts))
+    # the report's one path (occsens.explain) runs the checks
+    monkeypatch.setattr(occsens.report.explain, "run_checks", lambda *a, **k: fake_results(*verdicts))
     out = tmp_path / "out"
     args = [
         "report",
@@ -326,22 +346,28 @@ def test_report_exits_as_occsens_check_would_and_writes_the_report_either_way(
     html = (out / "index.html").read_text()
     for v in verdicts:
         assert f'<tr class="verdict-{v}">' in html
-    assert ("a sanity check failed (check 1)" in stdout) == (expected == 1)
-    # the trust summary heads the check section (and the four questions), each check shows its power
-    summary = occsens.checks.trust_summary(fake_results(*verdicts))
-    shown = str(markup_escape(summary))  # as the template escapes it
+    assert ("a sanity check failed: exit 1" in stdout) == (expected == 1)
+    # stdout says the counts in one line; the page's trust list says what they mean, claim by claim
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "fail", "inconclusive") if v in verdicts)
+    assert f"sanity checks: {counts}" in stdout and "see the page's trust list" in stdout
+    assert "can be trusted for" not in stdout  # the long summary is not repeated after every command
+    answers = {"pass": "yes", "fail": "no", "inconclusive": "not tested"}
+    trust = html[html.index('id="trust"') :]
+    for v in verdicts:
+        assert f'<span class="trust-answer">{answers[v]}</span> Z beats chance.' in trust
+    assert html.index('id="trust"') < html.index('id="notebook"')
     section = html[html.index('<section id="checks">') :]
-    assert section.index(shown) < section.index("<table")
-    assert html.index(shown) < html.index('id="notebook"') and summary in stdout
+    assert section.index('class="trust-list"') < section.index("<table")
     assert section.count('<td class="num">75.0%</td>') == len(verdicts)
 
 
 def test_the_exit_codes_are_in_the_commands_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("report", "explain"):
-        with pytest.raises(SystemExit):
-            cli.main([command, "--help"])
-        text = " ".join(capsys.readouterr().out.split())
-        assert (
-            "exit codes: 0 the report is written and no sanity check failed; 1 the report is written" in text
-        )
-        assert "2 bad input, no report written" in text and "--no-fail" in text
+    with pytest.raises(SystemExit):
+        cli.main(["report", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: 0 the report is written and no sanity check failed; 1 the report is written" in text
+    with pytest.raises(SystemExit):
+        cli.main(["explain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit codes: 0 the report is written (a failed sanity check is shown in it, not in the" in text
+    assert "2 bad input, no report written" in text

@@ -207,18 +207,24 @@ def test_the_page_opens_with_the_four_questions_each_answered_with_evidence_link
 
 def test_the_answers_are_the_reports_first_findings_and_its_json(built: Built) -> None:
     answers = [f.text for f in built.result.findings[:4]]
-    assert answers[0].startswith("Yes, doubt 1 is right: np.amax(out)")
-    assert "notebook greys a 20x20 square (400 pixels, 39.1% of the image)" in answers[1]
-    assert "37 of 64 airplane windows" in answers[1]  # the asker's count, weighed on this model
+    assert answers[0].startswith("Yes: np.amax(out) is the top probability of the last occluded input")
+    assert "the notebook greys a 20x20 square at each position (39.1% of the image)" in answers[1]
+    assert "(the asker's printout: airplane 37 of 64)" in answers[1]  # the asker's count, on their ship
     assert answers[2].startswith("The first: the model sees the whole image except the grey patch")
     assert "one training run" in answers[3]
-    assert (
-        "spread over 1.2 points in colour (0.7000-0.7120) and 1.0 in greyscale (0.6800-0.6900)" in answers[3]
-    )
-    assert "so the 5.0-point gap is outside the run-to-run spread" in answers[3]
+    assert "differ by up to 1.2 points in colour and 1.0 in greyscale" in answers[3]
+    assert "so the 5.0-point gap is outside that spread" in answers[3]
     assert [q["answer"] for q in built.result.numbers["questions"]] == answers
-    for text in answers:  # two to four sentences each ("0.9226" has no ". ")
-        assert 2 <= text.count(". ") + 1 <= 4, text
+    for text in answers:  # one plain sentence and at most three of evidence ("0.9226" has no ". ")
+        assert text.count(". ") + 1 <= 4, text
+        assert len(text.split(". ")[0].split()) <= 45, text
+
+
+def test_q2s_key_evidence_is_in_view_under_its_answer(page: Page) -> None:
+    """The notebook's square against a true window on the asker's ship: not folded, under Q2's answer
+    (its other copies, in the notebook's section and each sample's, stay folded)."""
+    shown = page.folded("img", "alt", "the notebook's 20x20")
+    assert len(shown) >= 2 and shown[0] is False and all(shown[1:])
 
 
 def test_the_notebook_is_introduced_once_and_linked_to(built: Built, page: Page) -> None:
@@ -241,7 +247,6 @@ def test_shared_explanations_appear_once_and_secondary_figures_are_folded(built:
         "class maps under",
         "occluded input with",
         "maps under the notebook",
-        "the notebook&#39;s 20x20",
     ):
         folded = page.folded("img", "alt", alt.replace("&#39;", "'"))
         assert folded and all(folded), alt

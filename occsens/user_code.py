@@ -1,4 +1,5 @@
-"""Code the user names on the command line: ``--model-path MODULE:FACTORY`` and ``--output MODULE:FUNCTION``.
+"""Code the user names by ``MODULE:ATTRIBUTE``: ``--model-path MODULE:FACTORY``, ``--output MODULE:FUNCTION``
+and the conformance suite's implementations (``occsens conform``, ``occsens.conformance.adapters``).
 
 Naming user code means running it: ``MODULE`` is imported (its top level runs), then the named
 attribute is called. The module is found on ``sys.path`` as installed, with the current folder
@@ -11,7 +12,8 @@ An exception that escapes the user's code somewhere occsens does not wrap it (a 
 calls later, a sibling module of theirs) is traced back to it by ``blame``: the command line then
 says which of the user's modules raised, instead of a traceback.
 
-Its top level imports no torch: ``args`` imports it while the parser is built.
+Its top level imports no torch: ``occsens.cli.args`` imports it while the parser is built. It knows
+nothing of argparse: the command line and the conformance suite both load user code through it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from occsens.errors import OcclusionError
+from occsens.errors import OcclusionError, first_line
 
 # The user's modules this process imported, by file (a package: its folder), and the option that named them
 _LOADED: dict[Path, str] = {}
@@ -49,11 +51,10 @@ def load_attr(spec: str, option: str, example: str) -> Any:
             f"{option} {spec!r}: importing {module_name!r} called sys.exit({exc.code!r}); its top-level code "
             "runs on import, so put a script's own work under if __name__ == '__main__':"
         ) from exc
-    except Exception as exc:  # the user's module may fail in any way while importing
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
-        raise OcclusionError(
-            f"{option} {spec!r}: cannot import {module_name!r} ({type(exc).__name__}: {first[:200]})"
-        ) from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's module may fail in any way while importing
+        raise OcclusionError(f"{option} {spec!r}: cannot import {module_name!r} ({first_line(exc)})") from exc
     file = getattr(module, "__file__", None)
     if file:
         where = Path(file).resolve()
@@ -76,9 +77,8 @@ def blame(exc: BaseException) -> str | None:
             file = Path(frame.filename).resolve()
             for where, named in _LOADED.items():
                 if file == where or where in file.parents:
-                    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
                     return (
-                        f"your code ({named}) raised {type(exc).__name__}: {first[:200] or '(no message)'} "
+                        f"your code ({named}) raised {first_line(exc)} "
                         f"(in {frame.name}, {file.name} line {frame.lineno})"
                     )
         current = current.__cause__ or current.__context__
@@ -99,7 +99,9 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
         raise OcclusionError(f"--model-path {spec!r}: {spec.partition(':')[2]!r} is not callable")
     try:
         model = factory()
-    except (Exception, SystemExit) as exc:  # SystemExit: a factory that calls sys.exit
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit (a factory that calls sys.exit), GeneratorExit, ...
         raise OcclusionError(
             f"--model-path {spec!r}: {spec.partition(':')[2]}() failed ({type(exc).__name__}: {exc})"
         ) from exc
@@ -118,7 +120,7 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
 
 def output_from_arg(text: str) -> Any:
     """``--output``: one of ``OUTPUTS``, or ``MODULE:FUNCTION`` turning model output into [B, K] scores."""
-    from occsens.engine.model import OUTPUTS
+    from occsens.constants import OUTPUTS
 
     if text in OUTPUTS:
         return text

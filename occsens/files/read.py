@@ -6,7 +6,7 @@ blocking, checked to be a regular file (``fstat`` on the open descriptor, so it 
 between the check and the read), checked against the size its format implies, and read at most
 that size plus one byte (a file that grew past the limit meanwhile is caught too).
 
-Writing is ``occsens.output``'s job.
+Writing is ``occsens.files.write``'s job.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ _OPEN_FLAGS = (
 )
 
 
-def _kind(mode: int) -> str:
-    """What a non-regular file is, in words."""
+def path_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words (for messages that refuse it)."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -54,7 +54,7 @@ def open_regular(file: Any, limit: int, what: str, holds: str = "such a file") -
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise OcclusionError(f"{where} is {_kind(info.st_mode)}, not a file occsens can read")
+            raise OcclusionError(f"{where} is {path_kind(info.st_mode)}, not a file occsens can read")
         if info.st_size > limit:
             raise OcclusionError(f"{where} is over {limit:,} bytes ({info.st_size:,}), too large for {holds}")
         if hasattr(os, "set_blocking"):

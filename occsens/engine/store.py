@@ -1,0 +1,224 @@
+"""``Runs``: every occlusion run of one job, computed on first request and read by everyone after.
+
+A report with its sanity checks asks for the same maps several times over: the main map, the
+patch-only view and the compared fills are read by the report, by the checks and by the answers.
+They all ask one ``Runs`` store instead of the engine, so each map is computed once. A run is
+identified by what decides its numbers:
+
+* the model: the object itself and a hash of its parameters and buffers, so a model changed in
+  place (the randomisation check re-initialises layers one by one) is a new model;
+* the images: their shape, dtype, device and a hash of their bytes (an equal copy is the same images);
+* the settings: the plan's geometry (sliding or notebook, patch, stride), the fill (a name, a
+  number, per-channel values, a hash of a baseline image, or the callable itself), reveal, the
+  target classes, the batch size, the engine and the output;
+* ``repeat``: the determinism check repeats a run on purpose, and says which repetition it wants.
+
+A run is filed under the classes its heatmap shows: a request with target None (each image's clean
+prediction) and one that names those classes are the same request once any run on that model and
+those images has told the store the clean predictions. The store keeps what it has
+computed (and the models and callables in its keys, so no id is reused) for its own lifetime: one
+job. ``made`` lists the key of every engine call it made, in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from occsens.engine import occlusion
+from occsens.engine.occlusion import Occlusion
+from occsens.engine.plan import Pair
+from occsens.engine.validate import check_target
+
+Key = tuple
+
+
+class Runs:
+    """The occlusion runs of one job, each computed once (see the module docstring for the key)."""
+
+    def __init__(self) -> None:
+        self._done: dict[Key, Occlusion] = {}
+        self._held: list[Any] = []  # objects whose id is in a key: alive as long as the store
+        self._hashes: dict[int, tuple[torch.Tensor, int, str]] = {}
+        self._clean: dict[Key, tuple[int, ...]] = {}  # (model, images, output) -> clean predictions
+        self.made: list[Key] = []
+
+    def __len__(self) -> int:
+        return len(self.made)
+
+    def occlude(
+        self,
+        model: Callable,
+        images: torch.Tensor,
+        *,
+        patch: int | Pair,
+        stride: int | Pair | None = None,
+        fill: Any = 0.5,
+        target: Any = None,
+        reveal: bool = False,
+        batch_size: int | None = None,
+        output: Any = "softmax",
+        engine: str = "auto",
+        repeat: int = 0,
+    ) -> Occlusion:
+        """``occsens.occlude`` with these arguments (no progress bar), computed once per key."""
+        geometry = ("sliding", _pair(patch), _pair(stride) if stride is not None else _pair(patch))
+        return self._get(
+            model,
+            images,
+            geometry,
+            fill,
+            target,
+            reveal,
+            batch_size,
+            output,
+            engine,
+            repeat,
+            lambda: occlusion.occlude(
+                model,
+                images,
+                patch=patch,
+                stride=stride,
+                fill=fill,
+                target=target,
+                reveal=reveal,
+                batch_size=batch_size,
+                output=output,
+                engine=engine,
+                progress=False,  # a job shows one bar of its own
+            ),
+        )
+
+    def notebook_occlude(
+        self,
+        model: Callable,
+        images: torch.Tensor,
+        *,
+        size: int,
+        fill: Any = 0.5,
+        target: Any = None,
+        batch_size: int | None = None,
+        output: Any = "softmax",
+        engine: str = "auto",
+    ) -> Occlusion:
+        """``occsens.notebook_occlude`` with these arguments (no progress bar), computed once per key."""
+        return self._get(
+            model,
+            images,
+            ("notebook", size),
+            fill,
+            target,
+            False,
+            batch_size,
+            output,
+            engine,
+            0,
+            lambda: occlusion.notebook_occlude(
+                model,
+                images,
+                size=size,
+                fill=fill,
+                target=target,
+                batch_size=batch_size,
+                output=output,
+                engine=engine,
+                progress=False,
+            ),
+        )
+
+    def _get(
+        self,
+        model: Any,
+        images: torch.Tensor,
+        geometry: tuple,
+        fill: Any,
+        target: Any,
+        reveal: bool,
+        batch_size: int | None,
+        output: Any,
+        engine: str,
+        repeat: int,
+        compute: Callable[[], Occlusion],
+    ) -> Occlusion:
+        if not isinstance(images, torch.Tensor):  # not validated yet: the engine's door says what is wrong
+            return compute()
+        model_key = self._model(model)
+        subject = (model_key, self._images(images), self._held_id(output))
+        settings = (geometry, self._fill(fill), bool(reveal), batch_size, engine, repeat)
+        classes = self._target(target, len(images))
+        if classes is None:  # each image's clean prediction: known once any run on these images is made
+            classes = self._clean.get(subject)
+        found = None if classes is None else self._done.get((subject, settings, classes))
+        if found is not None:
+            return found
+        res = compute()
+        self.made.append((subject, settings, classes))
+        self._clean.setdefault(subject, tuple(res.clean_probs.argmax(dim=1).tolist()))
+        self._done[(subject, settings, tuple(res.target.tolist()))] = res
+        return res
+
+    def _held_id(self, value: Any) -> Any:
+        """A string or number as itself; any other object by its id, kept alive so the id stays its own."""
+        if value is None or isinstance(value, (str, bool, numbers.Number)):
+            return value
+        self._held.append(value)
+        return ("object", id(value))
+
+    def _model(self, model: Any) -> Key:
+        if not isinstance(model, nn.Module):  # a plain callable: by identity
+            return (self._held_id(model), None)
+        # by its values, not version counters: writes through .data or vector_to_parameters bump none
+        digest = hashlib.sha256()
+        for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+            digest.update(name.encode())
+            digest.update(_digest(tensor).encode())
+        return (self._held_id(model), digest.hexdigest()[:32])
+
+    def _images(self, x: torch.Tensor) -> Key:
+        try:
+            version = x._version
+        except RuntimeError:
+            version = -1
+        cached = self._hashes.get(id(x))
+        if cached is not None and cached[0] is x and cached[1] == version >= 0:
+            digest = cached[2]
+        else:
+            digest = _digest(x)
+            self._hashes[id(x)] = (x, version, digest)
+        return (tuple(x.shape), str(x.dtype), str(x.device), digest)
+
+    def _fill(self, fill: Any) -> Any:
+        if isinstance(fill, (torch.Tensor, np.ndarray)):
+            return ("pixels", _digest(torch.as_tensor(fill)))
+        if isinstance(fill, numbers.Real) and not isinstance(fill, bool):
+            return float(fill)
+        if isinstance(fill, (list, tuple)):
+            return tuple(self._fill(v) for v in fill)
+        return self._held_id(fill)
+
+    @staticmethod
+    def _target(target: Any, n: int) -> tuple[int, ...] | None:
+        checked = check_target(target, n)
+        if checked is None:
+            return None
+        return tuple([checked] * n) if isinstance(checked, int) else tuple(checked)
+
+
+def _pair(value: Any) -> Any:
+    """An int patch or stride as the (height, width) pair it means; anything else as it is."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (int(value), int(value))
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _digest(x: torch.Tensor) -> str:
+    data = x.detach().cpu().contiguous().reshape(-1)
+    raw = data.view(torch.uint8).numpy()  # the bytes of any dtype (bfloat16 has no numpy twin), not copied
+    return f"{tuple(x.shape)}:{x.dtype}:{hashlib.sha256(raw.data).hexdigest()[:32]}"

@@ -1,0 +1,129 @@
+"""Compute once, read many (issue 22): a report with its checks asks the engine for each map once.
+
+Every engine call goes through ``occsens.engine.occlusion._occlude_with_plan`` (``occlude`` and
+``notebook_occlude`` are its two doors); the tests wrap it and name each call by what decides its
+numbers, computed here from the call itself, not by the store's own key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from occsens import cli
+from occsens.checks.conditions import DETERMINISM_SAMPLES
+from occsens.engine import Runs, occlusion
+
+from .conftest import TinyNet, shipped_default
+
+
+def _sha1(t: torch.Tensor) -> str:
+    return hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest()
+
+
+def _call_name(
+    model: Any, images: torch.Tensor, plan: Any, res: Any, reveal: Any, batch: Any, engine: Any
+) -> tuple:
+    params = model.parameters() if isinstance(model, nn.Module) else ()
+    buffers = model.buffers() if isinstance(model, nn.Module) else ()
+    return (
+        id(model),
+        tuple(
+            hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest() for t in [*params, *buffers]
+        ),
+        _sha1(images),
+        tuple(images.shape),
+        plan.geometry,
+        plan.patch,
+        plan.stride,
+        res.fill,
+        tuple(res.target.tolist()),  # None and the classes it resolves to are the same request
+        bool(reveal),
+        batch,
+        engine,
+        res.output,
+    )
+
+
+@pytest.fixture
+def engine_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple]]:
+    calls: list[tuple] = []
+    real = occlusion._occlude_with_plan
+
+    def counted(
+        model,
+        images,
+        plan,
+        fill,
+        target,
+        reveal,
+        batch_size,
+        device,
+        progress,
+        engine="auto",
+        output="softmax",
+    ):  # noqa: ANN001,ANN202,E501
+        res = real(model, images, plan, fill, target, reveal, batch_size, device, progress, engine, output)
+        calls.append(_call_name(model, images, plan, res, reveal, batch_size, engine))
+        return res
+
+    monkeypatch.setattr(occlusion, "_occlude_with_plan", counted)
+    yield calls
+
+
+def _repeated(calls: list[tuple]) -> dict[tuple, int]:
+    return {key: n for key, n in Counter(calls).items() if n > 1}
+
+
+def test_the_store_computes_a_run_once_and_a_changed_model_again(engine_calls: list[tuple]) -> None:
+    model, images = TinyNet(), torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    runs = Runs()
+    first = runs.occlude(model, images, patch=8)
+    assert (
+        runs.occlude(model, images.clone(), patch=(8, 8), stride=8) is first
+    )  # an equal copy, the same pair
+    assert runs.occlude(model, images, patch=8, target=first.target) is first  # the classes None resolved to
+    assert len(engine_calls) == 1
+    again = runs.occlude(model, images, patch=8, repeat=1)  # a deliberate rerun is a new request
+    assert again is not first and len(engine_calls) == 2
+    runs.occlude(model, images, patch=8, fill="mean")
+    runs.occlude(model, images, patch=8, reveal=True)
+    runs.notebook_occlude(model, images, size=8)
+    assert len(engine_calls) == 5
+    with torch.no_grad():
+        model.conv.weight.mul_(-1)  # the same object, other weights: its maps are new
+    changed = runs.occlude(model, images, patch=8)
+    assert changed is not first and len(engine_calls) == 6
+    assert not torch.equal(changed.probs, first.probs)
+    model.conv.bias.data.add_(1)  # a write no version counter sees
+    assert runs.occlude(model, images, patch=8) is not changed and len(engine_calls) == 7
+    assert len(runs) == 7 and list(_repeated(engine_calls).values()) == [2]  # only the deliberate rerun
+
+
+@pytest.mark.skipif(shipped_default() is None, reason="needs the shipped default model")
+def test_a_report_with_checks_never_asks_the_engine_twice_for_the_same_map(
+    tmp_path: Path, engine_calls: list[tuple], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default report (shipped model, its greyscale twin, checks on) on two embedded samples."""
+    code = cli.main(["report", "--samples", "1,3", "--out", str(tmp_path), "--quiet", "--no-fail", "--json"])
+    assert code == 0, capsys.readouterr().err
+    repeated = _repeated(engine_calls)
+    # the one repeat there must be: the determinism check runs its first images twice on purpose
+    assert list(repeated.values()) == [2], repeated
+    (key,) = repeated
+    assert key[3][0] == min(DETERMINISM_SAMPLES, 2)
+    # the report's own maps (main, patch-only, compared fills) on all images of the report's model: the
+    # checks asked for the main map, the patch-only view and three fills first; the report read them
+    model = engine_calls[0][:2]  # the first call is the checks' main map
+    own = [k for k in engine_calls if k[:2] == model and k[3][0] == 2 and k[4:6] == ("sliding", (4, 4))]
+    once = [(k[7], k[9]) for k in own if k[10] is None]  # (fill, reveal); determinism's other batch left out
+    want = [("0.5", False), ("0.5", True), ("mean", False), ("blur", False), ("noise", False), ("0", False)]
+    assert sorted(once) == sorted(want + [("0.5", False)])  # the main map twice: determinism's rerun
+    assert '"checks"' in (tmp_path / "report.json").read_text()  # the checks' numbers, no second command
