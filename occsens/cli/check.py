@@ -38,10 +38,12 @@ def add_parser(sub: Any) -> None:
         "check",
         help="sanity checks of the occlusion maps (randomisation, faithfulness, leakage, determinism)",
         description="Run the sanity checks of occlusion maps on CIFAR-10 test images (default: embedded "
-        "samples) or your own images (--images DIR) and print a table of verdicts (pass, fail, or "
-        "inconclusive where a check had no power at these settings, with what would give it power) and "
-        "one sentence on what the maps can be trusted for; exits 1 when a check fails (unless --no-fail; "
-        "inconclusive alone exits 0), 2 on bad input.",
+        "samples) or your own images (--images DIR) and print a table of verdicts (pass; fail; "
+        "inconclusive where these images do not decide, with the interval and about how many images "
+        "would; info for a measurement not calibrated on real images) and what the maps can be trusted "
+        "for; deletion and insertion add embedded samples to the ones named when those do not decide, "
+        "and say how many they used. Exits 1 when a calibrated check fails (unless --no-fail; "
+        "inconclusive and info alone exit 0), 2 on bad input.",
     )
     add_model_args(p)
     add_cifar_args(p, "CIFAR-10 test indices (default: the embedded default samples 0,1,2,3,4,6,11,25)")

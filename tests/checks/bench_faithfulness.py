@@ -13,10 +13,11 @@ null (leave one out, no extra model calls), at every look the stages allow. A ra
 inconclusive at the last look the run computed (the real map decided there) is counted as not passing
 and listed apart: at later looks its interval would only narrow around its mean.
 
-``--before`` runs the check as it was before issue 23 (git ``main`` at 270e69d, the z-test against 10
-random orders on the 8 samples) from an export of that commit in OCCSENS_BEFORE (a directory holding
-the old ``occsens`` package), for the real map at each seed; its random-map rate is read off 40 random
-orders judged by the old rule on one set of curves per seed (``_before_random``).
+``--before`` runs the check as it was before issue 23 (git ``main`` at dc1ac1c, the z-test against 10
+random orders on the 8 samples) from an export of that commit's ``occsens`` package put first on
+``PYTHONPATH`` (``git archive dc1ac1c occsens | tar -x -C DIR``, then ``PYTHONPATH=DIR``), for the real
+map at each seed; its random-map rate is read off 40 random orders judged by the old rule on one set of
+curves per seed (``_before_random``).
 """
 
 from __future__ import annotations
@@ -120,12 +121,12 @@ def _before_random(seed: int, maps: int) -> dict:
     """The old rule on random maps: z of a random order's mean AUC over the 8 images against 10 other
     random orders' (leave one out over 10 + maps orders of one set of curves, old 16-step curves)."""
     from occsens.checks.faithfulness import _auc, _curve_probs, _tiles  # the old module
-    from occsens.checks.run_state import _Run
-    from occsens.checks.stats import _z
+    from occsens.checks.run_state import CheckRun
+    from occsens.checks.stats import z_scores
     from occsens.engine import resolve_fill
 
     model, shown, _, shown_ids, _ = _inputs()
-    run = _Run(model, shown, None, shown_ids, 4, None, 0.5, None, seed, None)
+    run = CheckRun(model, shown, None, shown_ids, 4, None, 0.5, None, seed, None)
     rng = np.random.default_rng([seed, 99])
     tiles = _tiles((32, 32), (4, 4))
     counts = torch.as_tensor(np.round(np.linspace(0, 64, 17)).astype(np.int64))
@@ -142,7 +143,9 @@ def _before_random(seed: int, maps: int) -> dict:
         ("insertion", np.stack(inss).mean(0), 1),
     ):
         null = aucs[:10]
-        out[f"{key}_random_pass"] = sum(_z(sign * aucs[10 + k], sign * null)[0] >= 2.0 for k in range(maps))
+        out[f"{key}_random_pass"] = sum(
+            z_scores(sign * aucs[10 + k], sign * null)[0] >= 2.0 for k in range(maps)
+        )
     return out
 
 
