@@ -78,6 +78,28 @@ def mean_interval(values: np.ndarray, confidence: float) -> Interval:
     return Interval(mean, mean - half, mean + half, sd, n, confidence)
 
 
+def ratio_interval(numerators: np.ndarray, denominators: np.ndarray, confidence: float) -> Interval:
+    """Interval of a pooled share ``sum(numerators) / sum(denominators)`` with images as the unit.
+
+    Windows of one image are not independent draws, so a binomial interval over windows would be too
+    narrow; the ratio estimator's delta-method variance over images (Cochran 1977, 6.3) is what the
+    share would vary by if other images were drawn: ``sum((a_i - r b_i)^2) / (m (m - 1) mean(b)^2)``
+    over the m images with a nonzero denominator, with Student's t at m - 1 degrees of freedom."""
+    a = np.asarray(numerators, dtype=np.float64)
+    b = np.asarray(denominators, dtype=np.float64)
+    keep = b > 0
+    a, b = a[keep], b[keep]
+    m = len(b)
+    if m == 0:
+        return Interval(math.nan, -math.inf, math.inf, math.nan, 0, confidence)
+    ratio = float(a.sum() / b.sum())
+    if m < 2:
+        return Interval(ratio, -math.inf, math.inf, math.nan, m, confidence)
+    sd = float(np.sqrt(((a - ratio * b) ** 2).sum() / (m - 1)) / b.mean())
+    half = t_quantile(0.5 + confidence / 2, m - 1) * sd / math.sqrt(m)
+    return Interval(ratio, ratio - half, ratio + half, sd, m, confidence)
+
+
 def decide(interval: Interval, threshold: float) -> str:
     """pass: the interval lies above ``threshold``; fail: below (or at) it; inconclusive: it straddles."""
     if interval.low > threshold:

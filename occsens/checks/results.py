@@ -185,7 +185,7 @@ def _result(
         explanation = f"{why} {remedy} {explanation}"
     else:
         verdict = PASS if condition.holds(value) else FAIL
-        if verdict == FAIL and power_condition is not None and measured_power is None:
+        if verdict == FAIL and power_condition is not None and measured_power is None and not information:
             shown = ", ".join(c.measured(value) for c in power_condition.clauses)
             explanation += (
                 f" The check had power here ({shown}): the map failed it, the test did not lack power."

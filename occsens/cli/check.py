@@ -78,7 +78,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from occsens.checks import any_failed, format_table, results_to_json, run_checks, trust_summary
+    from occsens.checks import any_failed, format_table, results_to_json, run_checks, trust_claims
     from occsens.cli.inputs import check_input_args, inputs_from_args, model_classes, more_images, with_labels
     from occsens.engine.model import check_output, scores_in_words
 
@@ -123,7 +123,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
         "measured by simulation on this run (faithfulness), else the share of known-bad maps or models "
         "each check failed in calibration (occsens.checks.power)"
     )
-    print("\n" + textwrap.fill(trust_summary(results), width=100))
+    print("\nCan the maps be trusted? Claim by claim (a yes needs a pass by a check of power 0.8 or more):")
+    for claim in trust_claims(results):
+        print(
+            textwrap.fill(
+                f"{claim.answer:>10}  {claim.claim}. {claim.why}", width=100, subsequent_indent=" " * 12
+            )
+        )
     for r in results:
         if r.verdict != "pass":
             print("\n" + textwrap.fill(f"{r.verdict.upper()} {r.name}: {r.explanation}", width=100))

@@ -138,8 +138,11 @@ def test_check_exits_0_when_checks_are_only_inconclusive_and_says_what_is_untest
     assert all("INCONCLUSIVE" in row for row in (rows[0], rows[2], rows[3]))
     assert "1 passed, 0 failed, 3 inconclusive (no power here), 1 reported as information" in out
     assert "power: measured by simulation on this run" in out
-    summary = out.split("\n\n")[2]
-    assert summary.startswith("The maps can be trusted for reproducible numbers; untested here")
+    claims = out.split("\n\n")[2].splitlines()
+    assert claims[0].startswith("Can the maps be trusted? Claim by claim")
+    answers = [line[:10].strip() for line in claims[1:] if line[:10].strip()]
+    assert answers[0] == "yes" and "The numbers repeat exactly" in claims[1]  # determinism passed
+    assert set(answers[1:]) == {"not tested"}  # nothing else decided: neither trusted nor failed
     assert "\nINFO patch-only (important windows): Information, not a verdict" in out
     assert "\nINCONCLUSIVE faithfulness: deletion: No power here" in out
     assert "FAIL" not in out

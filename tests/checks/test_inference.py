@@ -80,3 +80,21 @@ def test_maps_no_better_than_chance_pass_at_most_five_percent(n: int) -> None:
         assert abs(share.mean() - 0.5) < 0.35
         passes += inf.decide(inf.mean_interval(share, CONFIDENCE), BEAT_MIN) == "pass"
     assert passes / 400 <= 0.05, passes
+
+
+def test_a_pooled_share_over_equal_images_has_the_interval_of_the_mean_share() -> None:
+    """With the same number of windows per image the pooled share is the mean of the per-image shares,
+    and the ratio interval (images as the unit) is the t interval of that mean."""
+    hits = np.array([3, 10, 0, 7, 5])
+    windows = np.full(5, 16)
+    ratio = inf.ratio_interval(hits, windows, 0.95)
+    mean = inf.mean_interval(hits / windows, 0.95)
+    assert ratio.mean == pytest.approx(hits.sum() / windows.sum())
+    assert (ratio.low, ratio.high) == pytest.approx((mean.low, mean.high))
+
+
+def test_a_pooled_share_ignores_images_with_nothing_to_count_and_needs_two() -> None:
+    ratio = inf.ratio_interval(np.array([2, 0, 4]), np.array([4, 0, 8]), 0.95)
+    assert ratio.n == 2 and ratio.mean == pytest.approx(0.5) and ratio.low == ratio.high == 0.5
+    one = inf.ratio_interval(np.array([1]), np.array([4]), 0.95)
+    assert one.n == 1 and math.isinf(one.high - one.low)
