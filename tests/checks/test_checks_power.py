@@ -82,8 +82,8 @@ def test_a_failure_says_the_check_had_power() -> None:
     assert result.verdict == "fail"
     assert result.explanation == (
         "The measurement. The check had power here (attainable_z = 14, spread = 0.5): the map failed it, "
-        "the test did not lack power."
-    )  # the remedy is for inconclusive results only
+        "the test did not lack power. Judged on 1 image(s)."
+    )  # the remedy is for inconclusive results only; every result says how many images it judged
 
 
 def test_a_verdict_outside_the_three_is_refused() -> None:
