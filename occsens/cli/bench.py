@@ -30,7 +30,8 @@ def add_parser(sub: Any) -> None:
         default="default,resnet20",
         type=types.name_list("model names"),
         help="default, resnet20 (CIFAR-10, 32x32), resnet18, vgg16 (torchvision, random weights, 224x224), "
-        "timm-efficientnet_b0, timm-convnext_atto, timm-resnet50d (timm, random weights, 224x224); "
+        "timm-efficientnet_b0, timm-convnext_atto, timm-resnet50d, timm-vit_tiny, timm-swin_tiny (timm, "
+        "random weights, 224x224); "
         "default: default,resnet20",
     )
     p.add_argument(

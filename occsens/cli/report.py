@@ -84,6 +84,14 @@ def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
         action="store_true",
         help="exit 0 even when a sanity check fails (the report is written either way); not with --no-checks",
     )
+    g.add_argument(
+        "--survey",
+        default=None,
+        type=types.text("a survey folder"),
+        metavar="DIR",
+        help="a finished `occsens survey` of this model with these settings: the report shows its data-set "
+        "numbers beside the images' and the answer to 'why do other classes take over?' cites them",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -263,6 +271,11 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
     names = model_classes(args, model, inputs, output).names
     inputs = with_labels(args, inputs, names)
     twin, missing = _twin(args, model)
+    survey = None
+    if args.survey is not None:  # read and checked against the model before any work
+        from occsens.datasurvey import cited
+
+        survey = cited(args.survey, model)
     # the embedded samples not shown: the checks add them when the 8 shown do not decide a verdict
     more, more_ids = (None, None) if args.no_checks else more_images(inputs)
     result = explain(
@@ -287,6 +300,7 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
         # the asker's printout is in CIFAR-10's class ids: only for CIFAR-10 images and class names
         question=report.ASKER if inputs.cifar and list(names) == list(data.CIFAR10_CLASSES) else None,
         progress=not args.quiet,
+        survey=survey,
         check_images=more,
         check_ids=more_ids,
     )

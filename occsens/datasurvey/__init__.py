@@ -16,13 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from occsens.datasurvey.analysis import takeover_numbers
+from occsens.datasurvey.analysis import cited
 from occsens.datasurvey.run import survey
 from occsens.datasurvey.store import MANIFEST, REPORT, read_manifest
 from occsens.errors import OcclusionError
 from occsens.errors import path as as_path
 
-__all__ = ["MANIFEST", "REPORT", "read_manifest", "read_survey", "survey", "takeover_numbers"]
+__all__ = ["MANIFEST", "REPORT", "cited", "read_manifest", "read_survey", "survey"]
 
 
 def read_survey(folder: str | Path, columns: list[str] | None = None) -> Any:

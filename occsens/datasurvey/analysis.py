@@ -1,7 +1,7 @@
 """What a survey says about the model over the whole data set, read from its store a shard at a time.
 
 Computed once here, into a frozen ``DataSet`` of numbers; the page (``page.py``) and anyone else (the
-default report's Q2, through ``takeover_numbers``) present them. Images are grouped by their true
+default report's Q2, through ``cited``) present them. Images are grouped by their true
 class where the store has labels, else by the model's clean prediction (``DataSet.grouped_by``).
 
 * **Survival** of class k at window w: the share of images of class k whose clean prediction is still
@@ -28,6 +28,7 @@ import numpy as np
 from occsens.datasurvey import store
 from occsens.datasurvey.shortcuts import MAX_MAPS_PER_CLASS, Strategy, strategy_clusters
 from occsens.errors import OcclusionError
+from occsens.report.data import SurveyClass, SurveyNumbers
 
 MAX_WRONG = 24  # the misclassified images shown: two rows of a page; the counts cover all of them
 
@@ -94,7 +95,8 @@ def _fixed(table: Any, name: str, dtype: Any) -> np.ndarray:
 
 
 def analyse(folder: str | Path, max_clusters: int = 6) -> DataSet:
-    """The data-set numbers of the finished survey in ``folder``."""
+    """The data-set numbers of the finished survey in ``folder`` (``max_clusters=0``: no strategy
+    clusters)."""
     import pyarrow.parquet as pq
 
     path = Path(folder)
@@ -184,7 +186,9 @@ def analyse(folder: str | Path, max_clusters: int = 6) -> DataSet:
                 float(windows_lost[g] / (n * r * c)),
                 float(nb_lost[g] / (n * nb_windows)) if notebook and nb_windows else None,
                 (float(q[0]), float(q[1]), float(q[2])),
-                tuple(strategy_clusters(np.stack(maps[g]), members[g], max_clusters)) if maps[g] else (),
+                tuple(strategy_clusters(np.stack(maps[g]), members[g], max_clusters))
+                if maps[g] and max_clusters
+                else (),
             )
         )
 
@@ -208,31 +212,53 @@ def analyse(folder: str | Path, max_clusters: int = 6) -> DataSet:
     )
 
 
-def takeover_numbers(folder: str | Path) -> dict[str, Any]:
-    """The data-set takeover numbers a report's answer to "why do other classes take over?" can cite:
-    per class, the share of windows lost and the class that wins most of them, under the true windows
-    and (where the survey stored it) the notebook's square. Plain values, ready for JSON."""
-    data = analyse(folder, max_clusters=1)
-    names = data.manifest["class_names"]
-    out: dict[str, Any] = {
-        "images": data.images,
-        "grouped_by": data.grouped_by,
-        "patch": data.manifest["settings"]["patch"],
-        "stride": data.manifest["settings"]["stride"],
-        "classes": [],
-    }
-    for s in data.classes:
-        row = data.takeover[s.k]
-        entry: dict[str, Any] = {
-            "class": s.name,
-            "images": s.images,
-            "windows_lost": s.takeover_rate,
-            "main_taker": names[int(row.argmax())] if row.any() else None,
-            "main_taker_share": float(row.max()) if row.any() else 0.0,
-        }
-        if data.notebook_takeover is not None:
-            nb = data.notebook_takeover[s.k]
-            entry["notebook_windows_lost"] = s.notebook_takeover_rate
-            entry["notebook_main_taker"] = names[int(nb.argmax())] if nb.any() else None
-        out["classes"].append(entry)
-    return out
+def cited(folder: str | Path, model: Any) -> SurveyNumbers:
+    """The numbers a report's answer to "why do other classes take over?" cites from the finished survey
+    in ``folder``: per class, the share of windows lost and the class that wins most of them, under the
+    true windows and (where the survey stored it) the notebook's square.
+
+    Refused (``OcclusionError``) unless the survey was made with ``model`` (the same weights, by digest)
+    and is finished (``analyse``): a survey of another model says nothing about this one. The report compares
+    the settings (patch, stride, fill, output) with its own before any work."""
+    from occsens.datasurvey.run import model_digest  # run imports the engine: only when citing
+
+    store._require_pyarrow()
+    path = Path(folder)
+    manifest = store.read_manifest(path)
+    if manifest is None:
+        raise OcclusionError(
+            f"survey {str(path)!r} holds no survey (no {store.MANIFEST}); make one with occsens survey"
+        )
+    settings = manifest["settings"]
+    if manifest["model"]["sha256"] != model_digest(model):
+        raise OcclusionError(
+            f"survey {str(path)!r} was made with another model ({manifest['model']['name']}, other "
+            "weights); survey this model (occsens survey --out DIR) and cite that"
+        )
+    data = analyse(path, max_clusters=0)  # no strategy clusters: only the takeover numbers
+
+    def top(row: np.ndarray) -> tuple[int | None, float]:
+        return (int(row.argmax()), float(row.max())) if row.any() else (None, 0.0)
+
+    classes = []
+    for c in data.classes:
+        taker, share = top(data.takeover[c.k])
+        nb_taker, nb_share = (
+            (None, None) if data.notebook_takeover is None else top(data.notebook_takeover[c.k])
+        )
+        classes.append(
+            SurveyClass(
+                c.k, c.images, c.takeover_rate, taker, share, c.notebook_takeover_rate, nb_taker, nb_share
+            )
+        )
+    return SurveyNumbers(
+        folder=str(path),
+        source=str(settings.get("source") or "a data set"),
+        images=data.images,
+        grouped_by=data.grouped_by,
+        patch=(int(settings["patch"][0]), int(settings["patch"][1])),
+        stride=(int(settings["stride"][0]), int(settings["stride"][1])),
+        fill=str(settings["fill"]),
+        output=str(settings["output"]),
+        classes=tuple(classes),
+    )

@@ -149,6 +149,33 @@ def _winners_sentence(
     ), nums
 
 
+def _survey_clause(c: ev.Causes, names: Sequence[str]) -> tuple[str, list[str]]:
+    """Q2 at data-set scale: the same counts over every image of a survey of this model and settings."""
+    row, survey = c.survey_row, c.survey
+    if row is None or survey is None:
+        return "", []
+    group = (
+        f"{names[row.cls]} images"
+        if survey.grouped_by == "true class"
+        else f"images it calls {names[row.cls]}"
+    )
+    text = f"; in the survey's {row.images:,} {group} (the data-set table) it loses "
+    nums = []
+    if row.notebook_lost is not None:
+        text += f"{pct(row.notebook_lost)} of positions under the square"
+        nums.append(pct(row.notebook_lost))
+        if row.notebook_taker is not None and row.notebook_taker_share is not None:
+            text += f" ({names[row.notebook_taker]} takes {pct(row.notebook_taker_share)} of those)"
+            nums.append(pct(row.notebook_taker_share))
+        text += " and "
+    text += f"{pct(row.lost)} under true windows"
+    nums.append(pct(row.lost))
+    if row.taker is not None:
+        text += f" ({names[row.taker]} takes {pct(row.taker_share)})"
+        nums.append(pct(row.taker_share))
+    return text, nums
+
+
 def answer_class_map(
     c: ev.Causes | None,
     names: Sequence[str],
@@ -167,8 +194,10 @@ def answer_class_map(
     scope = "On this sample" if c.samples == 1 else f"Over {_all(c.samples)} samples"
     totals = (
         f" {scope} the clean class loses {c.notebook_lost} of {c.windows} positions under the square and "
-        f"{c.lost} under true {c.size}x{c.size} windows."
+        f"{c.lost} under true {c.size}x{c.size} windows"
     )
+    data_set = _survey_clause(c, names)
+    totals += data_set[0] + "."
     winners = _winners_sentence(c, names, checks)
     numbers = [
         f"{c.square}x{c.square}",
@@ -177,6 +206,7 @@ def answer_class_map(
         str(c.notebook_lost),
         str(c.windows),
         str(c.lost),
+        *data_set[1],
         *winners[1],
     ]
     return Finding(f"{_plain_class_map(c)}{asker[0]}{totals}{winners[0]}", tuple(numbers))

@@ -72,6 +72,38 @@ def model_info_without_card(model: Any, label: str) -> ModelInfo:
     return ModelInfo(label, None, parameter_count(model), NO_CARD)
 
 
+@dataclass(frozen=True)
+class SurveyClass:
+    """One class's windows over a whole survey: the share the clean class loses and who wins them."""
+
+    cls: int
+    images: int
+    lost: float  # share of this class's windows (images x positions) whose clean class loses
+    taker: int | None  # the class that wins most of those windows (None: none lost)
+    taker_share: float  # its share of the lost windows
+    notebook_lost: float | None  # the same under the notebook's square (None: not surveyed)
+    notebook_taker: int | None
+    notebook_taker_share: float | None
+
+
+@dataclass(frozen=True)
+class SurveyNumbers:
+    """Q2 at data-set scale: what ``occsens survey`` found over a data set, for the report to cite.
+
+    Built by ``occsens.datasurvey.cited`` (which checks the survey was made with the report's model);
+    the settings are compared with the report's own before any work (``occsens.explain``)."""
+
+    folder: str
+    source: str  # what was surveyed, in words ("CIFAR-10 test set", a folder)
+    images: int
+    grouped_by: str  # "true class" or "predicted class"
+    patch: tuple[int, int]
+    stride: tuple[int, int]
+    fill: str  # the engine's description of the fill
+    output: str
+    classes: tuple[SurveyClass, ...]
+
+
 @dataclass(frozen=True, eq=False)
 class Twin:
     """The colour model and its greyscale twin, with their cards, for the colour-vs-greyscale section."""
@@ -104,6 +136,7 @@ class ReportData:
     checks: Sequence[CheckResult] | None = None
     version: str | None = None  # occsens's version, for the page's footer and generator tag
     question: Printout | None = None  # the asker's printout, for images its class ids refer to
+    survey: SurveyNumbers | None = None  # a survey of the same model and settings, cited by Q2
 
 
 @dataclass(frozen=True)

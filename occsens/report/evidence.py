@@ -15,7 +15,7 @@ import numpy as np
 from occsens.engine import NOTEBOOK_SCALE
 from occsens.report import analysis as an
 from occsens.report.cards import Card
-from occsens.report.data import ReportData
+from occsens.report.data import ReportData, SurveyClass, SurveyNumbers
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ class Causes:
     notebook_top: tuple[tuple[int, int], ...]  # (class, positions taken over) under the square, most first
     runner_up: int  # of ``lost``, positions won by the image's own runner-up class
     asker: AskerMatch | None
+    survey: SurveyNumbers | None = None  # a survey of the same model and settings (Q2 at data-set scale)
+    survey_row: SurveyClass | None = None  # its row for the featured sample's class
 
     @property
     def square_share(self) -> float:
@@ -117,6 +119,15 @@ def featured_sample(data: ReportData) -> int:
 def _taken(samples: Sequence[an.SampleAnalysis], k: int, notebook: bool) -> int:
     maps = [s.notebook.notebook if notebook and s.notebook else s.main for s in samples]
     return sum(m.class_counts[k] for m in maps if m.clean_class != k)
+
+
+def _survey_row(survey: SurveyNumbers | None, s: an.SampleAnalysis) -> SurveyClass | None:
+    """The survey's row for the sample's class: its true class where the survey grouped by true class
+    and the sample has a label, else the class the model gives it."""
+    if survey is None:
+        return None
+    k = s.true_label if survey.grouped_by == "true class" and s.true_label is not None else s.clean_class
+    return survey.classes[k] if 0 <= k < len(survey.classes) else None
 
 
 def gather(data: ReportData) -> Evidence:
@@ -173,6 +184,8 @@ def gather(data: ReportData) -> Evidence:
             notebook_top=top,
             runner_up=sum(x.runner_up_wins for x in samples),
             asker=asker,
+            survey=data.survey,
+            survey_row=_survey_row(data.survey, s),
         )
     reveal = np.zeros(len(s.clean_probs), dtype=np.int64)
     for x in samples:

@@ -17,9 +17,17 @@ from importlib import metadata
 from typing import Any
 
 from occsens.checks import run_checks
-from occsens.engine import Runs, as_images
+from occsens.engine import Runs, as_images, plan_for
+from occsens.engine.model import check_output
 from occsens.errors import OcclusionError, flag, shown
-from occsens.report.data import ModelInfo, Report, Twin, class_names_for, model_info_without_card
+from occsens.report.data import (
+    ModelInfo,
+    Report,
+    SurveyNumbers,
+    Twin,
+    class_names_for,
+    model_info_without_card,
+)
 from occsens.report.make import make_report
 from occsens.report.questions import Printout
 
@@ -58,6 +66,32 @@ def _names(sample_names: Any, n: int) -> list[str]:
     return list(sample_names)
 
 
+def _check_survey(survey: Any, plan: Any, fill: str, output: str, num_classes: int) -> None:
+    """A survey the report cites must measure what the report measures: the same windows, fill and
+    output (the model was checked when the survey was read, ``occsens.datasurvey.cited``)."""
+    if not isinstance(survey, SurveyNumbers):
+        raise OcclusionError(
+            f"survey must be occsens.datasurvey.cited(folder, model) or None, got {shown(survey)}"
+        )
+    ours = {"patch": plan.patch, "stride": plan.stride, "fill": fill, "output": output}
+    theirs = {
+        "patch": survey.patch,
+        "stride": survey.stride,
+        "fill": survey.fill,
+        "output": survey.output.rsplit(":", 1)[-1].rsplit(".", 1)[-1],  # a callable: by its name
+    }
+    differ = [f"{k} {shown(theirs[k])} there, {shown(v)} here" for k, v in ours.items() if theirs[k] != v]
+    if differ:
+        raise OcclusionError(
+            f"survey {survey.folder!r} was made with other settings ({'; '.join(differ)}): survey again "
+            "with the report's settings, or report with the survey's"
+        )
+    if len(survey.classes) != num_classes:
+        raise OcclusionError(
+            f"survey {survey.folder!r} has {len(survey.classes)} classes, the model scores {num_classes}"
+        )
+
+
 def _version() -> str | None:
     try:
         return metadata.version("occsens")
@@ -92,6 +126,7 @@ def explain(
     timestamp: str | None = None,
     check_images: Any = None,
     check_ids: Sequence[int] | None = None,
+    survey: SurveyNumbers | None = None,
 ) -> Report:
     """The occlusion report on ``images`` (one ``[C, H, W]`` or a batch ``[N, C, H, W]``) for ``model``.
 
@@ -112,6 +147,9 @@ def explain(
         check_images, check_ids: images the checks may add when the ones shown do not decide a
             verdict, and their ids (``run_checks``' ``more_images`` and ``more_ids``); the report shows
             only ``images``, the checks say how many they used.
+        survey: a survey of this model over a data set (``occsens.datasurvey.cited(folder, model)``),
+            made with the same patch, stride, fill and output; the answer to "why do other classes take
+            over?" then cites its numbers beside the images'.
 
     Returns the ``Report``: shown inline in a notebook, written whole by ``report.save(path)``.
     Bad arguments raise ``OcclusionError`` naming the argument, before any work.
@@ -140,6 +178,10 @@ def explain(
     )
     if class_names is not None:
         class_names = class_names_for(class_names, probe.num_classes)
+    if survey is not None:
+        _check_survey(
+            survey, plan_for((h, w), patch, stride), probe.fill, check_output(output), probe.num_classes
+        )
     known = _labels(labels, n, len(label_names) if label_names is not None else probe.num_classes)
     results = None
     if checks:
@@ -183,4 +225,5 @@ def explain(
         progress=progress,
         batch_size=batch_size,
         runs=runs,
+        survey=survey,
     )

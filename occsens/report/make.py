@@ -29,7 +29,7 @@ from occsens.report import analysis as an
 from occsens.report import evidence as ev
 from occsens.report.answers import answers
 from occsens.report.cards import compare_twins
-from occsens.report.data import ModelInfo, Report, ReportData, Twin, class_names_for
+from occsens.report.data import ModelInfo, Report, ReportData, SurveyNumbers, Twin, class_names_for
 from occsens.report.questions import Printout
 from occsens.report.render import render, report_numbers
 from occsens.report.runs import execute, plan_runs
@@ -90,6 +90,7 @@ def make_report(
     progress: bool = False,
     batch_size: int | None = None,
     runs: Runs | None = None,
+    survey: SurveyNumbers | None = None,
 ) -> Report:
     """Measure, analyse, draw and render; nothing is written.
 
@@ -100,7 +101,8 @@ def make_report(
     ``occsens.checks`` results to show with the maps; ``version`` is the occsens version the page
     names as its generator; ``question`` is the asker's printout (``occsens.report.questions.ASKER``),
     given when the images are of the dataset its class ids refer to; ``runs`` is the job's store of
-    occlusion runs (``occsens.engine.Runs``), shared with the checks so no map is computed twice.
+    occlusion runs (``occsens.engine.Runs``), shared with the checks so no map is computed twice;
+    ``survey`` a survey of the same model and settings (``occsens.datasurvey.cited``) that Q2 cites.
     """
     x = as_images(images)
     n = len(x)
@@ -151,6 +153,7 @@ def make_report(
             checks=checks,
             version=version,
             question=question,
+            survey=survey,
         )
         return render_report(data, steps)
     finally:

@@ -120,6 +120,27 @@ def report_numbers(
     }
     if data.twins_missing:
         out["greyscale_missing"] = data.twins_missing
+    if data.survey is not None:  # Q2 at data-set scale, as the page's data-set table shows it
+        sv = data.survey
+        out["survey"] = {
+            "folder": sv.folder,
+            "source": sv.source,
+            "images": sv.images,
+            "grouped_by": sv.grouped_by,
+            "classes": [
+                {
+                    "class": names[c.cls],
+                    "images": c.images,
+                    "windows_lost": c.lost,
+                    "main_taker": None if c.taker is None else names[c.taker],
+                    "main_taker_share": c.taker_share,
+                    "notebook_windows_lost": c.notebook_lost,
+                    "notebook_main_taker": None if c.notebook_taker is None else names[c.notebook_taker],
+                    "notebook_main_taker_share": c.notebook_taker_share,
+                }
+                for c in sv.classes
+            ],
+        }
     if data.checks is not None and reading is not None:
         out["checks"] = [r.to_dict() for r in data.checks]
         out["check_verdicts"] = [row.verdict for row in reading.rows]

@@ -20,7 +20,7 @@ from occsens.report import colours as cl
 from occsens.report import evidence as ev
 from occsens.report import figures_overview as fo
 from occsens.report.cards import Card, TwinComparison
-from occsens.report.data import Finding, ReportData
+from occsens.report.data import Finding, ReportData, SurveyNumbers
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
 from occsens.report.formatting import notebook_square, pct, points, prob
 from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
@@ -240,6 +240,34 @@ def _takeover_view(data: ReportData, colours: Sequence[str], found: list[Finding
         if notebook
         else "",
         "runner_up": sum(s.runner_up_wins for s in data.samples),
+        "survey": None if data.survey is None else _survey_view(data.survey, names),
+    }
+
+
+def _survey_view(survey: SurveyNumbers, names: Sequence[str]) -> dict:
+    """Q2 at data-set scale: per class, the share of windows lost over the survey and who wins most."""
+
+    def taker(k: int | None, share: float | None) -> str:
+        return "" if k is None or share is None else f"{names[k]} ({pct(share)})"
+
+    notebook = all(c.notebook_lost is not None for c in survey.classes)
+    return {
+        "folder": survey.folder,
+        "source": survey.source,
+        "images": f"{survey.images:,}",
+        "grouped_by": survey.grouped_by,
+        "notebook": notebook,
+        "rows": [
+            {
+                "name": names[c.cls],
+                "images": f"{c.images:,}",
+                "lost": pct(c.lost),
+                "taker": taker(c.taker, c.taker_share),
+                "notebook_lost": "" if c.notebook_lost is None else pct(c.notebook_lost),
+                "notebook_taker": taker(c.notebook_taker, c.notebook_taker_share),
+            }
+            for c in survey.classes
+        ],
     }
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from occsens import OcclusionError
 from occsens.bench import _memory_in_child, run_bench
+from occsens.bench_results import Row, verdicts
 
 
 def test_a_small_bench_agrees_across_engines_and_writes_markdown_and_json(tmp_path) -> None:
@@ -89,3 +90,33 @@ def test_imagenet_size_models_get_their_input_size() -> None:
     assert INPUT_SIZE["resnet18"] == INPUT_SIZE["vgg16"] == 224 and set(INPUT_SIZE) == set(MODELS)
     images = _samples(2, 224)
     assert images.shape == (2, 3, 224, 224) and 0 <= float(images.min()) and float(images.max()) <= 1
+
+
+def _row(model: str, auto: str, ms: dict[str, float], first: dict[str, float] | None = None) -> Row:
+    return Row(model, "p16s8", 1, 729, ms_per_image=ms, auto_engine=auto, first_call_s=first or {})
+
+
+def test_issue_27_targets_judge_the_engine_auto_picks_and_the_first_call() -> None:
+    ceilings = {
+        "flops": {"timm-resnet50d": 1e9, "timm-vit_tiny": 1e9},
+        "forward_gflops": {"timm-resnet50d": 1.0, "timm-vit_tiny": 1.0},
+    }
+    # auto picked brute force (1.0 s) although incremental was faster: the target reads auto's engine
+    slow = _row(
+        "timm-resnet50d",
+        "brute",
+        {"occsens brute": 100.0, "occsens incremental": 50.0, "captum ppe 64": 150.0},
+    )
+    fast = _row(
+        "timm-resnet50d",
+        "incremental",
+        {"occsens brute": 100.0, "occsens incremental": 50.0, "captum ppe 64": 150.0},
+    )
+    said = [line for line in verdicts([slow, fast], ceilings) if "engine='auto' (" in line]
+    assert said[0].startswith("- MISS") and "= 0.67" in said[0]
+    assert said[1].startswith("- PASS") and "= 0.33" in said[1]
+    vit = {"occsens brute": 100.0, "captum ppe 64": 100.0}
+    ok = _row("timm-vit_tiny", "brute", vit, {"auto": 10.4, "brute": 10.0})
+    over = _row("timm-vit_tiny", "brute", vit, {"auto": 10.6, "brute": 10.0})
+    said = [line for line in verdicts([ok, over], ceilings) if "first call" in line]
+    assert said[0].startswith("- PASS") and said[1].startswith("- MISS")

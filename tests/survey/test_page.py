@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import occsens
-from occsens.datasurvey.analysis import analyse, takeover_numbers
+from occsens.datasurvey.analysis import analyse, cited
 from occsens.datasurvey.page import write_report
 
 from .helpers import NUM_CLASSES, Page, tiny_images, tiny_model
@@ -49,8 +49,8 @@ def test_the_numbers_equal_a_recount_from_the_rows(store: Path) -> None:
             np.testing.assert_allclose(matrix[k], expected)
     assert data.wrong_total == int((clean != label).sum())
     assert data.correct == int((clean == label).sum())
-    numbers = takeover_numbers(store)
-    assert [c["images"] for c in numbers["classes"]] == np.bincount(label, minlength=NUM_CLASSES).tolist()
+    numbers = cited(store, tiny_model())
+    assert [c.images for c in numbers.classes] == np.bincount(label, minlength=NUM_CLASSES).tolist()
 
 
 @pytest.fixture(scope="module")
