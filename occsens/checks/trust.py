@@ -126,5 +126,9 @@ def trust_claims(results: Sequence[CheckResult]) -> tuple[TrustClaim, ...]:
     """Each claim in ``CLAIMS`` answered from ``results`` (see the module's docstring for the rule): yes
     first, then no, then not tested (the order the report lists them in)."""
     claims = [_answer(claim, behind, results) for claim, behind in CLAIMS]
+    known = {name for _, behind in CLAIMS for name in behind}
+    for r in results:  # a check of no listed claim (a caller's own): its condition, as a claim
+        if r.name not in known:
+            claims.append(_answer(r.condition.name[:1].upper() + r.condition.name[1:], (r.name,), results))
     rank = {YES: 0, NO: 1, NOT_TESTED: 2}
     return tuple(sorted(claims, key=lambda c: rank[c.answer]))
