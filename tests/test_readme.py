@@ -177,6 +177,13 @@ def test_the_first_block_is_the_whole_fresh_machine_path() -> None:
     assert "--constraint" in _first_block()  # installing the test extra must keep the CPU torch
 
 
+def test_the_main_command_needs_no_no_fail() -> None:
+    """The shipped model passes every calibrated check at default settings (issue 23), so the main
+    command exits 0 as written; ``--no-fail`` there would hide a failure from a new user."""
+    (report,) = [line for line in _first_block().splitlines() if line.startswith("occsens report")]
+    assert "--no-fail" not in report.split("#")[0], report
+
+
 def _dependencies_dir(tmp_path: Path) -> Path:
     """One folder that shows every package this test environment has, except occsens itself and pip:
     symlinks into each site-packages on sys.path (a .pth may add the shared torch's)."""

@@ -9,22 +9,31 @@ them; the HTML report renders the same objects. The checks, by their names in ``
   map must decorrelate from the trained map once the model's layers are re-initialised.
 * ``patch`` (``patch.py``): the map's most important windows, hidden (background only) and shown alone
   (patch only), against random windows.
-* ``faithfulness`` (``faithfulness.py``): deletion and insertion curves in the map's order against
-  random orders (RISE, Petsiuk et al. 2018).
+* ``faithfulness`` (``faithfulness.py``): deletion and insertion curves in the map's order against 100
+  random orders per image (RISE, Petsiuk et al. 2018): the interval of the mean share of random orders
+  the map beats, against a line above chance, with AOPC over the first tiles beside it and power
+  measured by simulation on the run; more images (``more_images``) in stages when those shown do not
+  decide.
 * ``leakage`` (``leakage.py``): whether the class map reads the fill instead of the image (ROAD, Rong
   et al. 2022): the fill's own class, sink classes, agreement between fills.
 * ``determinism`` (``determinism.py``): the same probabilities for repeated runs and batch sizes.
 
-Each result has a verdict: "pass", "fail", or "inconclusive" where the check had no power here (its
-explanation says why and which setting would give it power), and its power measured in calibration.
-``trust_summary`` says in one sentence what the maps can be trusted for.
+Each result has a verdict: "pass", "fail", "inconclusive" where the check had no power here or its
+interval straddles the line (its explanation says why and how many images would decide), or "info" for
+a measurement not calibrated on real images (patch-only), which never fails a run; and its power,
+measured in calibration or, for deletion and insertion, by simulation on the run.
+``trust_summary`` says in one sentence what the maps can be trusted for; ``trust_claims`` gives the same
+as data (``trust.py``): claims a person might make from the map, each answered yes / no / not tested by
+the checks behind it, weighted by their power.
 
 Around them: ``run.py`` runs them (a crash becomes a failed result), ``run_state.py`` holds what they
 share, ``conditions.py`` every threshold with its reason (pass and power conditions), ``results.py`` the
 result types and JSON, ``table.py`` the plain-text table and the trust summary, ``stats.py`` rank
-correlation and z-scores, ``calibration.py`` and ``planted.py`` the ground truth the checks are
-calibrated on, ``power.py`` the power measured there, ``names.py`` the checks' names without torch. The
-layer builds on ``occsens.engine`` alone: it knows neither CIFAR-10 nor the command line.
+correlation and z-scores, ``inference.py`` intervals, the Wilcoxon test and power by simulation,
+``trust.py`` the claims a reader might make and their answers, ``calibration.py`` and ``planted.py``
+the ground truth the checks are calibrated on, ``power.py`` the power measured there, ``names.py``
+the checks' names without torch. The layer builds on ``occsens.engine`` alone: it knows neither
+CIFAR-10 nor the command line.
 
 The names below load on first use (PEP 562), so ``occsens.checks.names`` can be imported without torch.
 """
@@ -80,13 +89,23 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         headline,
         trust_summary,
     )
+    from occsens.checks.trust import (
+        TrustClaim,
+        trust_claims,
+    )
 
 # Public name -> the module that defines it; imported on first access.
 _LAZY = {
     "BACKGROUND_ONLY": "occsens.checks.conditions",
     "BACKGROUND_ONLY_POWER": "occsens.checks.conditions",
     "CHECK_RAN": "occsens.checks.conditions",
-    "CURVE_STEPS": "occsens.checks.conditions",
+    "BEAT_MIN": "occsens.checks.conditions",
+    "BETTER_OF": "occsens.checks.conditions",
+    "CONFIDENCE": "occsens.checks.conditions",
+    "DECIDE_IMAGES": "occsens.checks.conditions",
+    "EARLY_FRACTION": "occsens.checks.conditions",
+    "POWER_SIMULATIONS": "occsens.checks.conditions",
+    "STAGE_IMAGES": "occsens.checks.conditions",
     "DELETION": "occsens.checks.conditions",
     "DELETION_POWER": "occsens.checks.conditions",
     "DETERMINISM": "occsens.checks.conditions",
@@ -136,6 +155,9 @@ _LAZY = {
     "format_table": "occsens.checks.table",
     "headline": "occsens.checks.table",
     "trust_summary": "occsens.checks.table",
+    "STRONG_POWER": "occsens.checks.trust",
+    "TrustClaim": "occsens.checks.trust",
+    "trust_claims": "occsens.checks.trust",
 }
 
 # The API. The named conditions and their thresholds (``conditions.py``: BACKGROUND_ONLY, Z_MIN, ...) are
@@ -149,6 +171,7 @@ __all__ = [
     "Explainer",
     "MEASURED_POWER",
     "Power",
+    "TrustClaim",
     "VERDICTS",
     "any_failed",
     "check_determinism",
@@ -161,6 +184,7 @@ __all__ = [
     "results_to_json",
     "run_checks",
     "spearman",
+    "trust_claims",
     "trust_summary",
 ]
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from occsens.checks import planted
 from occsens.checks.names import FAIL
-from occsens.checks.power import FILL_READERS, MAPS, RANDOM_FORWARDS, Power
+from occsens.checks.power import FILL_READERS, MAPS, NOT_STORED, RANDOM_FORWARDS, Power
 from occsens.checks.results import CheckResult
 from occsens.checks.run import run_checks
 from occsens.checks.run_state import Explainer
@@ -123,7 +123,11 @@ def calibrate(seeds: Sequence[int] = CALIBRATION_SEEDS) -> Calibration:
 
 def measure_power(calibration: Calibration) -> dict[str, Power]:
     """Result name -> the known-bad cases that ran it and how many it failed."""
-    names = list(dict.fromkeys(r.name for case in calibration.bad for r in case.results))
+    names = [
+        n
+        for n in dict.fromkeys(r.name for case in calibration.bad for r in case.results)
+        if n not in NOT_STORED
+    ]
     power = {}
     for name in names:
         cases = [c for c in calibration.bad if c.verdict(name) is not None]

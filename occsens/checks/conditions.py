@@ -7,11 +7,13 @@ Each threshold's comment says what was measured to put it where it is; each cond
 it in a sentence for the table and the report, and each pass condition's ``licence`` what a pass lets a
 reader do with the maps (the trust summary, ``occsens.checks.table.trust_summary``, is built from them).
 
-A power condition never turns a failure into something milder unless no map could have passed: for the
-z-tests it asks whether the *best possible* ranking (the windows ranked by the very quantity the check
-compares, or, for deletion and insertion, a curve that jumps at once to the lowest or highest score any
-order reached) would reach ``Z_MIN``. A map's own z can never exceed that bound, so "inconclusive" means
-"no map could have passed here", never "this map nearly passed".
+A power condition never turns a failure into something milder unless no map could have passed. For
+deletion and insertion it asks whether the interval of the mean share decides at all (it lies wholly on
+one side of the line); inconclusive there means "these images do not decide", and the explanation says
+about how many would. For the patch check's z-tests it asks whether the *best possible* ranking (the
+windows ranked by the very quantity the check compares) would reach ``Z_MIN``. A map's own z can never
+exceed that bound, so "inconclusive" means "no map could have passed here", never "this map nearly
+passed".
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ RANDOMISATION_MAX_RHO = 0.5
 RANDOMISATION_STEPS = 6  # points on the cascade (the last one: every layer re-initialised)
 RANDOMISATION_SAMPLES = 8  # at most this many images (each step is one occlusion run per image)
 
-# Map-against-chance comparisons (patch-only/background-only, deletion, insertion) all ask the same
+# Map-against-chance comparisons of the patch check (patch-only/background-only) ask the same
 # question: is the map's ordering better than a random ordering? The map's statistic must lie at least
 # Z_MIN standard deviations of the random orderings beyond their mean. Under the null hypothesis (the map
 # orders no better than chance) the map is one more draw from that distribution and passes with
@@ -41,14 +43,41 @@ RANDOMISATION_SAMPLES = 8  # at most this many images (each step is one occlusio
 Z_MIN = 2.0
 TOP_FRACTION = 0.1  # "most/least important windows": the top/bottom 10% of windows (at least one)
 NULL_DRAWS = 2000  # random window sets for the patch check's null distribution (no model calls)
-RANDOM_ORDERS = 10  # random tile orders for deletion/insertion (the issue asks for >= 10)
-CURVE_STEPS = 16  # deletion/insertion curves: 0, 1/16, ..., 16/16 of the image (at most one step per tile)
+# Deletion and insertion (faithfulness.py) ask of each image what share of random orders of its tiles
+# the map's order beats; under chance the share is uniform with mean 1/2 whatever the model (the map's
+# order is then one more random order), so the verdict is distribution-free.
+RANDOM_ORDERS = (
+    100  # random tile orders per image: the share is known to 1/100 per image (issue 23 asks >= 100)
+)
+# BEAT_MIN: the smallest effect worth a pass. The map must beat a random order in more than 60% of
+# comparisons: a common-language effect size (McGraw & Wong 1992) between Cohen's "small" (d = 0.2, 56%)
+# and "medium" (d = 0.5, 64%). A line at chance (50%) could never fail a random map, only leave it
+# inconclusive at any number of images; a line above chance lets the interval of a map no better than
+# chance fall below it (fail) once there are enough images (about 35 for a uniform share at 95%). On
+# the shipped model the occlusion map beats 70-75% of random orders over the 100 embedded samples
+# (deletion and insertion; tests/checks/bench_faithfulness.py), far enough above the line that its
+# verdict does not depend on the seed of the random orders.
+BEAT_MIN = 0.6
+CONFIDENCE = 0.95  # two-sided; split over the looks (Bonferroni) when the check adds images in stages
+# Stages of images: those shown, then these totals, up to DECIDE_IMAGES (the 100 embedded samples when the
+# caller hands them over). Few looks keep the Bonferroni split mild (3 looks: 98.3% each); 32 images decide
+# an effect as large as the shipped map's (interval half-width ~0.1 at a per-image spread of ~0.3).
+STAGE_IMAGES = (32,)
+DECIDE_IMAGES = 100
+# The early part of the curve: AOPC (Samek et al. 2017) over the first eighth of the tiles (8 of 64 at
+# the default geometry), where a map that finds the evidence differs most from a random order.
+EARLY_FRACTION = 1 / 8
+# Power by simulation: a known-better order is, per image, the best of BETTER_OF random orders (it beats
+# a random order 3 times in 4, well above BEAT_MIN and far below a perfect order); POWER_SIMULATIONS
+# replays put its pass rate within +-0.035 (binomial standard error at 0.5).
+BETTER_OF = 3
+POWER_SIMULATIONS = 200
 # Deletion and insertion remove patch-sized tiles (each scored by the map's mean over it), not single
-# pixels. Measured on a provisional default model (8 default samples, grey fill): with single-pixel orders the
-# occlusion map's deletion AUC was *higher* than random (z = -2.2) and its insertion AUC 21 sd above:
-# scattered grey pixels hurt the model more than compact regions whatever they show, so pixel-level
-# random orders measure the shape of the removal. Samek et al. (2017, region perturbation) compare
-# orders of regions against random orders of the same regions for this reason.
+# pixels. Measured on a provisional default model (8 default samples, grey fill): with single-pixel orders
+# the occlusion map's deletion area was *higher* than random and its insertion area far above: scattered
+# grey pixels hurt the model more than compact regions whatever they show, so pixel-level random orders
+# measure the shape of the removal. Samek et al. (2017, region perturbation) compare orders of regions
+# against random orders of the same regions for this reason.
 
 # Leakage. If the class map's changes are explained by the image, a window's replacement class is
 # whatever the rest of the image supports next, which coincides with the class of the fill alone only by
@@ -90,6 +119,20 @@ SPREAD_MIN = DETERMINISM_TOL
 # (every changed window takes the only other class), so the test never has power there.
 LEAKAGE_CHANCE_MAX = 0.05
 
+# Patch-only is reported as information (verdict "info", never a failure). It is calibrated only on
+# planted objects, where hiding a window and showing it alone must agree. On the shipped model and real
+# CIFAR-10 images they do not (issue 23, measured on main 270e69d): one 4 x 4 window shown alone on grey
+# keeps 0.129 of the target against 0.119 for grey alone; a window's importance when hidden and its
+# score when shown alone are uncorrelated (Spearman 0.04 on 8 images, -0.10 on 100); every map tried
+# fails it (occlusion at other fills and strides, integrated gradients, saliency) and random tile maps
+# pass about as often as real ones. Its line does not separate good maps from bad ones on real images.
+PATCH_ONLY_INFORMATION = (
+    "patch-only is calibrated on planted objects only; on real images a window shown alone barely moves "
+    "the model (one 4x4 window on grey: 0.13 of the target against 0.12 for grey alone on the shipped "
+    "model), and random maps pass it about as often as real ones, so its line is not known to separate "
+    "good maps from bad ones here."
+)
+
 
 # --------------------------------------------------------------------------- conditions (named constants)
 
@@ -116,16 +159,19 @@ PATCH_ONLY = Condition(
 )
 DELETION = Condition(
     "filling the image tile by tile in the map's order lowers the target faster than random orders",
-    (Clause("z", ">=", Z_MIN),),
-    "RISE (Petsiuk et al. 2018) compares deletion AUCs; the map's AUC must lie 2 standard deviations of "
-    f"{RANDOM_ORDERS} random orders below their mean: a map no better than chance passes ~2-4% of the time.",
+    (Clause("share_low", ">", BEAT_MIN),),
+    "RISE (Petsiuk et al. 2018) compares deletion areas; per image, the share of "
+    f"{RANDOM_ORDERS} random orders the map's order beats; the {CONFIDENCE:.0%} interval of its mean over "
+    f"images must lie above {BEAT_MIN:.0%} (chance: 50%), and a map no better than chance passes it "
+    "well under 5% of the time at any number of images.",
     licence="greying regions in the map's order to destroy the prediction fastest (deletion)",
 )
 INSERTION = Condition(
     "restoring the image tile by tile in the map's order raises the target faster than random orders",
-    (Clause("z", ">=", Z_MIN),),
-    "RISE (Petsiuk et al. 2018) compares insertion AUCs; the map's AUC must lie 2 standard deviations of "
-    f"{RANDOM_ORDERS} random orders above their mean: a map no better than chance passes ~2-4% of the time.",
+    (Clause("share_low", ">", BEAT_MIN),),
+    "RISE (Petsiuk et al. 2018) compares insertion areas; per image, the share of "
+    f"{RANDOM_ORDERS} random orders the map's order beats; the {CONFIDENCE:.0%} interval of its mean over "
+    f"images must lie above {BEAT_MIN:.0%} (chance: 50%).",
     licence="restoring regions in the map's order to rebuild the prediction fastest (insertion)",
 )
 FILL_CLASS = Condition(
@@ -186,20 +232,18 @@ PATCH_ONLY_POWER = Condition(
     f"than {SPREAD_MIN:g}, the model cannot see a window on its own at this patch size.",
 )
 DELETION_POWER = Condition(
-    "room for an order to beat chance: a curve that fell at once to the lowest score any order reached "
-    "would reach the line, and scores that move by more than rounding",
-    (Clause("attainable_z", ">=", Z_MIN), Clause("spread", ">", SPREAD_MIN)),
-    "The map's curve never lies below the lowest score reached on the curves measured (its own included), "
-    f"so attainable_z bounds the map's z from above: below {Z_MIN:g} the map could not pass whatever it "
-    "ranked (too few tiles, or random orders already fall about as fast as any could).",
+    "enough images to decide, and scores that move by more than rounding",
+    (Clause("interval_gap", ">", 0.0), Clause("spread", ">", SPREAD_MIN)),
+    "interval_gap is how far the interval of the mean share lies from the pass line (negative: the "
+    "interval includes the line, so these images do not decide the verdict either way). Scores that move "
+    f"by no more than {SPREAD_MIN:g} along every curve may move by float rounding alone.",
 )
 INSERTION_POWER = Condition(
-    "room for an order to beat chance: a curve that rose at once to the highest score any order reached "
-    "would reach the line, and scores that move by more than rounding",
-    (Clause("attainable_z", ">=", Z_MIN), Clause("spread", ">", SPREAD_MIN)),
-    "The map's curve never lies above the highest score reached on the curves measured (its own "
-    f"included), so attainable_z bounds the map's z from above: below {Z_MIN:g} the map could not pass "
-    "whatever it ranked.",
+    "enough images to decide, and scores that move by more than rounding",
+    (Clause("interval_gap", ">", 0.0), Clause("spread", ">", SPREAD_MIN)),
+    "interval_gap is how far the interval of the mean share lies from the pass line (negative: the "
+    "interval includes the line). Scores that move by no more than "
+    f"{SPREAD_MIN:g} along every curve may move by float rounding alone.",
 )
 FILL_CLASS_POWER = Condition(
     "changed windows to explain, enough of them that chance alone rarely lands most on the fill's class",

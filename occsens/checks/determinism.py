@@ -48,5 +48,6 @@ def check_determinism(run: CheckRun) -> list[CheckResult]:
         most {repeat:.2e}; with a different batch size ({DETERMINISM_BATCH}) and batch composition, by at most
         {batch:.2e}. A map must not depend on how the windows were batched or on the run: if it does, the
         model's forward is random (dropout or noise that eval mode does not switch off, or batch statistics)
-        and any difference between windows may be noise. {mode}"""
+        and any difference between windows may be noise. Both numbers are maxima over every window of
+        every image, not estimates from a sample, so they carry no interval. {mode}"""
     return [_result("determinism", value, DETERMINISM, text, run.ids(index))]

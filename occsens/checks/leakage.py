@@ -13,12 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from occsens.checks import inference
 from occsens.checks.conditions import (
+    CONFIDENCE,
     FILL_CLASS,
     FILL_CLASS_POWER,
     FILL_EXPLAINED_MAX,
     LEAKAGE_FILLS,
     SINK_CLASS,
+    SINK_FRACTION_MAX,
 )
 from occsens.checks.results import CheckResult, _result
 from occsens.checks.run_state import CheckRun
@@ -86,8 +89,19 @@ def _leakage_stats(occ: Occlusion, fill_probs: torch.Tensor, labels: np.ndarray 
                 "fill_class_is_label": labels is not None and int(labels[i]) == int(fill_class[i]),
             }
         )
+    # images as the unit: the pooled shares' intervals (windows of one image are not independent)
+    share_interval = inference.ratio_interval(
+        to_fill.sum(dim=1)[eligible].numpy(), flipped.sum(dim=1)[eligible].numpy(), CONFIDENCE
+    ).clipped(0.0, 1.0)
+    sink_interval = inference.mean_interval(
+        (classes[clean != sink] == sink).double().mean(dim=1).numpy(), CONFIDENCE
+    ).clipped(0.0, 1.0)
     return {
         "fill_explained_share": share,
+        "fill_explained_interval": [share_interval.low, share_interval.high],
+        "sink_interval": [sink_interval.low, sink_interval.high],
+        "eligible_images": share_interval.n,
+        "sink_judged_images": sink_interval.n,
         "eligible_flips": flips_eligible,
         "chance_flag": _chance_flag(flips_eligible, occ.num_classes),
         "flipped_windows": int(flipped.sum()),
@@ -99,6 +113,11 @@ def _leakage_stats(occ: Occlusion, fill_probs: torch.Tensor, labels: np.ndarray 
         "class_counts": occ.class_counts.sum(dim=0).tolist(),
         "per_image": per_image,
     }
+
+
+def _bounds(interval: list[float]) -> str:
+    low, high = interval
+    return "undefined (fewer than 2 images)" if not math.isfinite(high - low) else f"[{low:.3f}, {high:.3f}]"
 
 
 def _remedy(value: dict, classes: int) -> str:
@@ -154,6 +173,8 @@ def check_leakage(run: CheckRun) -> list[CheckResult]:
     }
     fill_value = {
         "fill_explained_share": main["fill_explained_share"],
+        "interval_low": main["fill_explained_interval"][0],
+        "interval_high": main["fill_explained_interval"][1],
         "eligible_flips": main["eligible_flips"],
         "chance_flag": main["chance_flag"],
         "flipped_windows": main["flipped_windows"],
@@ -180,9 +201,13 @@ def check_leakage(run: CheckRun) -> list[CheckResult]:
         most of their replacement classes are the fill's own class, over the fills
         {", ".join(labels)}: {flagged} (the mean and blur fills are computed from the image itself, so
         their fill-alone class partly reflects the image). Fraction of windows with the same class between
-        fills: {agree}."""
+        fills: {agree}. Over the {main["eligible_images"]} image(s) whose class is not the fill's own, the
+        share's {CONFIDENCE:.0%} interval (images as the unit) is {_bounds(main["fill_explained_interval"])}
+        against the line {FILL_EXPLAINED_MAX}."""
     sink_value = {
         "sink_fraction": main["sink_fraction"],
+        "interval_low": main["sink_interval"][0],
+        "interval_high": main["sink_interval"][1],
         "sink_class": main["sink_class"],
         "sink_images": main["sink_images"],
         "by_fill": {k: v["sink_fraction"] for k, v in stats.items()},
@@ -192,7 +217,9 @@ def check_leakage(run: CheckRun) -> list[CheckResult]:
         (present in {main["sink_images"]} of those images); by fill:
         {", ".join(f"{k} {v['sink_fraction']:.1%} ({run.name(v['sink_class'])})" for k, v in stats.items())}.
         A class that takes over windows across different images, whatever they show, is a sink of the
-        occluder: the square itself is read as that class."""
+        occluder: the square itself is read as that class. Over the {main["sink_judged_images"]} image(s)
+        of other classes, the {CONFIDENCE:.0%} interval of that share (images as the unit) is
+        {_bounds(main["sink_interval"])} against the line {SINK_FRACTION_MAX}."""
     return [
         _result(
             "occluder leakage: fill class",

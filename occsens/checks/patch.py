@@ -11,11 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from occsens.checks import inference
 from occsens.checks.conditions import (
     BACKGROUND_ONLY,
     BACKGROUND_ONLY_POWER,
+    CONFIDENCE,
     NULL_DRAWS,
     PATCH_ONLY,
+    PATCH_ONLY_INFORMATION,
     PATCH_ONLY_POWER,
     SPREAD_MIN,
     TOP_FRACTION,
@@ -143,7 +146,11 @@ def check_patch(run: CheckRun) -> list[CheckResult]:
     }
     bg_details = {**shared, "background_only_drop": drop.tolist()}
     patch_details = {**shared, "patch_only_prob": kept.tolist()}
+    per_image = inference.mean_interval((drop * top_w).sum(axis=1) / k, CONFIDENCE)
     bg_value = {
+        "images": run.n,
+        "interval_low": per_image.low,
+        "interval_high": per_image.high,
         "z": z_bg,
         "top_mean_drop": top_drop,
         "bottom_mean_drop": bottom_drop,
@@ -162,7 +169,9 @@ def check_patch(run: CheckRun) -> list[CheckResult]:
         the model seeing the image minus the window, lowered the target {run.score} by {top_drop:.4f} on
         average (least important windows: {bottom_drop:.4f}; random sets of {k} windows:
         {null_bg_mean:.4f} +- {null_bg_std:.4f}; z = {z_bg:.2f}; the {k} windows of largest drop, the best
-        any map could pick: {best_drop:.4f}, z = {bg_value["attainable_z"]:.2f}). If the map's important
+        any map could pick: {best_drop:.4f}, z = {bg_value["attainable_z"]:.2f}; over {run.n} images the
+        {CONFIDENCE:.0%} interval of the top windows' mean drop is [{per_image.low:.4f},
+        {per_image.high:.4f}]). If the map's important
         windows carry the evidence, removing them must cost the model more than removing windows at
         random. {circular if run.explainer is None else ""}"""
     patch_value = {
@@ -208,5 +217,6 @@ def check_patch(run: CheckRun) -> list[CheckResult]:
             patch_details,
             power_condition=PATCH_ONLY_POWER,
             remedy=_remedy(patch_value, run, occ.plan, "Showing"),
+            information=PATCH_ONLY_INFORMATION,
         ),
     ]

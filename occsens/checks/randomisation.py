@@ -16,8 +16,11 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
+from occsens.checks import inference
 from occsens.checks.conditions import (
+    CONFIDENCE,
     RANDOMISATION,
+    RANDOMISATION_MAX_RHO,
     RANDOMISATION_POWER,
     RANDOMISATION_SAMPLES,
     RANDOMISATION_STEPS,
@@ -157,7 +160,11 @@ def check_randomisation(run: CheckRun) -> list[CheckResult]:
             )
     final = steps[-1]
     curve = [round(s["mean_abs_rank_correlation"], 4) for s in steps]
+    spread = inference.mean_interval(np.abs([final["per_sample"][i] for i in ranked]), CONFIDENCE)
     value = {
+        "images": len(ranked),
+        "interval_low": spread.low,
+        "interval_high": spread.high,
         "final_abs_rank_correlation": final["mean_abs_rank_correlation"],
         "final_rank_correlation": final["mean_rank_correlation"],
         "curve": curve,
@@ -173,7 +180,9 @@ def check_randomisation(run: CheckRun) -> list[CheckResult]:
     explanation = f"""Re-initialising the model's {len(groups)} layer groups from the output towards the input
         (cascade points {points}), the mean absolute Spearman rank correlation between {run.map_label} of the
         trained and the randomised model {fell} from 1 to {final["mean_abs_rank_correlation"]:.3f} once every
-        layer was random (curve {curve}){constant}. Adebayo et al. (2018): a map that stays similar when the
+        layer was random (curve {curve}){constant}; over {len(ranked)} images its {CONFIDENCE:.0%} interval is
+        [{spread.low:.3f}, {spread.high:.3f}] against the line {RANDOMISATION_MAX_RHO}.
+        Adebayo et al. (2018): a map that stays similar when the
         learned weights are gone is computed from the image and the architecture, not from what the model
         learned, and cannot explain the model's decision. Randomised batch norms start at their initial
         affine weights with running statistics re-estimated on the images; the randomised model runs in eval

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from occsens.checks.names import FAIL, INCONCLUSIVE, PASS, VERDICTS
+from occsens.checks.names import FAIL, INCONCLUSIVE, INFO, PASS, VERDICTS
 from occsens.checks.power import MEASURED_POWER
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -170,9 +170,14 @@ def _result(
     *,
     power_condition: Condition | None = None,
     remedy: str = "",
+    measured_power: tuple[float, str] | None = None,
+    information: str = "",
 ) -> CheckResult:
     """The verdict from the two conditions; the explanation gains, where inconclusive, why and the
-    ``remedy`` (the setting that would give the check power), and the check's calibrated power."""
+    ``remedy`` (the setting that would give the check power), and the check's power: ``measured_power``
+    (fraction, sentence) where the check measured it on this run, else its calibrated power. With
+    ``information`` (why the check is not a verdict) the result is "info" whatever the conditions say:
+    the measurement, what the condition would have said, and why it does not count."""
     if power_condition is not None and not power_condition.holds(value):
         verdict = INCONCLUSIVE
         unmet = "; ".join(c.unmet(value) for c in power_condition.clauses if not c.holds(value))
@@ -180,13 +185,26 @@ def _result(
         explanation = f"{why} {remedy} {explanation}"
     else:
         verdict = PASS if condition.holds(value) else FAIL
-        if verdict == FAIL and power_condition is not None:
+        if verdict == FAIL and power_condition is not None and measured_power is None and not information:
             shown = ", ".join(c.measured(value) for c in power_condition.clauses)
             explanation += (
                 f" The check had power here ({shown}): the map failed it, the test did not lack power."
             )
-    power = MEASURED_POWER.get(name)
-    if power is not None:
+    if information:
+        would = verdict if verdict != INCONCLUSIVE else "inconclusive (no power)"
+        explanation = (
+            f"Information, not a verdict (it never fails a run): {information} Measured against its "
+            f"uncalibrated line it would read {would}. {explanation}"
+        )
+        verdict = INFO
+    if not (isinstance(value, dict) and "images" in value):  # the checks with intervals say it themselves
+        explanation += f" Judged on {len(samples)} image(s)."
+    fraction: float | None = None
+    if measured_power is not None:
+        fraction = measured_power[0]
+        explanation += f" {measured_power[1]}"
+    elif (power := MEASURED_POWER.get(name)) is not None:
+        fraction = power.fraction
         explanation += f" {power.sentence}"
     return CheckResult(
         name,
@@ -196,6 +214,6 @@ def _result(
         " ".join(explanation.split()),
         tuple(int(s) for s in samples),
         details,
-        None if power is None else power.fraction,
+        fraction,
         power_condition,
     )

@@ -69,6 +69,8 @@ def run_checks(
     class_names: Sequence[str] | None = None,
     output: Any = "softmax",
     runs: Runs | None = None,
+    more_images: Any = None,
+    more_ids: Sequence[int] | None = None,
 ) -> list[CheckResult]:
     """Run the sanity checks of occlusion maps of ``model`` on ``images``; one or more results per check.
 
@@ -87,6 +89,11 @@ def run_checks(
             scoring callable); every check measures those scores.
         runs: the job's store of occlusion runs (``occsens.engine.Runs``), shared with a report on the
             same images so no map is computed twice; default: a store of the checks' own.
+        more_images: images the checks may add to ``images`` when those alone do not decide a verdict
+            (faithfulness adds them in stages, up to ``DECIDE_IMAGES`` in all, and says how many it
+            used); e.g. the 100 embedded CIFAR-10 samples behind the 8 a report shows. Same size as
+            ``images``. Their maps are computed only if a check needs them.
+        more_ids: how the results name ``more_images`` (default: numbers after ``sample_ids``).
 
     Bad arguments raise ``OcclusionError``; a check that crashes becomes a failed result with the error.
     """
@@ -112,8 +119,22 @@ def run_checks(
     label_array = None if labels is None else np.asarray(labels).reshape(-1)
     if label_array is not None and len(label_array) != len(x):
         raise OcclusionError(f"labels has {len(label_array)} entries but there are {len(x)} images")
+    more, extra_ids = _more(x, more_images, more_ids, ids)
     run = CheckRun(
-        model, x, label_array, ids, patch, stride, fill, explainer, seed, class_names, output, runs
+        model,
+        x,
+        label_array,
+        ids,
+        patch,
+        stride,
+        fill,
+        explainer,
+        seed,
+        class_names,
+        output,
+        runs,
+        more,
+        extra_ids,
     )
     if run.was_training:
         warnings.warn(
@@ -135,6 +156,27 @@ def run_checks(
     finally:
         bar.close()
     return results
+
+
+def _more(
+    x: torch.Tensor, more_images: Any, more_ids: Sequence[int] | None, ids: list[int]
+) -> tuple[torch.Tensor | None, list[int]]:
+    """``more_images`` as images the size of ``images``, and their ids."""
+    if more_images is None:
+        if more_ids is not None:
+            raise OcclusionError("more_ids names images, but more_images is None")
+        return None, []
+    more = as_images(more_images)
+    if more.shape[1:] != x.shape[1:]:
+        raise OcclusionError(
+            f"more_images must have the shape of images, {tuple(x.shape[1:])} each; "
+            f"got {tuple(more.shape[1:])}"
+        )
+    start = max(ids, default=-1) + 1
+    extra = list(range(start, start + len(more))) if more_ids is None else [int(s) for s in more_ids]
+    if len(extra) != len(more):
+        raise OcclusionError(f"more_ids has {len(extra)} entries but there are {len(more)} more_images")
+    return more, extra
 
 
 def _validate_geometry(x: torch.Tensor, patch: Any, stride: Any) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from occsens.checks.names import FAIL, INCONCLUSIVE, PASS
+from occsens.checks.names import FAIL, INCONCLUSIVE, INFO, PASS
 from occsens.checks.results import CheckResult
+from occsens.checks.trust import STRONG_POWER
 
 
 def _format_number(v: Any) -> str:
@@ -72,19 +73,30 @@ def _listed(items: Sequence[str]) -> str:
 def trust_summary(results: Sequence[CheckResult]) -> str:
     """One sentence from the verdicts: what the maps can be trusted for, what not, what is untested.
 
-    Each passed check licenses what its condition's ``licence`` says (``occsens.checks.conditions``);
-    a failed one withholds it; an inconclusive one leaves it untested here."""
-    by = {v: _listed([_what(r) for r in results if r.verdict == v]) for v in (PASS, FAIL, INCONCLUSIVE)}
+    Each passed check licenses what its condition's ``licence`` says (``occsens.checks.conditions``)
+    if its power reaches ``STRONG_POWER`` (or was not measured); a weaker pass is named apart; a failed
+    one withholds it; an inconclusive one leaves it untested here; one reported as information too."""
+    strong = [r for r in results if r.verdict != PASS or r.power is None or r.power >= STRONG_POWER]
+    weak = [r for r in results if r not in strong]
+    results = strong
+    by = {v: _listed([_what(r) for r in results if r.verdict == v]) for v in (PASS, FAIL, INCONCLUSIVE, INFO)}
+    weak_text = _listed([_what(r) for r in weak])
     if by[PASS]:
         parts = [f"The maps can be trusted for {by[PASS]}"]
         parts += [f"not for {by[FAIL]}"] if by[FAIL] else []
     elif by[FAIL]:
         parts = [f"The maps cannot be trusted for {by[FAIL]}"]
-    elif by[INCONCLUSIVE]:
+    elif by[INCONCLUSIVE] and not weak_text and not by[INFO]:
         untested = by[INCONCLUSIVE]
         return f"No check had power here: nothing says whether the maps can be trusted for {untested}."
-    else:
+    elif not by[INCONCLUSIVE] and not weak_text and not by[INFO]:
         return "No checks ran, so nothing here says whether the maps can be trusted."
+    else:
+        parts = ["No check established what the maps can be trusted for"]
     if by[INCONCLUSIVE]:
         parts.append(f"untested here (the check had no power) for {by[INCONCLUSIVE]}")
+    if weak_text:
+        parts.append(f"not established (a pass by a check of power below {STRONG_POWER:.1f}) for {weak_text}")
+    if by[INFO]:
+        parts.append(f"not judged (reported as information) for {by[INFO]}")
     return "; ".join(parts) + "."

@@ -38,10 +38,12 @@ def add_parser(sub: Any) -> None:
         "check",
         help="sanity checks of the occlusion maps (randomisation, faithfulness, leakage, determinism)",
         description="Run the sanity checks of occlusion maps on CIFAR-10 test images (default: embedded "
-        "samples) or your own images (--images DIR) and print a table of verdicts (pass, fail, or "
-        "inconclusive where a check had no power at these settings, with what would give it power) and "
-        "one sentence on what the maps can be trusted for; exits 1 when a check fails (unless --no-fail; "
-        "inconclusive alone exits 0), 2 on bad input.",
+        "samples) or your own images (--images DIR) and print a table of verdicts (pass; fail; "
+        "inconclusive where these images do not decide, with the interval and about how many images "
+        "would; info for a measurement not calibrated on real images) and what the maps can be trusted "
+        "for; deletion and insertion add embedded samples to the ones named when those do not decide, "
+        "and say how many they used. Exits 1 when a calibrated check fails (unless --no-fail; "
+        "inconclusive and info alone exit 0), 2 on bad input.",
     )
     add_model_args(p)
     add_cifar_args(p, "CIFAR-10 test indices (default: the embedded default samples 0,1,2,3,4,6,11,25)")
@@ -76,8 +78,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from occsens.checks import any_failed, format_table, results_to_json, run_checks, trust_summary
-    from occsens.cli.inputs import check_input_args, inputs_from_args, model_classes, with_labels
+    from occsens.checks import any_failed, format_table, results_to_json, run_checks, trust_claims
+    from occsens.cli.inputs import check_input_args, inputs_from_args, model_classes, more_images, with_labels
     from occsens.engine.model import check_output, scores_in_words
 
     start = time.perf_counter()
@@ -91,6 +93,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     inputs = with_labels(args, inputs, classes.names)
     checks = args.checks
     ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
+    more, more_ids = more_images(inputs)
     results = run_checks(
         model,
         inputs.images,
@@ -104,19 +107,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.quiet,
         class_names=classes.names,
+        more_images=more,
+        more_ids=more_ids,
     )
     print(format_table(results))
     named = ", ".join(
         n if i is None else str(i) for n, i in zip(inputs.sample_names, inputs.indices, strict=True)
     )
-    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "inconclusive")}
+    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "inconclusive", "info")}
     print(
         f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['inconclusive']} inconclusive (no "
-        f"power here) of {len(results)} checks on {inputs.source} ({named}) in "
+        f"power here), {counts['info']} reported as information, of {len(results)} checks on "
+        f"{inputs.source} ({named}; faithfulness may add embedded samples, and says how many) in "
         f"{time.perf_counter() - start:.0f} s; scores: {scores_in_words(check_output(output))}; power: "
-        "the share of known-bad maps or models each check failed in calibration (occsens.checks.power)"
+        "measured by simulation on this run (faithfulness), else the share of known-bad maps or models "
+        "each check failed in calibration (occsens.checks.power)"
     )
-    print("\n" + textwrap.fill(trust_summary(results), width=100))
+    print("\nCan the maps be trusted? Claim by claim (a yes needs a pass by a check of power 0.8 or more):")
+    for claim in trust_claims(results):
+        print(
+            textwrap.fill(
+                f"{claim.answer:>10}  {claim.claim}. {claim.why}", width=100, subsequent_indent=" " * 12
+            )
+        )
     for r in results:
         if r.verdict != "pass":
             print("\n" + textwrap.fill(f"{r.verdict.upper()} {r.name}: {r.explanation}", width=100))

@@ -115,6 +115,21 @@ def cifar_inputs(args: argparse.Namespace) -> Inputs:
     )
 
 
+def more_images(inputs: Inputs) -> tuple[torch.Tensor | None, list[int] | None]:
+    """Images the checks may add when the ones shown do not decide a verdict: for CIFAR-10 inputs, the
+    embedded test samples not already shown (with their test indices); none for image files."""
+    from occsens.cifar import samples as embedded
+    from occsens.engine import as_images
+
+    if not inputs.cifar:
+        return None, None
+    pool = embedded.load_samples()
+    keep = [k for k, i in enumerate(pool.indices) if int(i) not in set(inputs.indices)]
+    if not keep or as_images(pool.images[:1]).shape[1:] != inputs.images.shape[1:]:
+        return None, None
+    return as_images(pool.images[keep]), [int(pool.indices[k]) for k in keep]
+
+
 def file_inputs(args: argparse.Namespace, paths: str | Path | Sequence[str | Path]) -> Inputs:
     """Image files (one file, a list, or a folder), read as they look and sized by ``input_size``."""
     from occsens.images import read_images

@@ -262,7 +262,7 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
     """The library's ``occsens.explain`` on what the arguments name; then write, print and exit."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
     from occsens.cifar import data
-    from occsens.cli.inputs import model_classes, with_labels
+    from occsens.cli.inputs import model_classes, more_images, with_labels
     from occsens.report.explain import explain
 
     model = model_from_args(args)
@@ -276,6 +276,8 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
         from occsens.datasurvey import cited
 
         survey = cited(args.survey, model)
+    # the embedded samples not shown: the checks add them when the 8 shown do not decide a verdict
+    more, more_ids = (None, None) if args.no_checks else more_images(inputs)
     result = explain(
         model,
         inputs.images,
@@ -299,5 +301,7 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
         question=report.ASKER if inputs.cifar and list(names) == list(data.CIFAR10_CLASSES) else None,
         progress=not args.quiet,
         survey=survey,
+        check_images=more,
+        check_ids=more_ids,
     )
     return _finish(args, result, out)

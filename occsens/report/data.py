@@ -164,7 +164,11 @@ class Report:
         checks = (
             "no checks"
             if verdicts is None
-            else ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "fail", "inconclusive"))
+            else ", ".join(
+                f"{verdicts.count(v)} {v}"
+                for v in ("pass", "fail", "inconclusive", "info")
+                if v != "info" or "info" in verdicts
+            )
         )
         size = len(self.html.encode("utf-8")) // 1024
         title = self.title if len(self.title) <= 60 else self.title[:57] + "..."

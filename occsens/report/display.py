@@ -29,7 +29,7 @@ MAX_ROWS = 20
 
 _TABLE = "border-collapse:collapse;margin:0.3em 0;font-size:90%"
 _CELL = "padding:0.15em 0.6em;border-bottom:1px solid #ddd;text-align:left"
-VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#8a6d00"}
+VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#8a6d00", "info": "#57606a"}
 
 _TEMPLATES = {
     "occlusion": """\
@@ -114,7 +114,8 @@ class CheckTable:
 
     def _counts(self) -> str:
         verdicts = [r.verdict for r in self.results]
-        return ", ".join(f"{verdicts.count(v)} {v}" for v in VERDICT_COLOURS)
+        shown = [v for v in VERDICT_COLOURS if v != "info" or "info" in verdicts]  # info only where present
+        return ", ".join(f"{verdicts.count(v)} {v}" for v in shown)
 
     def __repr__(self) -> str:
         n = len(self.results)

@@ -124,6 +124,8 @@ def explain(
     twin_missing: str | None = None,
     question: Printout | None = None,
     timestamp: str | None = None,
+    check_images: Any = None,
+    check_ids: Sequence[int] | None = None,
     survey: SurveyNumbers | None = None,
 ) -> Report:
     """The occlusion report on ``images`` (one ``[C, H, W]`` or a batch ``[N, C, H, W]``) for ``model``.
@@ -142,6 +144,9 @@ def explain(
         indices, label_names, notes, model_info, twin, twin_missing, question, timestamp: as for
             ``make_report`` (a dataset's indices also name the images in the checks' results; the
             labels are in ``label_names``' classes when given); default: none, a card-less model.
+        check_images, check_ids: images the checks may add when the ones shown do not decide a
+            verdict, and their ids (``run_checks``' ``more_images`` and ``more_ids``); the report shows
+            only ``images``, the checks say how many they used.
         survey: a survey of this model over a data set (``occsens.datasurvey.cited(folder, model)``),
             made with the same patch, stride, fill and output; the answer to "why do other classes take
             over?" then cites its numbers beside the images'.
@@ -193,6 +198,8 @@ def explain(
             class_names=class_names,
             progress=progress,
             runs=runs,
+            more_images=check_images,
+            more_ids=check_ids,
         )
     return make_report(
         model,

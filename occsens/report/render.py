@@ -145,7 +145,7 @@ def report_numbers(
         out["checks"] = [r.to_dict() for r in data.checks]
         out["check_verdicts"] = [row.verdict for row in reading.rows]
         out["trust_summary"] = reading.summary
-        out["trust"] = [vars(t) for t in reading.trust]
+        out["trust"] = [t.to_dict() for t in reading.trust]
     if summary is None:  # the asker's questions: the demo report only, as on the page
         out["questions"] = [
             {"id": q.id, "asked": q.asked, "answer": a.text} for q, a in zip(QUESTIONS, answered, strict=True)

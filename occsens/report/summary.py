@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from occsens.checks.trust import STRONG_POWER
 from occsens.report import analysis as an
 from occsens.report.consistency import EVIDENCE_REGION, vetoes
 from occsens.report.data import Finding, ReportData
@@ -65,7 +66,16 @@ def _trust(checks: Sequence[Any] | None) -> str:
         return f"Do not read these maps as where the evidence lies: {failed} failed (see the sanity checks)."
     bearing = [r for r in checks if r.condition.name in EVIDENCE_REGION.vetoed_by]
     if bearing and all(r.verdict == "pass" for r in bearing):
-        return "The checks that bear on where the evidence lies passed: the regions above can be read so."
+        # a pass licenses a claim only with power (occsens.checks.trust.STRONG_POWER): say which is weak
+        weak = [r for r in bearing if r.power is not None and r.power < STRONG_POWER]
+        if not weak:
+            return "The checks that bear on where the evidence lies passed: the regions above can be read so."
+        names = ", ".join(f"“{r.name}” (catches {r.power:.0%} of known-bad maps)" for r in weak)
+        return (
+            "The checks that bear on where the evidence lies passed, but "
+            f"{names} {'is' if len(weak) == 1 else 'are'} too weak to settle it alone: read the regions "
+            "above as likely, not established (see the sanity checks)."
+        )
     return (
         "The checks that bear on where the evidence lies did not all have power here: read the regions "
         "above as untested (see the sanity checks)."

@@ -295,10 +295,10 @@ def _samples_totals(data: ReportData, e: ev.Evidence) -> dict:
 def check_view(reading: CheckReading) -> dict[str, Any]:
     """The check section: the trust summary, the count of each verdict, one plain row per check."""
     return {
-        "trust": [vars(t) for t in reading.trust],
+        "trust": [t.to_dict() for t in reading.trust],
         "summary": reading.summary,
         "failed": reading.failed,
-        "counts": {v: reading.count(v) for v in ("pass", "fail", "inconclusive")},
+        "counts": {v: reading.count(v) for v in ("pass", "fail", "inconclusive", "info")},
         "rows": [vars(r) for r in reading.rows],
     }
 

@@ -134,11 +134,17 @@ def test_check_exits_0_when_checks_are_only_inconclusive_and_says_what_is_untest
         "background-only (important windows)", "patch-only (important windows)", "faithfulness: deletion",
         "faithfulness: insertion", "determinism",
     ]  # fmt: skip
-    assert all("INCONCLUSIVE" in row for row in rows[:4]) and "PASS" in rows[4]
-    assert "1 passed, 0 failed, 4 inconclusive" in out and "power: the share of known-bad" in out
-    summary = out.split("\n\n")[2]
-    assert summary.startswith("The maps can be trusted for reproducible numbers; untested here")
-    assert "\nINCONCLUSIVE patch-only (important windows): No power here" in out
+    assert "INFO" in rows[1] and "PASS" in rows[4]
+    assert all("INCONCLUSIVE" in row for row in (rows[0], rows[2], rows[3]))
+    assert "1 passed, 0 failed, 3 inconclusive (no power here), 1 reported as information" in out
+    assert "power: measured by simulation on this run" in out
+    claims = out.split("\n\n")[2].splitlines()
+    assert claims[0].startswith("Can the maps be trusted? Claim by claim")
+    answers = [line[:10].strip() for line in claims[1:] if line[:10].strip()]
+    assert answers[0] == "yes" and "The numbers repeat exactly" in claims[1]  # determinism passed
+    assert set(answers[1:]) == {"not tested"}  # nothing else decided: neither trusted nor failed
+    assert "\nINFO patch-only (important windows): Information, not a verdict" in out
+    assert "\nINCONCLUSIVE faithfulness: deletion: No power here" in out
     assert "FAIL" not in out
 
 
@@ -178,9 +184,10 @@ def test_check_on_the_shipped_default_model(tmp_path: Path, capsys: pytest.Captu
         pytest.skip(f"{weights} is absent: the default model has not been shipped yet")
     out_file = tmp_path / "checks.json"
     start = time.perf_counter()
-    code, out, _ = run(["check", "--json", str(out_file), "--no-fail", "--quiet"], capsys)
+    # No --no-fail: at default settings no calibrated check fails on the shipped model (issue 23).
+    code, out, _ = run(["check", "--json", str(out_file), "--quiet"], capsys)
     elapsed = time.perf_counter() - start
-    assert code == 0
+    assert code == 0, out
     data = json.loads(out_file.read_text())
     assert [d["name"] for d in data] == [
         "model randomisation", "background-only (important windows)", "patch-only (important windows)",
@@ -190,6 +197,14 @@ def test_check_on_the_shipped_default_model(tmp_path: Path, capsys: pytest.Captu
     for item in data:
         assert KEYS <= set(item) and isinstance(item["passed"], bool)
         assert item["value"] is not None, item["explanation"]  # no check crashed
-        assert set(item["samples"]) <= {0, 1, 2, 3, 4, 6, 11, 25}
+        if item["name"].startswith("faithfulness"):  # the 8 shown first, then embedded samples as needed
+            assert item["samples"][:8] == [0, 1, 2, 3, 4, 6, 11, 25]
+            assert item["value"]["images"] == len(item["samples"]) and item["verdict"] == "pass"
+            assert f"For each of {len(item['samples'])} images" in item["explanation"]
+            assert item["value"]["share_low"] <= item["value"]["mean_share"] <= item["value"]["share_high"]
+            assert item["power"] is not None and "measured by simulation" in item["explanation"]
+        else:
+            assert set(item["samples"]) <= {0, 1, 2, 3, 4, 6, 11, 25}
+    assert {d["name"]: d["verdict"] for d in data}["patch-only (important windows)"] == "info"
     assert out.splitlines()[0].split() == ["check", "result", "value", "power", "condition"]
-    assert elapsed < 180, f"occsens check took {elapsed:.0f} s; the budget is 3 minutes"
+    assert elapsed < 600, f"occsens check took {elapsed:.0f} s; the budget is 10 minutes on a busy machine"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -83,7 +84,12 @@ def test_results_serialise_to_the_documented_json_keys() -> None:
         )
         assert isinstance(item["passed"], bool) and item["passed"] == result.passed
         assert item["verdict"] == result.verdict and item["passed"] == (result.verdict == "pass")
-        assert item["power"] == checks.MEASURED_POWER[result.name].fraction
+        if result.name.startswith("faithfulness"):  # power measured by simulation on this run
+            assert item["power"] == result.value["power"]
+        elif result.verdict == "info":  # information only: no power claimed
+            assert item["power"] is None and result.name not in checks.MEASURED_POWER
+        else:  # power measured in calibration
+            assert item["power"] == checks.MEASURED_POWER[result.name].fraction
         assert {"name", "text", "reason", "clauses"} <= set(item["condition"])
         assert item["samples"] and set(item["samples"]) <= {10, 20, 30}
         assert "\n" not in item["explanation"] and len(item["explanation"]) > 100
@@ -91,6 +97,26 @@ def test_results_serialise_to_the_documented_json_keys() -> None:
             assert clause["quantity"] in item["value"]
         for clause in (item["power_condition"] or {}).get("clauses", []):
             assert clause["quantity"] in item["value"]
+
+
+def test_every_verdict_states_its_images_its_interval_and_its_power() -> None:
+    """Issue 23: a reader sees how many images a verdict rests on, how uncertain it is and how often the
+    check catches a bad map. Determinism measures maxima over every window (no sample, no interval)
+    and says so; patch-only is information, not a verdict."""
+    results = checks.run_checks(fakes.region_model(), fakes.noise_images(3), patch=fakes.PATCH)
+    for r in results:
+        text = r.explanation
+        assert re.search(r"\b\d+ image", text) or re.search(r"images?:? \d", text), (r.name, text)
+        if r.verdict == "info":
+            continue
+        assert re.search(r"[Pp]ower", text), (r.name, text)
+        if r.name == "determinism":
+            assert "carry no interval" in text
+        else:
+            assert re.search(r"interval[^.]*\[-?\d", text) or "undefined (fewer than 2 images)" in text, (
+                r.name,
+                text,
+            )
 
 
 def test_non_finite_values_become_null_in_json() -> None:

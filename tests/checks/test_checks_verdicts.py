@@ -70,7 +70,9 @@ def test_patch_checks_fail_for_a_map_ranked_upside_down(images: torch.Tensor) ->
         results["patch-only (important windows)"],
     )
     assert not background.passed and background.value["z"] < 0
-    assert not patch.passed and patch.value["z"] < 0
+    # patch-only is information (uncalibrated on real images): never a failure, but it says what it saw
+    assert patch.verdict == "info" and patch.value["z"] < 0
+    assert "would read fail" in patch.explanation
 
 
 def test_patch_checks_fail_for_a_random_map(images: torch.Tensor) -> None:
@@ -88,26 +90,38 @@ def test_patch_checks_pass_for_the_occlusion_map_of_a_region_model(images: torch
     )
     assert background.passed, background.explanation
     assert background.value["top_mean_drop"] > 0
-    assert patch.passed, patch.explanation
+    assert patch.verdict == "info" and "would read pass" in patch.explanation
     assert patch.value["top_mean_prob"] > patch.value["bottom_mean_prob"]
 
 
 # --------------------------------------------------------------------------- faithfulness
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_faithfulness_fails_for_a_random_map(images: torch.Tensor, seed: int) -> None:
-    # A random map is one more random order: it passes by chance with probability ~2-4% per curve
-    # (see Z_MIN); these five draws are fixed, so the test is deterministic.
-    results = checks.run_checks(
-        fakes.region_model(),
-        images,
-        patch=fakes.PATCH,
-        checks=["faithfulness"],
-        explainer=fakes.random_explainer(seed),
+@pytest.mark.parametrize("seed", [0, 2])
+def test_faithfulness_never_passes_a_random_map_and_adds_images(images: torch.Tensor, seed: int) -> None:
+    # A random map is one more random order: its mean share is 1/2, below the pass line 0.6; on the 6
+    # images shown the interval is too wide to say so (inconclusive, with the number of images that would
+    # decide), and with more images to draw on the check adds them (32, then 100) while undecided. At 100
+    # images the interval of a mean share of 1/2 ends near 0.57, so it usually fails; by chance (a mean
+    # near 0.55) it can still reach the line and stay inconclusive. Never a pass.
+    random_map = fakes.random_explainer(seed)
+    model = fakes.region_model()
+    few = checks.run_checks(model, images, patch=fakes.PATCH, checks=["faithfulness"], explainer=random_map)
+    assert [r.name for r in few] == ["faithfulness: deletion", "faithfulness: insertion"]
+    for r in few:
+        assert r.verdict == "inconclusive", r.explanation
+        assert r.value["images"] == 6 and r.value["images_needed"] > 6
+        assert f"about {r.value['images_needed']} images would decide it" in r.explanation
+    more = fakes.noise_images(94, seed=10 + seed)
+    many = checks.run_checks(
+        model, images, patch=fakes.PATCH, checks=["faithfulness"], explainer=random_map, more_images=more
     )
-    assert [r.name for r in results] == ["faithfulness: deletion", "faithfulness: insertion"]
-    assert not any(r.passed for r in results), [r.value for r in results]
+    for r in many:
+        assert r.verdict in ("fail", "inconclusive"), r.explanation
+        assert abs(r.value["mean_share"] - 0.5) < 0.1
+        assert r.verdict == "fail" or r.value["images"] == 100  # undecided only once the images ran out
+        assert r.value["images"] > 6 and len(r.samples) == r.value["images"]
+        assert f"added {r.value['images'] - 6} more" in r.explanation
 
 
 def test_faithfulness_passes_for_the_occlusion_map_of_a_region_model(images: torch.Tensor) -> None:
@@ -118,10 +132,24 @@ def test_faithfulness_passes_for_the_occlusion_map_of_a_region_model(images: tor
     assert deletion.value["map_auc"] < deletion.value["random_auc_mean"]
     assert insertion.passed, insertion.explanation
     assert insertion.value["map_auc"] > insertion.value["random_auc_mean"]
-    assert deletion.value["random_orders"] >= 10
+    for r in (deletion, insertion):
+        assert r.value["random_orders"] >= 100  # the issue asks for at least 100 per image
+        assert r.value["share_low"] > checks.BEAT_MIN and r.value["images"] == len(images)
+        assert 0 <= r.power <= 1 and f"Power {r.power:.2f}, measured by simulation" in r.explanation
     curve = deletion.details["map_curve"]
-    assert len(curve) == len(deletion.details["fractions"]) == checks.CURVE_STEPS + 1
+    assert len(curve) == len(deletion.details["fractions"])
     assert deletion.details["fractions"][0] == 0 and deletion.details["fractions"][-1] == 1
+
+
+def test_curve_points_are_symmetric_so_insertion_reads_the_reversed_deletion() -> None:
+    from occsens.checks.faithfulness import curve_counts
+
+    for tiles in (1, 2, 5, 16, 63, 64, 196):
+        counts = curve_counts(tiles)
+        assert counts[0] == 0 and counts[-1] == tiles
+        assert list(counts) == sorted(set(counts.tolist()))
+        assert list(tiles - counts[::-1]) == list(counts)
+    assert list(curve_counts(64)) == [0, 4, 8, 32, 56, 60, 64]
 
 
 # --------------------------------------------------------------------------- leakage

@@ -170,3 +170,27 @@ def test_the_cli_turns_bad_weights_into_one_line_and_exit_2(tmp_path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("occsens: error: weights file")
+
+
+def test_the_default_card_states_the_check_verdicts_on_the_100_samples() -> None:
+    """Issue 23: the card carries the real map's verdicts on the 100 embedded samples, written by
+    tests/checks/card_checks.py (never by hand): every check's result, the calibrated ones passing, and
+    the markdown card saying the same as the JSON one."""
+    from pathlib import Path
+
+    entry = model_card("default")["check_verdicts"]
+    results = {r["check"]: r for r in entry["results"]}
+    assert list(results) == [
+        "model randomisation", "background-only (important windows)", "patch-only (important windows)",
+        "faithfulness: deletion", "faithfulness: insertion", "occluder leakage: fill class",
+        "occluder leakage: sink class", "determinism",
+    ]  # fmt: skip
+    assert results["patch-only (important windows)"]["verdict"] == "info"
+    for name in ("faithfulness: deletion", "faithfulness: insertion", "background-only (important windows)"):
+        assert results[name]["verdict"] == "pass" and results[name]["images"] == 100
+        low, high = results[name]["interval"]
+        assert low <= high
+    assert all(r["verdict"] in ("pass", "info") for r in results.values())
+    md = (Path(occsens.__file__).parent / "weights" / "default.md").read_text()
+    for name, r in results.items():
+        assert f"{name} {r['verdict']} ({r['value']}" in md

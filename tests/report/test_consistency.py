@@ -146,3 +146,19 @@ def test_the_image_summary_says_whether_to_read_the_regions_as_evidence() -> Non
     assert "did not all have power here" in untested
     assert "can be read so" in _trust([*passed, result(cond.DELETION, "fail")])  # not a region claim
     assert _trust(None).startswith("No sanity checks were run")
+
+
+def test_a_weak_pass_leaves_the_regions_likely_not_established() -> None:
+    """Issue 23: randomisation catches 4 of 10 known-bad maps in calibration; its pass cannot by itself
+    license reading the regions as the evidence (the trust list answers "not tested" for it too)."""
+    from dataclasses import replace as with_
+
+    from occsens.checks.trust import STRONG_POWER
+    from occsens.report.summary import _trust
+
+    bearing = (cond.RANDOMISATION, cond.BACKGROUND_ONLY, cond.DETERMINISM)
+    weak = [with_(result(c, "pass"), power=0.4 if c is cond.RANDOMISATION else 1.0) for c in bearing]
+    assert 0.4 < STRONG_POWER
+    text = _trust(weak)
+    assert "can be read so" not in text and "likely, not established" in text
+    assert f"“{NAMED[cond.RANDOMISATION]}” (catches 40% of known-bad maps)" in text

@@ -297,7 +297,7 @@ def fake_results(*verdicts: str) -> list:
     condition = Condition("z beats chance", (Clause("z", ">=", 2.0),), "2 standard deviations above chance")
     return [
         CheckResult(
-            f"check {i}", v, {"z": 3.0 if v == "pass" else 0.1}, condition, f"{v} because.", (1,), power=0.75
+            f"check {i}", v, {"z": 3.0 if v == "pass" else 0.1}, condition, f"{v} because.", (1,), power=0.9
         )
         for i, v in enumerate(verdicts)
     ]
@@ -309,6 +309,7 @@ def fake_results(*verdicts: str) -> list:
         (("pass", "fail", "inconclusive"), False, 1),
         (("pass", "fail"), True, 0),
         (("pass", "inconclusive"), False, 0),  # no power is not a failed map
+        (("pass", "info"), False, 0),  # information (patch-only) never fails a run
         (("pass", "pass"), False, 0),
     ],
 )
@@ -350,14 +351,14 @@ def test_report_exits_as_occsens_check_would_and_writes_the_report_either_way(
     counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "fail", "inconclusive") if v in verdicts)
     assert f"sanity checks: {counts}" in stdout and "see the page's trust list" in stdout
     assert "can be trusted for" not in stdout  # the long summary is not repeated after every command
-    answers = {"pass": "yes", "fail": "no", "inconclusive": "not tested"}
+    answers = {"pass": "yes", "fail": "no", "inconclusive": "not tested", "info": "not tested"}
     trust = html[html.index('id="trust"') :]
     for v in verdicts:
         assert f'<span class="trust-answer">{answers[v]}</span> Z beats chance.' in trust
     assert html.index('id="trust"') < html.index('id="notebook"')
     section = html[html.index('<section id="checks">') :]
     assert section.index('class="trust-list"') < section.index("<table")
-    assert section.count('<td class="num">75.0%</td>') == len(verdicts)
+    assert section.count('<td class="num">90.0%</td>') == len(verdicts)
 
 
 def test_the_exit_codes_are_in_the_commands_help(capsys: pytest.CaptureFixture[str]) -> None:
