@@ -22,7 +22,7 @@ from occsens.datasurvey.sources import Source
 from occsens.datasurvey.store import CHECKS
 from occsens.errors import OcclusionError
 from occsens.files import read_bounded, write_files
-from occsens.report.verdicts import read_checks
+from occsens.report.verdicts import power_text, read_checks
 
 # The checks are calibrated on the 100 embedded CIFAR-10 samples (issue 23), where the verdicts settle
 # that 8 images leave open; more images cost minutes of forward passes and change no verdict there.
@@ -76,7 +76,16 @@ def check_survey(
         "seed": seed,
         "summary": reading.summary,
         "rows": [vars(r) for r in reading.rows],
-        "trust": [vars(t) for t in reading.trust],
+        "trust": [
+            {
+                "claim": t.claim,
+                "answer": t.answer,
+                "checks": ", ".join(t.checks),
+                "power": power_text(t.power),
+                "why": t.why,
+            }
+            for t in reading.trust
+        ],
         "results": [r.to_dict() for r in results],
     }
     text = json.dumps(payload, indent=1, allow_nan=False) + "\n"
