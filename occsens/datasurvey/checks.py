@@ -21,7 +21,7 @@ from occsens.checks import run_checks
 from occsens.datasurvey.sources import Source
 from occsens.datasurvey.store import CHECKS
 from occsens.errors import OcclusionError
-from occsens.files import read_bounded, write_files
+from occsens.files import read_json, write_files
 from occsens.report.verdicts import power_text, read_checks
 
 # The checks are calibrated on the 100 embedded CIFAR-10 samples (issue 23), where the verdicts settle
@@ -98,11 +98,7 @@ def read_survey_checks(folder: Path) -> dict[str, Any] | None:
     path = folder / CHECKS
     if not path.exists():
         return None
-    raw = read_bounded(path, MAX_CHECKS_BYTES, "survey checks file", "the checks of a survey")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OcclusionError(f"survey checks {str(path)!r} are not valid JSON ({exc})") from None
+    data = read_json(path, MAX_CHECKS_BYTES, "survey checks file", "the checks of a survey")
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise OcclusionError(
             f"{str(path)!r} is not an occsens survey checks file; survey again with --overwrite"

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from occsens.errors import OcclusionError
-from occsens.files import read_bounded, write_files
+from occsens.files import read_json, write_files
 
 MANIFEST = "_manifest.json"
 REPORT = "_report.html"
@@ -131,11 +131,7 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     path = folder / MANIFEST
     if not path.exists():
         return None
-    raw = read_bounded(path, MAX_MANIFEST_BYTES, "survey manifest", "a survey manifest")
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OcclusionError(f"survey manifest {str(path)!r} is not valid JSON ({exc})") from None
+    manifest = read_json(path, MAX_MANIFEST_BYTES, "survey manifest", "a survey manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise OcclusionError(f"{str(path)!r} is not an occsens survey manifest (no format {FORMAT!r})")
     if manifest.get("format_version") != FORMAT_VERSION:

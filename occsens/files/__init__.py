@@ -4,7 +4,7 @@ format allows; ``write.py`` writes output folders whole (all files of a command 
 Named ``files`` so it is not confused with ``output=``, what a model returns.
 """
 
-from occsens.files.read import bounded_stream, open_regular, path_kind, read_bounded
+from occsens.files.read import bounded_stream, open_regular, path_kind, read_bounded, read_json
 from occsens.files.write import check_out_dir, check_out_file, recover, write_files, write_together
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "open_regular",
     "path_kind",
     "read_bounded",
+    "read_json",
     "recover",
     "write_files",
     "write_together",

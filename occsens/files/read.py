@@ -12,6 +12,7 @@ Writing is ``occsens.files.write``'s job.
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 from typing import Any, BinaryIO
@@ -82,3 +83,13 @@ def read_bounded(file: Any, limit: int, what: str, holds: str = "such a file") -
 def bounded_stream(file: Any, limit: int, what: str, holds: str = "such a file") -> io.BytesIO:
     """``read_bounded`` as an in-memory stream, for readers that want a file object (``torch.load``)."""
     return io.BytesIO(read_bounded(file, limit, what, holds))
+
+
+def read_json(file: Any, limit: int, what: str, holds: str = "such a file") -> Any:
+    """The JSON value in ``file`` (UTF-8, at most ``limit`` bytes); ``OcclusionError`` naming ``what``
+    when it cannot be read or is not JSON."""
+    raw = read_bounded(file, limit, what, holds)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise OcclusionError(f"{what} {str(file)!r} is not valid JSON ({exc})") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 import occsens
@@ -61,3 +62,16 @@ def test_a_survey_without_checks_says_how_to_add_them(tmp_path: Path) -> None:
         on_shard=lambda s: finished.append(s.index),
     )
     assert finished == [] and json.loads((folder / CHECKS).read_text())["images"] == 6  # no shard redone
+
+
+def test_a_damaged_checks_file_is_named_not_shown(tmp_path: Path) -> None:
+    images, labels = tiny_images(8)
+    folder = occsens.survey(tiny_model(), images, labels=labels, out=tmp_path / "s", patch=4, check_images=0)
+    (folder / CHECKS).write_text('{"rows": [')
+    with pytest.raises(
+        occsens.OcclusionError, match=r"survey checks file .*_checks\.json' is not valid JSON"
+    ):
+        write_report(folder)
+    (folder / CHECKS).write_text("[1, 2]")
+    with pytest.raises(occsens.OcclusionError, match="is not an occsens survey checks file"):
+        write_report(folder)
