@@ -118,8 +118,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(
         f"\n{counts['pass']} passed, {counts['fail']} failed, {counts['inconclusive']} inconclusive (no "
         f"power here), {counts['info']} reported as information, of {len(results)} checks on "
-        f"{inputs.source} ({named}; faithfulness may add embedded samples, and says how many) in "
-        f"{time.perf_counter() - start:.0f} s; scores: {scores_in_words(check_output(output))}; power: "
+        f"{inputs.source} ({named}) in {time.perf_counter() - start:.0f} s (faithfulness may add embedded "
+        f"samples, and says how many); scores: {scores_in_words(check_output(output))}; power: "
         "measured by simulation on this run (faithfulness), else the share of known-bad maps or models "
         "each check failed in calibration (occsens.checks.power)"
     )

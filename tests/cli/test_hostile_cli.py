@@ -95,6 +95,9 @@ def test_ctrl_c_while_the_program_starts_prints_no_traceback(tmp_path, after: fl
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a job started in the background by a script (CI under nohup, `cmd &`)
+        # inherits SIGINT ignored, and Ctrl-C would then never reach it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(after)
     proc.send_signal(signal.SIGINT)
