@@ -23,6 +23,7 @@ from PIL import Image
 
 import occsens
 from occsens import cli
+from occsens.checks import conditions as cond
 
 MODELS = '''
 import torch
@@ -168,7 +169,7 @@ def test_the_checks_run_on_any_output(user: Path) -> None:
     results = occsens.run_checks(
         _load("binary"), IMAGES, patch=8, output="sigmoid", checks=["patch", "determinism"]
     )
-    ran = [r for r in results if r.condition is not occsens.checks.CHECK_RAN]
+    ran = [r for r in results if r.condition is not cond.CHECK_RAN]
     assert len(ran) == len(results) == 3, [r.explanation for r in results]  # 2 patch halves + determinism
 
 

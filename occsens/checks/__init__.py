@@ -36,6 +36,8 @@ the checks' names without torch. The layer builds on ``occsens.engine`` alone: i
 CIFAR-10 nor the command line.
 
 The names below load on first use (PEP 562), so ``occsens.checks.names`` can be imported without torch.
+The named conditions and their thresholds (BACKGROUND_ONLY, Z_MIN, ...) are not re-exported: import them
+from their home, ``occsens.checks.conditions``.
 """
 
 from __future__ import annotations
@@ -44,124 +46,37 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
-    from occsens.checks.determinism import (
-        check_determinism,
-    )
-    from occsens.checks.faithfulness import (
-        check_faithfulness,
-    )
-    from occsens.checks.leakage import (
-        check_leakage,
-    )
-    from occsens.checks.names import (
-        CHECK_NAMES,
-        VERDICTS,
-    )
-    from occsens.checks.patch import (
-        check_patch,
-    )
-    from occsens.checks.power import (
-        MEASURED_POWER,
-        Power,
-    )
-    from occsens.checks.randomisation import (
-        check_randomisation,
-    )
-    from occsens.checks.results import (
-        CheckResult,
-        Clause,
-        Condition,
-        results_to_json,
-    )
-    from occsens.checks.run import (
-        CHECKS,
-        run_checks,
-    )
-    from occsens.checks.run_state import (
-        Explainer,
-    )
-    from occsens.checks.stats import (
-        spearman,
-    )
-    from occsens.checks.table import (
-        any_failed,
-        format_table,
-        headline,
-        trust_summary,
-    )
-    from occsens.checks.trust import (
-        TrustClaim,
-        trust_claims,
-    )
+    from occsens.checks.determinism import check_determinism
+    from occsens.checks.faithfulness import check_faithfulness
+    from occsens.checks.leakage import check_leakage
+    from occsens.checks.names import CHECK_NAMES, VERDICTS
+    from occsens.checks.patch import check_patch
+    from occsens.checks.power import MEASURED_POWER, Power
+    from occsens.checks.randomisation import check_randomisation
+    from occsens.checks.results import CheckResult, Clause, Condition, results_to_json
+    from occsens.checks.run import CHECKS, run_checks
+    from occsens.checks.run_state import Explainer
+    from occsens.checks.stats import spearman
+    from occsens.checks.table import any_failed, format_table, headline, trust_summary
+    from occsens.checks.trust import TrustClaim, trust_claims
 
-# Public name -> the module that defines it; imported on first access.
-_LAZY = {
-    "BACKGROUND_ONLY": "occsens.checks.conditions",
-    "BACKGROUND_ONLY_POWER": "occsens.checks.conditions",
-    "CHECK_RAN": "occsens.checks.conditions",
-    "BEAT_MIN": "occsens.checks.conditions",
-    "BETTER_OF": "occsens.checks.conditions",
-    "CONFIDENCE": "occsens.checks.conditions",
-    "DECIDE_IMAGES": "occsens.checks.conditions",
-    "EARLY_FRACTION": "occsens.checks.conditions",
-    "POWER_SIMULATIONS": "occsens.checks.conditions",
-    "STAGE_IMAGES": "occsens.checks.conditions",
-    "DELETION": "occsens.checks.conditions",
-    "DELETION_POWER": "occsens.checks.conditions",
-    "DETERMINISM": "occsens.checks.conditions",
-    "DETERMINISM_BATCH": "occsens.checks.conditions",
-    "DETERMINISM_SAMPLES": "occsens.checks.conditions",
-    "DETERMINISM_TOL": "occsens.checks.conditions",
-    "FILL_CLASS": "occsens.checks.conditions",
-    "FILL_CLASS_POWER": "occsens.checks.conditions",
-    "FILL_EXPLAINED_MAX": "occsens.checks.conditions",
-    "INSERTION": "occsens.checks.conditions",
-    "INSERTION_POWER": "occsens.checks.conditions",
-    "LEAKAGE_CHANCE_MAX": "occsens.checks.conditions",
-    "LEAKAGE_FILLS": "occsens.checks.conditions",
-    "NULL_DRAWS": "occsens.checks.conditions",
-    "PATCH_ONLY": "occsens.checks.conditions",
-    "PATCH_ONLY_POWER": "occsens.checks.conditions",
-    "RANDOM_ORDERS": "occsens.checks.conditions",
-    "RANDOMISATION": "occsens.checks.conditions",
-    "RANDOMISATION_MAX_RHO": "occsens.checks.conditions",
-    "RANDOMISATION_POWER": "occsens.checks.conditions",
-    "RANDOMISATION_SAMPLES": "occsens.checks.conditions",
-    "RANDOMISATION_STEPS": "occsens.checks.conditions",
-    "SINK_CLASS": "occsens.checks.conditions",
-    "SINK_FRACTION_MAX": "occsens.checks.conditions",
-    "SPREAD_MIN": "occsens.checks.conditions",
-    "TOP_FRACTION": "occsens.checks.conditions",
-    "Z_MIN": "occsens.checks.conditions",
-    "check_determinism": "occsens.checks.determinism",
-    "check_faithfulness": "occsens.checks.faithfulness",
-    "check_leakage": "occsens.checks.leakage",
-    "CHECK_NAMES": "occsens.checks.names",
-    "VERDICTS": "occsens.checks.names",
-    "check_patch": "occsens.checks.patch",
-    "MEASURED_POWER": "occsens.checks.power",
-    "POWER_TOLERANCE": "occsens.checks.power",
-    "Power": "occsens.checks.power",
-    "check_randomisation": "occsens.checks.randomisation",
-    "CheckResult": "occsens.checks.results",
-    "Clause": "occsens.checks.results",
-    "Condition": "occsens.checks.results",
-    "results_to_json": "occsens.checks.results",
-    "CHECKS": "occsens.checks.run",
-    "run_checks": "occsens.checks.run",
-    "Explainer": "occsens.checks.run_state",
-    "spearman": "occsens.checks.stats",
-    "any_failed": "occsens.checks.table",
-    "format_table": "occsens.checks.table",
-    "headline": "occsens.checks.table",
-    "trust_summary": "occsens.checks.table",
-    "STRONG_POWER": "occsens.checks.trust",
-    "TrustClaim": "occsens.checks.trust",
-    "trust_claims": "occsens.checks.trust",
+# The API: each public name's module (occsens.checks.NAME), imported on first access.
+_HOMES = {
+    "determinism": ("check_determinism",),
+    "faithfulness": ("check_faithfulness",),
+    "leakage": ("check_leakage",),
+    "names": ("CHECK_NAMES", "VERDICTS"),
+    "patch": ("check_patch",),
+    "power": ("MEASURED_POWER", "Power"),
+    "randomisation": ("check_randomisation",),
+    "results": ("CheckResult", "Clause", "Condition", "results_to_json"),
+    "run": ("CHECKS", "run_checks"),
+    "run_state": ("Explainer",),
+    "stats": ("spearman",),
+    "table": ("any_failed", "format_table", "headline", "trust_summary"),
+    "trust": ("TrustClaim", "trust_claims"),
 }
-
-# The API. The named conditions and their thresholds (``conditions.py``: BACKGROUND_ONLY, Z_MIN, ...) are
-# reachable as attributes too, but their home is ``occsens.checks.conditions``.
+_LAZY = {name: f"occsens.checks.{module}" for module, names in _HOMES.items() for name in names}
 __all__ = [
     "CHECKS",
     "CHECK_NAMES",
@@ -198,4 +113,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(__all__) | set(_LAZY) | {k for k in globals() if k.startswith("__")})
+    return sorted(set(__all__) | {k for k in globals() if k.startswith("__")})

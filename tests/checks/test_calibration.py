@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from occsens.checks import MEASURED_POWER, POWER_TOLERANCE, Z_MIN
 from occsens.checks import planted as pl
 from occsens.checks.calibration import Calibration, calibrate, measure_power
-from occsens.checks.power import NOT_STORED
+from occsens.checks.conditions import Z_MIN
+from occsens.checks.power import MEASURED_POWER, NOT_STORED, POWER_TOLERANCE
 
 pytestmark = pytest.mark.slow  # the calibration: ~25 s of CPU, once for the module
 

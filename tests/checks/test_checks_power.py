@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from occsens import checks
+from occsens.checks import conditions as cond
 from occsens.checks.leakage import _chance_flag
+from occsens.checks.power import POWER_TOLERANCE
 from occsens.checks.results import _result
 
 from . import check_fakes as fakes
@@ -31,32 +33,32 @@ def verdict(condition: checks.Condition, power: checks.Condition, **value: float
 @pytest.mark.parametrize(
     ("attainable_z", "spread", "z", "expected"),
     [
-        (checks.Z_MIN, 0.01, checks.Z_MIN, "pass"),  # both lines are inclusive (>=)
-        (checks.Z_MIN, 0.01, checks.Z_MIN - 1e-9, "fail"),
-        (checks.Z_MIN - 1e-9, 0.01, checks.Z_MIN - 1e-9, "inconclusive"),  # no ranking could have passed
-        (5.0, checks.SPREAD_MIN, 5.0, "inconclusive"),  # differences of rounding size: z means nothing
-        (5.0, checks.SPREAD_MIN * 1.01, 5.0, "pass"),
+        (cond.Z_MIN, 0.01, cond.Z_MIN, "pass"),  # both lines are inclusive (>=)
+        (cond.Z_MIN, 0.01, cond.Z_MIN - 1e-9, "fail"),
+        (cond.Z_MIN - 1e-9, 0.01, cond.Z_MIN - 1e-9, "inconclusive"),  # no ranking could have passed
+        (5.0, cond.SPREAD_MIN, 5.0, "inconclusive"),  # differences of rounding size: z means nothing
+        (5.0, cond.SPREAD_MIN * 1.01, 5.0, "pass"),
         (5.0, 0.01, float("nan"), "fail"),
     ],
 )
 def test_power_gates_the_pass_condition(attainable_z: float, spread: float, z: float, expected: str) -> None:
-    got = verdict(checks.PATCH_ONLY, checks.PATCH_ONLY_POWER, attainable_z=attainable_z, spread=spread, z=z)
+    got = verdict(cond.PATCH_ONLY, cond.PATCH_ONLY_POWER, attainable_z=attainable_z, spread=spread, z=z)
     assert got == expected
 
 
 @pytest.mark.parametrize(
     ("flips", "chance", "share", "expected"),
     [
-        (2, checks.LEAKAGE_CHANCE_MAX, 1.0, "fail"),  # at the line the test has power
-        (2, checks.LEAKAGE_CHANCE_MAX + 1e-9, 1.0, "inconclusive"),
+        (2, cond.LEAKAGE_CHANCE_MAX, 1.0, "fail"),  # at the line the test has power
+        (2, cond.LEAKAGE_CHANCE_MAX + 1e-9, 1.0, "inconclusive"),
         (0, 0.0, 0.0, "inconclusive"),  # nothing changed class: nothing to explain
-        (5, 0.01, checks.FILL_EXPLAINED_MAX, "pass"),
+        (5, 0.01, cond.FILL_EXPLAINED_MAX, "pass"),
     ],
 )
 def test_fill_class_power(flips: int, chance: float, share: float, expected: str) -> None:
     got = verdict(
-        checks.FILL_CLASS,
-        checks.FILL_CLASS_POWER,
+        cond.FILL_CLASS,
+        cond.FILL_CLASS_POWER,
         eligible_flips=flips,
         chance_flag=chance,
         fill_explained_share=share,
@@ -66,8 +68,8 @@ def test_fill_class_power(flips: int, chance: float, share: float, expected: str
 
 def test_an_inconclusive_explanation_says_why_and_what_would_give_power() -> None:
     value = {"attainable_z": 1.5, "spread": 0.01, "z": 0.3}
-    result = _result("x", value, checks.PATCH_ONLY, "The measurement.", [0],
-                     power_condition=checks.PATCH_ONLY_POWER, remedy="Use a larger patch.")  # fmt: skip
+    result = _result("x", value, cond.PATCH_ONLY, "The measurement.", [0],
+                     power_condition=cond.PATCH_ONLY_POWER, remedy="Use a larger patch.")  # fmt: skip
     assert result.verdict == "inconclusive" and not result.passed
     assert result.explanation.startswith("No power here: the check needs")
     assert "attainable_z = 1.5, needs >= 2" in result.explanation
@@ -77,8 +79,8 @@ def test_an_inconclusive_explanation_says_why_and_what_would_give_power() -> Non
 
 def test_a_failure_says_the_check_had_power() -> None:
     value = {"attainable_z": 13.96, "spread": 0.5, "z": -0.15}
-    result = _result("x", value, checks.PATCH_ONLY, "The measurement.", [0],
-                     power_condition=checks.PATCH_ONLY_POWER, remedy="Use a larger patch.")  # fmt: skip
+    result = _result("x", value, cond.PATCH_ONLY, "The measurement.", [0],
+                     power_condition=cond.PATCH_ONLY_POWER, remedy="Use a larger patch.")  # fmt: skip
     assert result.verdict == "fail"
     assert result.explanation == (
         "The measurement. The check had power here (attainable_z = 14, spread = 0.5): the map failed it, "
@@ -88,7 +90,7 @@ def test_a_failure_says_the_check_had_power() -> None:
 
 def test_a_verdict_outside_the_three_is_refused() -> None:
     with pytest.raises(ValueError, match="verdict 'passed' is not one of pass, fail, inconclusive"):
-        checks.CheckResult("x", "passed", {}, checks.PATCH_ONLY, "e", (0,))
+        checks.CheckResult("x", "passed", {}, cond.PATCH_ONLY, "e", (0,))
 
 
 @pytest.mark.parametrize(
@@ -140,8 +142,8 @@ def test_differences_of_rounding_size_give_no_power_however_large_z() -> None:
         )
     )
     background = results["background-only (important windows)"]
-    assert 0 < background.value["spread"] <= checks.SPREAD_MIN
-    assert background.value["z"] >= checks.Z_MIN  # the ranking is real, but of rounding-sized drops
+    assert 0 < background.value["spread"] <= cond.SPREAD_MIN
+    assert background.value["z"] >= cond.Z_MIN  # the ranking is real, but of rounding-sized drops
     assert background.verdict == "inconclusive"
     assert "within rounding" in background.explanation and "--patch" in background.explanation
 
@@ -154,7 +156,7 @@ def test_too_few_windows_and_images_give_the_patch_check_no_power() -> None:
         # patch-only is information whatever it measures; what it would read is still "no power"
         assert result.verdict in ("inconclusive", "info"), result.explanation
         assert result.verdict == "inconclusive" or "would read inconclusive" in result.explanation
-        assert result.value["attainable_z"] < checks.Z_MIN
+        assert result.value["attainable_z"] < cond.Z_MIN
         assert "--samples" in result.explanation and "smaller stride" in result.explanation
 
 
@@ -207,39 +209,39 @@ def made(name: str, verdict: str, condition: checks.Condition) -> checks.CheckRe
     return checks.CheckResult(name, verdict, {}, condition, "e", (0,))
 
 
-FAITHFUL = made("faithfulness: deletion", "pass", checks.DELETION)
-RANDOMISED = made("model randomisation", "pass", checks.RANDOMISATION)
-PATCH_FAIL = made("patch-only (important windows)", "fail", checks.PATCH_ONLY)
-PATCH_NO_POWER = made("patch-only (important windows)", "inconclusive", checks.PATCH_ONLY)
+FAITHFUL = made("faithfulness: deletion", "pass", cond.DELETION)
+RANDOMISED = made("model randomisation", "pass", cond.RANDOMISATION)
+PATCH_FAIL = made("patch-only (important windows)", "fail", cond.PATCH_ONLY)
+PATCH_NO_POWER = made("patch-only (important windows)", "inconclusive", cond.PATCH_ONLY)
 
 
 def test_trust_summary_names_what_passes_license_and_what_fails_withhold() -> None:
     text = checks.trust_summary([FAITHFUL, RANDOMISED, PATCH_FAIL])
     assert text == (
-        f"The maps can be trusted for {checks.DELETION.licence} and {checks.RANDOMISATION.licence}; "
-        f"not for {checks.PATCH_ONLY.licence}."
+        f"The maps can be trusted for {cond.DELETION.licence} and {cond.RANDOMISATION.licence}; "
+        f"not for {cond.PATCH_ONLY.licence}."
     )
 
 
 def test_trust_summary_keeps_untested_apart_from_failed() -> None:
     text = checks.trust_summary([FAITHFUL, PATCH_NO_POWER])
     assert text == (
-        f"The maps can be trusted for {checks.DELETION.licence}; untested here (the check had no power) "
-        f"for {checks.PATCH_ONLY.licence}."
+        f"The maps can be trusted for {cond.DELETION.licence}; untested here (the check had no power) "
+        f"for {cond.PATCH_ONLY.licence}."
     )
     assert "not for" not in text
 
 
 def test_trust_summary_when_nothing_passes() -> None:
     assert checks.trust_summary([PATCH_FAIL, PATCH_NO_POWER]).startswith(
-        f"The maps cannot be trusted for {checks.PATCH_ONLY.licence}; untested here"
+        f"The maps cannot be trusted for {cond.PATCH_ONLY.licence}; untested here"
     )
     assert checks.trust_summary([PATCH_NO_POWER]).startswith("No check had power here")
     assert checks.trust_summary([]).startswith("No checks ran")
 
 
 def test_a_crashed_check_is_named_in_the_summary() -> None:
-    crashed = checks.CheckResult("patch", "fail", None, checks.CHECK_RAN, "crashed", (0,))
+    crashed = checks.CheckResult("patch", "fail", None, cond.CHECK_RAN, "crashed", (0,))
     assert checks.trust_summary([FAITHFUL, crashed]).endswith("not for what the patch check tests.")
 
 
@@ -251,7 +253,7 @@ def test_only_a_fail_counts_as_failed() -> None:
 
 def test_the_table_shows_three_verdicts_and_the_power() -> None:
     result = _result(
-        "determinism", {"max_diff_repeat": 0.0, "max_diff_batch": 0.0}, checks.DETERMINISM, "e", [0]
+        "determinism", {"max_diff_repeat": 0.0, "max_diff_batch": 0.0}, cond.DETERMINISM, "e", [0]
     )
     rows = checks.format_table([FAITHFUL, PATCH_FAIL, PATCH_NO_POWER, result]).splitlines()
     assert [row.split()[0] for row in rows[2:]] == [
@@ -282,4 +284,4 @@ def test_power_fractions_lie_in_zero_one() -> None:
     for name, power in checks.MEASURED_POWER.items():
         assert 0 <= power.fraction <= 1 and power.cases > 0, name
         assert math.isclose(power.fraction, power.flagged / power.cases)
-    assert np.isfinite(checks.POWER_TOLERANCE)
+    assert np.isfinite(POWER_TOLERANCE)

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from occsens import OcclusionError, checks
+from occsens.checks import conditions as home
 
 from . import check_fakes as fakes
 
@@ -49,7 +50,7 @@ def test_spearman_is_invariant_to_increasing_transforms_and_symmetric(values: li
 
 
 def test_condition_needs_every_clause_and_a_finite_number() -> None:
-    cond = checks.BACKGROUND_ONLY
+    cond = home.BACKGROUND_ONLY
     assert cond.holds({"top_mean_drop": 0.1, "z": 2.0})
     assert not cond.holds({"top_mean_drop": 0.1, "z": 1.99})
     assert not cond.holds({"top_mean_drop": 0.0, "z": 5.0})
@@ -60,8 +61,6 @@ def test_condition_needs_every_clause_and_a_finite_number() -> None:
 
 
 def test_every_condition_is_named_with_a_reason_and_every_pass_says_what_it_licenses() -> None:
-    from occsens.checks import conditions as home
-
     conditions = {n: v for n, v in vars(home).items() if isinstance(v, checks.Condition)}
     assert len(conditions) == 15  # 8 pass conditions, CHECK_RAN, 6 power conditions
     for name, cond in conditions.items():
@@ -121,7 +120,7 @@ def test_every_verdict_states_its_images_its_interval_and_its_power() -> None:
 
 def test_non_finite_values_become_null_in_json() -> None:
     result = checks.CheckResult(
-        "x", "fail", {"z": math.inf, "v": np.float32(0.5)}, checks.PATCH_ONLY, "e", (1,)
+        "x", "fail", {"z": math.inf, "v": np.float32(0.5)}, home.PATCH_ONLY, "e", (1,)
     )
     assert json.loads(checks.results_to_json([result]))[0]["value"] == {"z": None, "v": 0.5}
 
@@ -150,7 +149,7 @@ def test_a_crashing_check_becomes_a_failed_result_and_the_others_still_run() -> 
     names = [r.name for r in results]
     assert names[:3] == ["randomisation", "patch", "faithfulness"]  # one failed result per crashed check
     for r in results[:3]:
-        assert not r.passed and r.value is None and r.condition is checks.CHECK_RAN
+        assert not r.passed and r.value is None and r.condition is home.CHECK_RAN
         assert "RuntimeError: the explainer broke" in r.explanation
         assert "the explainer broke" in r.details["traceback"]
     rest = results[3:]  # leakage and determinism do not use the explainer

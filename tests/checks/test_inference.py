@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from occsens.checks import BEAT_MIN, BETTER_OF, CONFIDENCE, RANDOM_ORDERS
 from occsens.checks import inference as inf
+from occsens.checks.conditions import BEAT_MIN, BETTER_OF, CONFIDENCE, RANDOM_ORDERS
 
 
 @pytest.mark.parametrize(

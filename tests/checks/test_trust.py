@@ -7,8 +7,9 @@ import dataclasses
 import re
 
 from occsens import checks
+from occsens.checks import conditions as cond
 from occsens.checks.results import _result
-from occsens.checks.trust import CLAIMS
+from occsens.checks.trust import CLAIMS, STRONG_POWER
 
 
 def with_power(result: checks.CheckResult, power: float | None) -> checks.CheckResult:
@@ -18,13 +19,13 @@ def with_power(result: checks.CheckResult, power: float | None) -> checks.CheckR
 RANDOMISED = _result(
     "model randomisation",
     {"final_abs_rank_correlation": 0.1, "layer_groups": 3, "ranked_maps": 8},
-    checks.RANDOMISATION,
+    cond.RANDOMISATION,
     "e",
     [0],
-    power_condition=checks.RANDOMISATION_POWER,
+    power_condition=cond.RANDOMISATION_POWER,
 )
 DETERMINISTIC = _result(
-    "determinism", {"max_diff_repeat": 0.0, "max_diff_batch": 0.0}, checks.DETERMINISM, "e", [0]
+    "determinism", {"max_diff_repeat": 0.0, "max_diff_batch": 0.0}, cond.DETERMINISM, "e", [0]
 )
 
 
@@ -44,14 +45,14 @@ def test_one_claim_per_entry_in_plain_words() -> None:
 
 def test_a_weak_pass_does_not_license_what_the_model_learned() -> None:
     # randomisation's calibrated power is 0.40: its pass alone cannot answer "yes"
-    assert RANDOMISED.passed and RANDOMISED.power is not None and RANDOMISED.power < checks.STRONG_POWER
+    assert RANDOMISED.passed and RANDOMISED.power is not None and RANDOMISED.power < STRONG_POWER
     (claim,) = [c for c in checks.trust_claims([RANDOMISED]) if c.checks == ("model randomisation",)]
     assert claim.answer == "not tested" and "power 0.40" in claim.why
     strong = with_power(RANDOMISED, 0.9)
     assert answers([strong])[("model randomisation",)] == "yes"
     summary = checks.trust_summary([RANDOMISED, DETERMINISTIC])
     assert summary.startswith("The maps can be trusted for reproducible numbers; not established")
-    assert checks.RANDOMISATION.licence in summary.split("not established")[1]
+    assert cond.RANDOMISATION.licence in summary.split("not established")[1]
 
 
 def test_a_failure_answers_no_and_information_leaves_it_untested() -> None:
@@ -66,13 +67,13 @@ def test_a_claim_with_two_checks_needs_both() -> None:
     fill = _result(
         "occluder leakage: fill class",
         {"fill_explained_share": 0.0},
-        checks.FILL_CLASS,
+        cond.FILL_CLASS,
         "e",
         [0],
     )
-    sink = _result("occluder leakage: sink class", {"sink_fraction": 0.9}, checks.SINK_CLASS, "e", [0])
+    sink = _result("occluder leakage: sink class", {"sink_fraction": 0.9}, cond.SINK_CLASS, "e", [0])
     key = ("occluder leakage: fill class", "occluder leakage: sink class")
     assert fill.passed and not sink.passed
     assert answers([fill, sink])[key] == "no"
-    sink_ok = _result("occluder leakage: sink class", {"sink_fraction": 0.1}, checks.SINK_CLASS, "e", [0])
+    sink_ok = _result("occluder leakage: sink class", {"sink_fraction": 0.1}, cond.SINK_CLASS, "e", [0])
     assert answers([fill, sink_ok])[key] == "yes"
