@@ -25,14 +25,23 @@ RUNS_USER_CODE = (
 )
 
 
+def text_option(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup,
+    option: str,
+    what: str,
+    metavar: str,
+    help: str,
+    default: str | None = None,
+) -> None:
+    """An option whose value is text (a path, a name, a list to parse later): ``what`` it should be
+    names it in the message when the value is empty."""
+    p.add_argument(option, default=default, type=types.text(what), metavar=metavar, help=help)
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the shipped CIFAR-10 model)")
-    g.add_argument(
-        "--model",
-        default=None,
-        type=types.text("a shipped model's name"),
-        metavar="NAME",
-        help="a shipped model: 'default' (colour) or 'greyscale'",
+    text_option(
+        g, "--model", "a shipped model's name", "NAME", "a shipped model: 'default' (colour) or 'greyscale'"
     )
     g.add_argument(
         "--model-path",
@@ -41,12 +50,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         metavar="MODULE:FACTORY",
         help=f"your own model, which takes pixel-space [0, 1] images: {RUNS_USER_CODE} FACTORY() for it",
     )
-    g.add_argument(
+    text_option(
+        g,
         "--weights",
-        default=None,
-        type=types.text("a weights file"),
-        metavar="FILE",
-        help="state dict for --model-path, read with torch.load(weights_only=True)",
+        "a weights file",
+        "FILE",
+        "state dict for --model-path, read with torch.load(weights_only=True)",
     )
     g.add_argument(
         "--timeout",
@@ -56,21 +65,21 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help=f"the longest --model-path may take to build the model, and then to answer its first image "
         f"(default {DEFAULT_TIMEOUT:g} s, 10 minutes): past it, the command stops with an error naming it",
     )
-    g.add_argument(
+    text_option(
+        g,
         "--classes",
-        default=None,
-        type=types.text("class names, comma-separated"),
-        metavar="A,B,...",
-        help="class names for --model-path, comma-separated, one per class (for one logit with "
+        "class names, comma-separated",
+        "A,B,...",
+        "class names for --model-path, comma-separated, one per class (for one logit with "
         "--output sigmoid, one name X gives 'not X' and X); default: CIFAR-10's for the shipped "
         "models and 10-class models on CIFAR-10 images, else 'class 0', 'class 1', ...",
     )
-    g.add_argument(
+    text_option(
+        g,
         "--classes-file",
-        default=None,
-        type=types.text("a file of class names"),
-        metavar="FILE",
-        help="class names, one per line (UTF-8), instead of --classes",
+        "a file of class names",
+        "FILE",
+        "class names, one per line (UTF-8), instead of --classes",
     )
 
 
@@ -129,31 +138,27 @@ def add_input_size_arg(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
 def add_images_args(p: argparse.ArgumentParser) -> None:
     """--images DIR and --labels CSV: a folder of the user's own images instead of CIFAR-10 samples."""
     g = p.add_argument_group("your images (instead of CIFAR-10 test images)")
-    g.add_argument(
+    text_option(
+        g,
         "--images",
-        default=None,
-        type=types.text("a folder of images"),
-        metavar="DIR",
-        help="a folder of image files (PNG, JPEG, TIFF, WebP, BMP, GIF), read in name order",
+        "a folder of images",
+        "DIR",
+        "a folder of image files (PNG, JPEG, TIFF, WebP, BMP, GIF), read in name order",
     )
-    g.add_argument(
+    text_option(
+        g,
         "--labels",
-        default=None,
-        type=types.text("a CSV file of file,label rows"),
-        metavar="CSV",
-        help="true classes of --images: a CSV of file,label rows (label: class name or number)",
+        "a CSV file of file,label rows",
+        "CSV",
+        "true classes of --images: a CSV of file,label rows (label: class name or number)",
     )
     add_input_size_arg(g)
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """--data-dir and --download, for commands that read the CIFAR-10 test or training set."""
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        type=types.text("a folder"),
-        metavar="DIR",
-        help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)",
+    text_option(
+        p, "--data-dir", "a folder", "DIR", "folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
     )
     p.add_argument(
         "--download",
@@ -265,12 +270,12 @@ def add_cifar_args(p: argparse.ArgumentParser, samples_help: str) -> None:
         metavar="IDX,...",
         help=samples_help,
     )
-    p.add_argument(
+    text_option(
+        p,
         "--data-dir",
-        default=None,
-        type=types.text("a folder"),
-        metavar="DIR",
-        help="folder holding cifar-10-batches-py/, for indices that are not embedded (or $OCCSENS_DATA_DIR)",
+        "a folder",
+        "DIR",
+        "folder holding cifar-10-batches-py/, for indices that are not embedded (or $OCCSENS_DATA_DIR)",
     )
 
 

@@ -28,6 +28,7 @@ from occsens.cli.args import (
     model_from_args,
     out_file,
     output_from_args,
+    text_option,
 )
 from occsens.files import write_files
 
@@ -62,13 +63,12 @@ def add_parser(sub: Any) -> None:
         default=0,
         help=f"seed of every random choice, 0..{constants.MAX_SEED} (default 0)",
     )
-    p.add_argument(
+    text_option(
+        p,
         "--json",
-        default=None,
-        type=types.text("a file name"),
-        metavar="FILE",
-        help="also write the results to FILE as JSON (written whole, after the checks; the path is "
-        "checked first)",
+        "a file name",
+        "FILE",
+        "also write the results to FILE as JSON (written whole, after the checks; the path is checked first)",
     )
     p.add_argument(
         "--no-fail", action="store_true", help="exit 0 even when a check fails (only report the verdicts)"

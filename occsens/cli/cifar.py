@@ -11,7 +11,14 @@ from typing import Any
 
 from occsens import constants
 from occsens.cli import types
-from occsens.cli.args import add_data_args, add_model_args, check_model_args, class_names, model_from_args
+from occsens.cli.args import (
+    add_data_args,
+    add_model_args,
+    check_model_args,
+    class_names,
+    model_from_args,
+    text_option,
+)
 from occsens.errors import OcclusionError
 
 
@@ -44,13 +51,7 @@ def add_parsers(sub: Any) -> None:
         "--seed", type=types.seed, default=0, help=f"random seed, 0..{constants.MAX_SEED} (default 0)"
     )
     add_data_args(p)
-    p.add_argument(
-        "--out",
-        default=None,
-        type=types.text("a folder"),
-        metavar="DIR",
-        help="output folder (default runs/NAME)",
-    )
+    text_option(p, "--out", "a folder", "DIR", "output folder (default runs/NAME)")
     p.add_argument(
         "--resume",
         action="store_true",

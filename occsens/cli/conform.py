@@ -16,7 +16,7 @@ from typing import Any
 
 from occsens import constants
 from occsens.cli import types
-from occsens.cli.args import RUNS_USER_CODE, out_file
+from occsens.cli.args import RUNS_USER_CODE, out_file, text_option
 from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures, not_verified_words, verified
 from occsens.errors import OcclusionError
 from occsens.files import write_together
@@ -35,11 +35,12 @@ def add_parser(sub: Any) -> None:
         "Prints a table; exits 1 when a contract property fails or none could be tested (the implementation "
         "raised Unsupported for every case: not verified), 2 on bad input.",
     )
-    p.add_argument(
+    text_option(
+        p,
         "impl",
-        type=types.text(f"{', '.join(BUILT_IN)} or MODULE:FUNCTION"),
-        metavar="IMPL",
-        help=f"{', '.join(BUILT_IN)}, or MODULE:FUNCTION: your function "
+        f"{', '.join(BUILT_IN)} or MODULE:FUNCTION",
+        "IMPL",
+        f"{', '.join(BUILT_IN)}, or MODULE:FUNCTION: your function "
         "(model, images, *, patch, stride, fill) -> attribution [N, H, W]; this "
         f"{RUNS_USER_CODE} FUNCTION on each drawn case",
     )
@@ -63,19 +64,13 @@ def add_parser(sub: Any) -> None:
         help=f"the longest one call of the implementation may take (default {DEFAULT_TIMEOUT:g} s, "
         "10 minutes; each case takes milliseconds): past it, the command stops with an error naming it",
     )
-    p.add_argument(
-        "--json",
-        default=None,
-        type=types.text("a file name"),
-        metavar="FILE",
-        help="also write the results as JSON (written whole)",
-    )
-    p.add_argument(
+    text_option(p, "--json", "a file name", "FILE", "also write the results as JSON (written whole)")
+    text_option(
+        p,
         "--html",
-        default=None,
-        type=types.text("a file name"),
-        metavar="FILE",
-        help="also write them as one HTML page (written whole, with --json: both or neither)",
+        "a file name",
+        "FILE",
+        "also write them as one HTML page (written whole, with --json: both or neither)",
     )
     p.set_defaults(func=_cmd_conform)
 

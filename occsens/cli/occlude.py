@@ -20,6 +20,7 @@ from occsens.cli.args import (
     check_model_args,
     model_from_args,
     output_from_args,
+    text_option,
 )
 from occsens.cli.inputs import file_inputs, model_classes
 from occsens.errors import OcclusionError
@@ -33,11 +34,8 @@ def add_parser(sub: Any) -> None:
         "correctly: the clean prediction from the unoccluded image and how often each "
         "class wins under occlusion.",
     )
-    p.add_argument(
-        "image",
-        type=types.text("an image file"),
-        metavar="IMAGE",
-        help="an image file (PNG, JPEG, ...); resized to the model input",
+    text_option(
+        p, "image", "an image file", "IMAGE", "an image file (PNG, JPEG, ...); resized to the model input"
     )
     add_model_args(p)
     add_occlusion_args(p)

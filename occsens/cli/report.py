@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from occsens.cli import types
 from occsens.cli.args import (
     add_cifar_args,
     add_images_args,
@@ -32,6 +31,7 @@ from occsens.cli.args import (
     model_from_args,
     out_folder,
     output_from_args,
+    text_option,
 )
 from occsens.constants import HTML_NAME, JSON_NAME
 from occsens.errors import OcclusionError
@@ -61,12 +61,12 @@ def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
     add_model_args(p)
     add_occlusion_args(p.add_argument_group("occlusion"))
     g = p.add_argument_group("output")
-    g.add_argument(
+    text_option(
+        g,
         "--out",
-        default=None,
-        type=types.text("a folder"),
-        metavar="DIR",
-        help=f"output folder for {HTML_NAME} (default {default_out}); checked before any work",
+        "a folder",
+        "DIR",
+        f"output folder for {HTML_NAME} (default {default_out}); checked before any work",
     )
     g.add_argument("--json", action="store_true", help=f"also write the numbers to DIR/{JSON_NAME}")
     g.add_argument(
@@ -84,12 +84,12 @@ def _add_common(p: argparse.ArgumentParser, default_out: str) -> None:
         action="store_true",
         help="exit 0 even when a sanity check fails (the report is written either way); not with --no-checks",
     )
-    g.add_argument(
+    text_option(
+        g,
         "--survey",
-        default=None,
-        type=types.text("a survey folder"),
-        metavar="DIR",
-        help="a finished `occsens survey` of this model with these settings: the report shows its data-set "
+        "a survey folder",
+        "DIR",
+        "a finished `occsens survey` of this model with these settings: the report shows its data-set "
         "numbers beside the images' and the answer to 'why do other classes take over?' cites them",
     )
     g.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -118,19 +118,8 @@ def add_parsers(sub: Any) -> None:
         "report says how it was read.",
         epilog=EXPLAIN_EXIT_CODES,
     )
-    p.add_argument(
-        "image",
-        type=types.text("an image file"),
-        metavar="IMAGE",
-        help="an image file (PNG, JPEG, TIFF, WebP, BMP, GIF)",
-    )
-    p.add_argument(
-        "--label",
-        default=None,
-        type=types.text("a class name or number"),
-        metavar="CLASS",
-        help="the image's true class, by name or number",
-    )
+    text_option(p, "image", "an image file", "IMAGE", "an image file (PNG, JPEG, TIFF, WebP, BMP, GIF)")
+    text_option(p, "--label", "a class name or number", "CLASS", "the image's true class, by name or number")
     add_input_size_arg(p)
     _add_common(p, f"{DEFAULT_OUT}/explain-IMAGE")
     p.set_defaults(func=_cmd_explain)

@@ -20,6 +20,7 @@ from occsens.cli.args import (
     check_model_args,
     model_from_args,
     output_from_args,
+    text_option,
 )
 from occsens.errors import OcclusionError
 
@@ -43,12 +44,8 @@ def add_parser(sub: Any) -> None:
     add_model_args(p)
     add_occlusion_args(p.add_argument_group("occlusion"))
     g = p.add_argument_group("images (default: all of CIFAR-10's test split)")
-    g.add_argument(
-        "--data-dir",
-        default=None,
-        type=types.text("a folder"),
-        metavar="DIR",
-        help="folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)",
+    text_option(
+        g, "--data-dir", "a folder", "DIR", "folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
     )
     g.add_argument(
         "--limit",
@@ -57,21 +54,17 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help="only the first N images (after --only-classes)",
     )
-    g.add_argument(
+    text_option(
+        g,
         "--only-classes",
-        default=None,
-        type=types.text("classes, comma-separated"),
-        metavar="A,B,...",
-        help="only images whose true class is one of these (names or numbers), e.g. cat,dog",
+        "classes, comma-separated",
+        "A,B,...",
+        "only images whose true class is one of these (names or numbers), e.g. cat,dog",
     )
     add_images_args(p)
     g = p.add_argument_group("store")
-    g.add_argument(
-        "--out",
-        default=DEFAULT_OUT,
-        type=types.text("a folder"),
-        metavar="DIR",
-        help=f"the store's folder (default {DEFAULT_OUT})",
+    text_option(
+        g, "--out", "a folder", "DIR", f"the store's folder (default {DEFAULT_OUT})", default=DEFAULT_OUT
     )
     g.add_argument(
         "--resume", action="store_true", help="continue the survey in --out: only unfinished shards run"
