@@ -205,7 +205,7 @@ def engines_for(
     fns: dict[str, Callable[[], Any]] = {
         "occsens brute": lambda: occlude(
             model, images, patch=patch, stride=stride, fill=FILL, engine="brute", progress=False
-        ),
+        )
     }
     notes = []
     unsupported = supports(model, (size, size), images.shape[1])
@@ -519,9 +519,6 @@ def run_bench(
         )
         saved["survey"] = survey_row
         text += bench_survey.markdown(survey_row)
-    payload = {
-        "bench.md": text.encode("utf-8"),
-        "bench.json": json.dumps(saved, indent=2).encode("utf-8"),
-    }
+    payload = {"bench.md": text.encode("utf-8"), "bench.json": json.dumps(saved, indent=2).encode("utf-8")}
     write_files(out, payload, "the benchmark")
     return rows

@@ -197,9 +197,7 @@ DETERMINISM = Condition(
     licence="reproducible numbers",
 )
 CHECK_RAN = Condition(
-    "the check runs to completion",
-    (),
-    "A check that cannot run has not shown that the map can be trusted.",
+    "the check runs to completion", (), "A check that cannot run has not shown that the map can be trusted."
 )
 
 

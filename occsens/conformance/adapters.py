@@ -47,11 +47,7 @@ def captum_occlusion(
     with torch.no_grad():
         target = model(images).argmax(dim=1)
     attr = Occlusion(probabilities).attribute(
-        images,
-        sliding_window_shapes=(c, *patch),
-        strides=(c, *stride),
-        baselines=fill,
-        target=target,
+        images, sliding_window_shapes=(c, *patch), strides=(c, *stride), baselines=fill, target=target
     )
     return attr.mean(dim=1)
 
