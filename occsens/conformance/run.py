@@ -14,6 +14,7 @@ from random import Random
 from typing import Any
 
 from occsens.conformance import expected
+from occsens.conformance.cases import Case
 from occsens.conformance.properties import (
     BORDER,
     BORDER_CLAIM,
@@ -120,21 +121,23 @@ def _probe(prop: Property, impl: Callable[..., Any]) -> PropertyResult:
             text = str(exc)
         checked += 1
         if text is not None:
-            return PropertyResult(
-                prop.name,
-                prop.kind,
-                "fail",
-                prop.claim,
-                counterexample=text,
-                cases=checked,
-                skipped=skipped,
-                case=case.as_dict(),
-            )
-    if not checked:
+            return _failed(prop, text, checked, skipped, case)
+    return _held(prop, checked, skipped)
+
+
+def _failed(prop: Property, text: str, cases: int, skipped: int, case: Case) -> PropertyResult:
+    """``prop`` failed on ``case`` (after ``cases`` checked cases), ``text`` saying how."""
+    return PropertyResult(
+        prop.name, prop.kind, "fail", prop.claim, text, cases=cases, skipped=skipped, case=case.as_dict()
+    )
+
+
+def _held(prop: Property, cases: int, skipped: int) -> PropertyResult:
+    """``prop`` held on every case it checked: a pass, or untested where it checked none."""
+    if not cases:
         said = f"Not tested: the implementation raised Unsupported for all {skipped} cases."
-        explanation = f"{prop.claim} {said}"
-        return PropertyResult(prop.name, prop.kind, "untested", explanation, skipped=skipped)
-    return PropertyResult(prop.name, prop.kind, "pass", prop.claim, cases=checked, skipped=skipped)
+        return PropertyResult(prop.name, prop.kind, "untested", f"{prop.claim} {said}", skipped=skipped)
+    return PropertyResult(prop.name, prop.kind, "pass", prop.claim, cases=cases, skipped=skipped)
 
 
 def _search(prop: Property, impl: Callable[..., Any], examples: int, seed: int) -> PropertyResult:
@@ -188,37 +191,26 @@ def _search(prop: Property, impl: Callable[..., Any], examples: int, seed: int) 
     if stopped:
         raise stopped[0]
     if case is None:
-        status = "pass" if count["cases"] else "untested"
-        explanation = prop.claim
-        if status == "untested":
-            explanation += (
-                f" Not tested: the implementation raised Unsupported for all {count['skipped']} cases."
-            )
-        return PropertyResult(
-            prop.name, prop.kind, status, explanation, cases=count["cases"], skipped=count["skipped"]
-        )
+        return _held(prop, count["cases"], count["skipped"])
     try:
         text = prop.check(impl, case, True)  # once more, with the diagnosis
     except Broken as exc:
         text = str(exc)
     if text is None:
         text = f"{verdicts[case]} (a rerun of this case passed: the implementation is not deterministic)"
-    return PropertyResult(
-        prop.name,
-        prop.kind,
-        "fail",
-        prop.claim,
-        counterexample=text,
-        cases=count["cases"],
-        skipped=count["skipped"],
-        case=case.as_dict(),
-    )
+    return _failed(prop, text, count["cases"], count["skipped"], case)
 
 
 def border_convention(impl: Callable[..., Any]) -> PropertyResult:
     """Which border convention ``impl`` follows, from the probes where the three conventions differ."""
     agreeing: set[str] | None = None
     tried, skipped = 0, 0
+
+    def failed(case: Case, text: str | None, convention: str) -> PropertyResult:
+        return PropertyResult(
+            BORDER, "convention", "fail", BORDER_CLAIM, text, convention, tried, skipped, case.as_dict()
+        )
+
     for case in BORDER_PROBES:
         model, images = case.oracle(), case.images()
         try:
@@ -227,9 +219,7 @@ def border_convention(impl: Callable[..., Any]) -> PropertyResult:
             skipped += 1
             continue
         except Broken as exc:
-            return PropertyResult(
-                BORDER, "convention", "fail", BORDER_CLAIM, str(exc), "none", tried, skipped, case.as_dict()
-            )
+            return failed(case, str(exc), "none")
         tried += 1
         here = {
             conv
@@ -238,19 +228,14 @@ def border_convention(impl: Callable[..., Any]) -> PropertyResult:
             and found.agrees
         }
         if not here:
-            text = closed_form_failure(got, model, images, case, diagnose=True)
-            return PropertyResult(
-                BORDER, "convention", "fail", BORDER_CLAIM, text, "none", tried, skipped, case.as_dict()
-            )
+            return failed(case, closed_form_failure(got, model, images, case, diagnose=True), "none")
         agreeing = here if agreeing is None else agreeing & here
         if not agreeing:
             text = (
                 f"{case.describe()}: follows the {sorted(here)[0]} convention here, but another one on an "
                 "earlier probe"
             )
-            return PropertyResult(
-                BORDER, "convention", "fail", BORDER_CLAIM, text, "mixed", tried, skipped, case.as_dict()
-            )
+            return failed(case, text, "mixed")
     if agreeing is None:
         return PropertyResult(
             BORDER,
