@@ -15,7 +15,8 @@ kind of thing it was (``EXIT_CODES``, also in ``occsens --help``):
 * 130, interrupted (Ctrl-C); 141, the program reading the output closed it (``| head``), silently.
 
 Building the parser, ``--help`` and argument errors import no torch (``tests/test_packaging.py``):
-the command modules import their heavy dependencies inside the functions that run a command.
+the command modules import their heavy dependencies (torch, the report's libraries, the checks, the
+conformance suite) inside the functions that run a command, never at their top level.
 """
 
 from __future__ import annotations

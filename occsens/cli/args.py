@@ -1,7 +1,6 @@
 """Arguments shared by several commands, and turning them into a model, class names and output paths.
 
-Its top level imports no torch (building the parser must stay light): the model and the data
-modules are imported by the functions that use them. The value types live in ``occsens.cli.types``.
+The value types live in ``occsens.cli.types``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """``occsens check``: the sanity checks of occlusion maps (``occsens.checks``) on CIFAR-10 or your images.
 
 Prints the results as a table (check, PASS/FAIL/INCONCLUSIVE, measured value, calibrated power,
-condition), then one sentence saying what the maps can be trusted for, then why each check failed or had
-no power; ``--json`` also writes them. Exit code 1 when a verdict is "fail" (unless ``--no-fail``; an
-inconclusive check alone exits 0), 2 on bad input.
-
-The module's top level imports no torch (``occsens --help`` stays light): the checks, the model and the
-images are imported by ``_cmd_check``, which runs the command.
+condition), then what the maps can be trusted for, claim by claim, then why each check failed or had no
+power; ``--json`` also writes them. Exit codes: see the command's description.
 """
 
 from __future__ import annotations

@@ -1,7 +1,4 @@
-"""``occsens train`` and ``occsens evaluate``: the shipped CIFAR-10 models' training and test accuracy.
-
-Its top level imports no torch (the CLI's parser imports it); each command imports what it runs.
-"""
+"""``occsens train`` and ``occsens evaluate``: the shipped CIFAR-10 models' training and test accuracy."""
 
 from __future__ import annotations
 

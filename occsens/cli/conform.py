@@ -3,8 +3,7 @@
 ``occsens conform captum|monai|notebook|occsens|MODULE:FUNCTION`` prints a table (property, kind,
 verdict, counterexample); ``--json``/``--html`` also write it. Exit code 1 when a contract property
 fails or none could be tested (not verified), 0 otherwise, 2 on bad input (a call of the
-implementation past ``--timeout`` included). Its top level imports no torch: ``occsens.conformance`` loads
-when the command runs.
+implementation past ``--timeout`` included).
 """
 
 from __future__ import annotations

@@ -4,9 +4,6 @@ and what the model makes of them (how many classes it scores, and their names).
 Every command that occludes gathers its input here, so the shipped models' input size, the user's
 ``--input-size``, ``--labels`` and ``--classes`` mean the same thing in ``occlude``, ``explain``,
 ``report`` and ``check``.
-
-Its top level imports no torch (``check`` and ``report`` import it while the parser is built): the
-engine, the image reader and the shipped models are imported by the functions that use them.
 """
 
 from __future__ import annotations
@@ -73,14 +70,14 @@ FILE_OPTIONS = (("labels", "--labels"), ("input_size", "--input-size"), ("channe
 
 
 def check_input_args(args: argparse.Namespace) -> None:
-    """Refuse, before anything is read, the options of ``check`` and ``report`` that cannot go together:
-    --images (your files) with --samples or --data-dir (CIFAR-10), and without --images the options
-    that only say how files are read (they would be ignored)."""
+    """Refuse, before anything is read, the options of ``check``, ``report`` and ``survey`` that cannot
+    go together: --images (your files) with --samples or --data-dir (CIFAR-10), and without --images the
+    options that only say how files are read (they would be ignored)."""
     if args.images is not None:
-        if args.samples is not None or args.data_dir is not None:
-            raise OcclusionError(
-                "give either --images (your images) or --samples/--data-dir (CIFAR-10 images), not both"
-            )
+        cifar = {"samples": "--samples", "data_dir": "--data-dir"}  # survey has no --samples
+        if any(getattr(args, dest, None) is not None for dest in cifar):
+            named = "/".join(option for dest, option in cifar.items() if hasattr(args, dest))
+            raise OcclusionError(f"give either --images (your images) or {named} (CIFAR-10 images), not both")
         return
     for dest, option in FILE_OPTIONS:
         if getattr(args, dest, None) is not None:

@@ -1,7 +1,4 @@
-"""``occsens occlude IMAGE``: the notebook's printout, computed correctly.
-
-Its top level imports no torch (the CLI's parser imports it); the command imports what it runs.
-"""
+"""``occsens occlude IMAGE``: the notebook's printout, computed correctly."""
 
 from __future__ import annotations
 

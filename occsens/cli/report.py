@@ -8,9 +8,6 @@ checks on the same images. Exit codes of ``report``: 0 the report is written and
 the report is written and a sanity check failed (as ``occsens check`` would exit; ``--no-fail`` or
 ``--no-checks`` give 0); 2 bad input, and no report. ``explain`` shows its checks in the page and
 exits 0 with the report written.
-
-Building the parser imports neither torch nor the report's libraries: they are imported by the
-functions that run a command.
 """
 
 from __future__ import annotations

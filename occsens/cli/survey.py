@@ -2,7 +2,7 @@
 
 CIFAR-10's test split (all 10,000 images unless ``--limit`` or ``--only-classes``) or a folder of
 image files (``--images DIR --labels CSV``), a shard at a time into ``--out`` (``occsens.datasurvey``),
-in this process or over Ray (``--ray``). Its top level imports no torch (the CLI's parser imports it).
+in this process or over Ray (``--ray``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from occsens.cli.args import (
     output_from_args,
     text_option,
 )
+from occsens.cli.inputs import check_input_args
 from occsens.errors import OcclusionError
 
 DEFAULT_OUT = "survey"
@@ -137,16 +138,7 @@ def _check_args(args: argparse.Namespace) -> None:
     check_model_args(args)
     if args.resume and args.overwrite:
         raise OcclusionError("give either --resume (continue the survey in --out) or --overwrite, not both")
-    if args.images is not None and args.data_dir is not None:
-        raise OcclusionError("give either --images (your images) or --data-dir (CIFAR-10), not both")
-    if args.images is None:
-        for dest, option in (
-            ("labels", "--labels"),
-            ("input_size", "--input-size"),
-            ("channels", "--channels"),
-        ):
-            if getattr(args, dest, None) is not None:
-                raise OcclusionError(f"{option} needs --images; CIFAR-10 test images carry their own labels")
+    check_input_args(args)
     if args.ray_gpus and not args.ray:
         raise OcclusionError("--ray-gpus needs --ray (in this process the model runs where its weights are)")
     if args.notebook and args.stride is not None:
