@@ -39,7 +39,7 @@ def working_folder_last() -> None:
 
 
 def load_attr(spec: str, option: str, example: str) -> Any:
-    """The object ``ATTR`` of ``MODULE`` named by ``spec = "MODULE:ATTR"`` (for the message: ``option``)."""
+    """The callable ``ATTR`` of ``MODULE`` named by ``spec = "MODULE:ATTR"`` (for the message: ``option``)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise OcclusionError(f"{option} {spec!r} must look like 'module:name', e.g. {example!r}")
@@ -63,7 +63,10 @@ def load_attr(spec: str, option: str, example: str) -> Any:
         raise OcclusionError(
             f"{option} {spec!r}: module {module_name!r} ({file or module_name}) has no {attr!r}"
         )
-    return getattr(module, attr)
+    found = getattr(module, attr)
+    if not callable(found):
+        raise OcclusionError(f"{option} {spec!r}: {attr!r} is not callable")
+    return found
 
 
 def blame(exc: BaseException) -> str | None:
@@ -95,8 +98,6 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
     from occsens.cifar.models import load_weights
 
     factory = load_attr(spec, "--model-path", "mynet:build")
-    if not callable(factory):
-        raise OcclusionError(f"--model-path {spec!r}: {spec.partition(':')[2]!r} is not callable")
     try:
         model = factory()
     except KeyboardInterrupt:
@@ -119,17 +120,6 @@ def model_from_path(spec: str, weights: str | Path | None = None) -> Any:
 
 
 def output_from_arg(text: str) -> Any:
-    """``--output``: one of ``OUTPUTS``, or ``MODULE:FUNCTION`` turning model output into [B, K] scores."""
-    from occsens.constants import OUTPUTS
-
-    if text in OUTPUTS:
-        return text
-    if ":" not in text:
-        raise OcclusionError(
-            f"--output {text!r} is unknown; use {', '.join(OUTPUTS)} or MODULE:FUNCTION, a function "
-            "(model output) -> [B, K] scores"
-        )
-    fn = load_attr(text, "--output", "myscores:region_mean")
-    if not callable(fn):
-        raise OcclusionError(f"--output {text!r}: {text.partition(':')[2]!r} is not callable")
-    return fn
+    """``--output`` as the parser took it (``occsens.cli.types.output`` refused anything else): a name of
+    ``OUTPUTS`` as it is, ``MODULE:FUNCTION`` the function turning model output into [B, K] scores."""
+    return load_attr(text, "--output", "myscores:region_mean") if ":" in text else text

@@ -141,7 +141,4 @@ def load_impl(name: str) -> Callable[..., Any]:
         )
     from occsens.user_code import load_attr
 
-    fn = load_attr(name, "implementation", "myocclusion:attribute")
-    if not callable(fn):
-        raise OcclusionError(f"implementation {name!r}: {name.partition(':')[2]!r} is not callable")
-    return fn
+    return load_attr(name, "implementation", "myocclusion:attribute")
