@@ -68,19 +68,9 @@ def add_parser(sub: Any) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     out = out_folder(args.out, "--out", BENCH_FILES)
-    command = (
-        "occsens bench "
-        + " ".join(
-            f"--{k} {v}"
-            for k, v in (
-                ("models", ",".join(args.models)),
-                ("settings", ",".join(args.settings)),
-                ("images", ",".join(map(str, args.images))),
-                ("reps", args.reps),
-            )
-        )
-        + (" --busy" if args.busy else "")
-    )
+    models, settings, images = ",".join(args.models), ",".join(args.settings), ",".join(map(str, args.images))
+    command = f"occsens bench --models {models} --settings {settings} --images {images} --reps {args.reps}"
+    command += " --busy" if args.busy else ""
     _run_bench(
         args.models,
         args.settings,

@@ -6,6 +6,7 @@ small windows, one channel and seed 0, and prints as a sentence a person can rea
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -100,6 +101,14 @@ class Case:
         return {**asdict(self), "fill": self.fill}
 
 
+def _drawn(
+    draw: st.DrawFn, model: str, n: int, size: Pair, patch: Pair, stride: Pair, max_fill16: int = DYADIC
+) -> Case:
+    """A case of this geometry, drawing the rest in this order: channels, fill, seed."""
+    channels, fill16 = draw(st.sampled_from([1, 3])), draw(st.integers(0, max_fill16))
+    return Case(model, n, channels, size, patch, stride, fill16, seed=draw(st.integers(0, 255)))
+
+
 def _axis(draw: st.DrawFn, max_side: int) -> tuple[int, int, int]:
     side = draw(st.integers(1, max_side))
     patch = draw(st.integers(1, side))
@@ -113,16 +122,7 @@ def cases(
 ) -> Case:
     """Any geometry: image sides 1..max_side, patch <= image, stride <= patch, per axis."""
     (h, ph, sh), (w, pw, sw) = _axis(draw, max_side), _axis(draw, max_side)
-    return Case(
-        model=model,
-        n=draw(st.integers(min_n, max_n)),
-        channels=draw(st.sampled_from([1, 3])),
-        size=(h, w),
-        patch=(ph, pw),
-        stride=(sh, sw),
-        fill16=draw(st.integers(0, DYADIC)),
-        seed=draw(st.integers(0, 255)),
-    )
+    return _drawn(draw, model, draw(st.integers(min_n, max_n)), (h, w), (ph, pw), (sh, sw))
 
 
 @st.composite
@@ -133,16 +133,7 @@ def grid_cases(draw: st.DrawFn) -> Case:
     sh, sw = draw(st.integers(1, ph)), draw(st.integers(1, pw))
     side = max(ph, pw)
     h, w = side + draw(st.integers(0, 4)), side + draw(st.integers(0, 4))
-    return Case(
-        model="linear",
-        n=1,
-        channels=draw(st.sampled_from([1, 3])),
-        size=(h, w),
-        patch=(ph, pw),
-        stride=(sh, sw),
-        fill16=draw(st.integers(0, DYADIC)),
-        seed=draw(st.integers(0, 255)),
-    )
+    return _drawn(draw, "linear", 1, (h, w), (ph, pw), (sh, sw))
 
 
 @st.composite
@@ -164,17 +155,10 @@ def detector_cases(draw: st.DrawFn) -> Case:
         )
         per_axis.append((p, s, before, size, after))
     (ph, sh, top, bh, bottom), (pw, sw, left, bw, right) = per_axis
-    return Case(
-        model="detector",
-        n=1,
-        channels=draw(st.sampled_from([1, 3])),
-        size=(top + bh + bottom, left + bw + right),
-        patch=(ph, pw),
-        stride=(sh, sw),
-        fill16=draw(st.integers(0, 12)),  # below the object's brightness 1, so hiding it lowers the score
-        seed=draw(st.integers(0, 255)),
-        box=(top, left, bh, bw),
-    )
+    sides = (top + bh + bottom, left + bw + right)
+    # fills up to 12/16, below the object's brightness 1, so hiding it lowers the score
+    case = _drawn(draw, "detector", 1, sides, (ph, pw), (sh, sw), max_fill16=12)
+    return dataclasses.replace(case, box=(top, left, bh, bw))
 
 
 # Cases at the scale of real use, checked one by one (not drawn): the drawn cases above stay tiny so a
