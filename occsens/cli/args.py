@@ -13,6 +13,7 @@ from pathlib import Path
 
 from occsens import user_code
 from occsens.cli import types
+from occsens.constants import MAX_SEED
 from occsens.errors import OcclusionError, shown
 from occsens.files import path_kind
 from occsens.images import MAX_PIXELS
@@ -37,6 +38,29 @@ def text_option(
     p.add_argument(option, default=default, type=types.text(what), metavar=metavar, help=help)
 
 
+def add_timeout(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str, note: str = "") -> None:
+    """--timeout: the longest ``what`` (the user's code) may take."""
+    p.add_argument(
+        "--timeout",
+        type=types.seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"the longest {what} (default {DEFAULT_TIMEOUT:g} s, 10 minutes{note}): past it, the command "
+        "stops with an error naming it",
+    )
+
+
+def add_seed(p: argparse.ArgumentParser, what: str, note: str = "") -> None:
+    """--seed: a seed in 0..MAX_SEED, 0 by default."""
+    p.add_argument("--seed", type=types.seed, default=0, help=f"{what}, 0..{MAX_SEED} (default 0){note}")
+
+
+def add_data_dir(p: argparse.ArgumentParser | argparse._ArgumentGroup, which: str = "") -> None:
+    """--data-dir: where CIFAR-10 is (``which`` of its files the command reads, if not all)."""
+    help = f"folder holding cifar-10-batches-py/{which} (or $OCCSENS_DATA_DIR)"
+    text_option(p, "--data-dir", "a folder", "DIR", help)
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the shipped CIFAR-10 model)")
     text_option(
@@ -56,14 +80,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "FILE",
         "state dict for --model-path, read with torch.load(weights_only=True)",
     )
-    g.add_argument(
-        "--timeout",
-        type=types.seconds,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"the longest --model-path may take to build the model, and then to answer its first image "
-        f"(default {DEFAULT_TIMEOUT:g} s, 10 minutes): past it, the command stops with an error naming it",
-    )
+    add_timeout(g, "--model-path may take to build the model, and then to answer its first image")
     text_option(
         g,
         "--classes",
@@ -156,9 +173,7 @@ def add_images_args(p: argparse.ArgumentParser) -> None:
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """--data-dir and --download, for commands that read the CIFAR-10 test or training set."""
-    text_option(
-        p, "--data-dir", "a folder", "DIR", "folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
-    )
+    add_data_dir(p)
     p.add_argument(
         "--download",
         action="store_true",
@@ -269,13 +284,7 @@ def add_cifar_args(p: argparse.ArgumentParser, samples_help: str) -> None:
         metavar="IDX,...",
         help=samples_help,
     )
-    text_option(
-        p,
-        "--data-dir",
-        "a folder",
-        "DIR",
-        "folder holding cifar-10-batches-py/, for indices that are not embedded (or $OCCSENS_DATA_DIR)",
-    )
+    add_data_dir(p, ", for indices that are not embedded")
 
 
 def _writable_target(path: Path, option: str, value: str) -> None:

@@ -12,7 +12,6 @@ import textwrap
 import time
 from typing import Any
 
-from occsens import constants
 from occsens.checks.names import CHECK_NAMES
 from occsens.cli import types
 from occsens.cli.args import (
@@ -20,6 +19,7 @@ from occsens.cli.args import (
     add_images_args,
     add_model_args,
     add_occlusion_args,
+    add_seed,
     check_model_args,
     model_from_args,
     out_file,
@@ -53,12 +53,7 @@ def add_parser(sub: Any) -> None:
         metavar="NAME,...",
         help=f"run only these ({', '.join(CHECK_NAMES)})",
     )
-    p.add_argument(
-        "--seed",
-        type=types.seed,
-        default=0,
-        help=f"seed of every random choice, 0..{constants.MAX_SEED} (default 0)",
-    )
+    add_seed(p, "seed of every random choice")
     text_option(
         p,
         "--json",
@@ -75,14 +70,13 @@ def add_parser(sub: Any) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from occsens.checks import any_failed, format_table, results_to_json, run_checks, trust_claims
-    from occsens.cli.inputs import check_input_args, inputs_from_args, model_classes, more_images, with_labels
+    from occsens.cli.inputs import inputs_from_args, model_classes, more_images, with_labels
     from occsens.engine.model import check_output, scores_in_words
 
     start = time.perf_counter()
     json_path = out_file(args.json, "--json", "checks.json")  # before minutes of work, not after
     check_model_args(args)
-    check_input_args(args)
-    inputs = inputs_from_args(args)
+    inputs = inputs_from_args(args)  # --images against --samples first, then the images read
     model = model_from_args(args)
     output = output_from_args(args)
     classes = model_classes(args, model, inputs, output)

@@ -11,6 +11,7 @@ from occsens.cli import types
 from occsens.cli.args import (
     add_data_args,
     add_model_args,
+    add_seed,
     check_model_args,
     class_names,
     model_from_args,
@@ -44,9 +45,7 @@ def add_parsers(sub: Any) -> None:
         default=28,
         help=f"epochs, 1..{constants.MAX_EPOCHS} (default 28)",
     )
-    p.add_argument(
-        "--seed", type=types.seed, default=0, help=f"random seed, 0..{constants.MAX_SEED} (default 0)"
-    )
+    add_seed(p, "random seed")
     add_data_args(p)
     text_option(p, "--out", "a folder", "DIR", "output folder (default runs/NAME)")
     p.add_argument(

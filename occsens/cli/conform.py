@@ -13,13 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from occsens import constants
 from occsens.cli import types
-from occsens.cli.args import RUNS_USER_CODE, out_file, text_option
+from occsens.cli.args import RUNS_USER_CODE, add_seed, add_timeout, out_file, text_option
 from occsens.conformance.results import DEFAULT_EXAMPLES, contract_failures, not_verified_words, verified
 from occsens.errors import OcclusionError
 from occsens.files import write_together
-from occsens.leash import DEFAULT_TIMEOUT
 
 BUILT_IN = ("captum", "monai", "notebook", "occsens")
 
@@ -49,20 +47,8 @@ def add_parser(sub: Any) -> None:
         default=DEFAULT_EXAMPLES,
         help=f"cases drawn per property (default {DEFAULT_EXAMPLES}; a failure is then shrunk)",
     )
-    p.add_argument(
-        "--seed",
-        type=types.seed,
-        default=0,
-        help=f"seed of the drawn cases, 0..{constants.MAX_SEED} (default 0): same seed, same cases",
-    )
-    p.add_argument(
-        "--timeout",
-        type=types.seconds,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"the longest one call of the implementation may take (default {DEFAULT_TIMEOUT:g} s, "
-        "10 minutes; each case takes milliseconds): past it, the command stops with an error naming it",
-    )
+    add_seed(p, "seed of the drawn cases", ": same seed, same cases")
+    add_timeout(p, "one call of the implementation may take", "; each case takes milliseconds")
     text_option(p, "--json", "a file name", "FILE", "also write the results as JSON (written whole)")
     text_option(
         p,

@@ -225,11 +225,10 @@ def _check_args(args: argparse.Namespace, out: str) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from occsens.cli.inputs import check_input_args, inputs_from_args
+    from occsens.cli.inputs import inputs_from_args
 
     out = args.out or DEFAULT_OUT
     _check_args(args, out)
-    check_input_args(args)
     inputs = inputs_from_args(args)
     return _report(args, inputs, f"Occlusion sensitivity report: {inputs.source}", out)
 

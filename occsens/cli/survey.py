@@ -14,6 +14,7 @@ from typing import Any
 
 from occsens.cli import types
 from occsens.cli.args import (
+    add_data_dir,
     add_images_args,
     add_model_args,
     add_occlusion_args,
@@ -45,9 +46,7 @@ def add_parser(sub: Any) -> None:
     add_model_args(p)
     add_occlusion_args(p.add_argument_group("occlusion"))
     g = p.add_argument_group("images (default: all of CIFAR-10's test split)")
-    text_option(
-        g, "--data-dir", "a folder", "DIR", "folder holding cifar-10-batches-py/ (or $OCCSENS_DATA_DIR)"
-    )
+    add_data_dir(g)
     g.add_argument(
         "--limit",
         default=None,
