@@ -15,7 +15,6 @@ conversion) happens inside ``forward``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,7 +26,7 @@ from occsens.constants import MAX_WIDTH
 from occsens.engine.layers import Residual, register_pointwise
 from occsens.errors import OcclusionError, flag, integer, shown
 from occsens.errors import path as as_path
-from occsens.files import bounded_stream, read_bounded
+from occsens.files import bounded_stream, read_json
 
 # ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -214,13 +213,7 @@ def model_card(name: str) -> dict:
     path = _weights_dir() / f"{name}.json"
     if not path.exists():
         raise OcclusionError(f"model {name!r} has no model card at {path}: it has not been trained yet")
-    raw = read_bounded(path, MAX_CARD_BYTES, "model card", "a model card")
-    try:
-        card = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OcclusionError(f"model card {str(path)!r} is not valid JSON ({exc})") from None
-    except RecursionError:  # nesting deeper than Python's stack: no card is shaped like that
-        raise OcclusionError(f"model card {str(path)!r} is nested too deeply to be a model card") from None
+    card = read_json(path, MAX_CARD_BYTES, "model card", "a model card")
     if not isinstance(card, dict) or not isinstance(card.get("architecture"), dict):
         raise OcclusionError(f"model card {str(path)!r} does not describe an architecture")
     return card

@@ -93,3 +93,5 @@ def read_json(file: Any, limit: int, what: str, holds: str = "such a file") -> A
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise OcclusionError(f"{what} {str(file)!r} is not valid JSON ({exc})") from None
+    except RecursionError:  # nesting deeper than Python's stack: none of the files occsens writes is
+        raise OcclusionError(f"{what} {str(file)!r} is nested too deeply to be {holds}") from None
