@@ -56,10 +56,6 @@ class Interval:
     n: int
     confidence: float
 
-    @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2
-
     def clipped(self, low: float, high: float) -> Interval:
         """The interval cut to the values the mean can take (a share lies in [0, 1])."""
         return Interval(self.mean, max(self.low, low), min(self.high, high), self.sd, self.n, self.confidence)
