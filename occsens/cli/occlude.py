@@ -77,27 +77,13 @@ def _cmd_occlude(args: argparse.Namespace) -> int:
     names = model_classes(args, model, inputs, output).names
     if args.target is not None and not 0 <= args.target < len(names):
         raise OcclusionError(f"--target {args.target} is not a class: give a number 0..{len(names) - 1}")
+    shared: dict[str, Any] = dict(fill=args.fill, target=args.target, progress=not args.quiet, output=output)
     if args.notebook:
-        res = occsens.notebook_occlude(
-            model,
-            inputs.images,
-            size=args.patch[0] if isinstance(args.patch, tuple) else args.patch,
-            fill=args.fill,
-            target=args.target,
-            progress=not args.quiet,
-            output=output,
-        )
+        size = args.patch[0] if isinstance(args.patch, tuple) else args.patch
+        res = occsens.notebook_occlude(model, inputs.images, size=size, **shared)
     else:
         res = occsens.occlude(
-            model,
-            inputs.images,
-            patch=args.patch,
-            stride=args.stride,
-            fill=args.fill,
-            target=args.target,
-            reveal=args.reveal,
-            progress=not args.quiet,
-            output=output,
+            model, inputs.images, patch=args.patch, stride=args.stride, reveal=args.reveal, **shared
         )
     summary = summarize(res, 0, names)
     summary["read"] = list(inputs.notes[0])
