@@ -85,14 +85,10 @@ def load_samples() -> Samples:
 
 
 def _as_indices(indices: int | Iterable[int]) -> np.ndarray:
-    if isinstance(indices, (str, bytes)):
-        raise OcclusionError(
-            f"sample {shown(indices)} is not an integer: CIFAR-10 test indices are 0..{TEST_SIZE - 1}"
-        )
-    one = integral(indices)
+    one = isinstance(indices, (str, bytes)) or integral(indices) is not None  # a str: one bad value
     items: list[object]
     try:
-        items = [one] if one is not None else (list(indices) if isinstance(indices, Iterable) else [indices])
+        items = [indices] if one or not isinstance(indices, Iterable) else list(indices)
     except TypeError:  # an iterable that cannot be iterated (a 0-dimensional float tensor)
         items = [indices]
     if not items:

@@ -23,9 +23,6 @@ ATOL = 1e-5
 # computation rerun can differ by summation order only, a few ulps of a probability (< 1e-6).
 RERUN_ATOL = 1e-6
 
-KINDS = ("contract", "convention")
-STATUSES = ("pass", "fail", "untested")
-
 
 class Unsupported(Exception):  # noqa: N818 - a signal, not an error
     """Raise from an implementation for a case it cannot express (say why); the case is skipped.
