@@ -80,6 +80,10 @@ def shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
+# torch's integer dtypes by name (not bool): this module does not import torch
+_TORCH_INTEGERS = frozenset(f"torch.{kind}{bits}" for kind in ("int", "uint") for bits in (8, 16, 32, 64))
+
+
 def integral(value: Any) -> int | None:
     """``value`` as an int if it is one (Python, numpy, or a 0-dimensional integer array or tensor),
     else None. Bools are not integers here: ``True`` for a size or a position is a mistake."""
@@ -91,18 +95,10 @@ def integral(value: Any) -> int | None:
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         dtype = getattr(value, "dtype", None)
         kind = getattr(dtype, "kind", None)  # numpy
-        is_int = kind in ("i", "u") if kind is not None else _torch_integer_dtype(dtype)
+        is_int = kind in ("i", "u") if kind is not None else str(dtype) in _TORCH_INTEGERS
         if is_int:
             return int(value.item())
     return None
-
-
-_TORCH_INTEGERS = frozenset(f"torch.{kind}{bits}" for kind in ("int", "uint") for bits in (8, 16, 32, 64))
-
-
-def _torch_integer_dtype(dtype: Any) -> bool:
-    """Whether ``dtype`` is a torch integer dtype (not bool), without importing torch."""
-    return str(dtype) in _TORCH_INTEGERS
 
 
 def integer(value: Any, name: str, low: int | None = None, high: int = INT64_MAX, valid: str = "") -> int:

@@ -83,10 +83,6 @@ def _recalibrate(model: nn.Module, norms: Sequence[_NormBase], images: torch.Ten
         model.eval()
 
 
-def _cascade_points(groups: int, steps: int) -> list[int]:
-    return sorted({int(round(v)) for v in np.linspace(1, groups, min(steps, groups))})
-
-
 def _no_cascade(
     run: CheckRun, index: torch.Tensor, groups: int, ranked: int, why: str, remedy: str
 ) -> CheckResult:
@@ -123,7 +119,8 @@ def check_randomisation(run: CheckRun) -> list[CheckResult]:
         remedy = """A map that ranks something would give it power (a constant map fails the patch and
             faithfulness checks instead)."""
         return [_no_cascade(run, index, len(groups), 0, why, remedy)]
-    points = _cascade_points(len(groups), RANDOMISATION_STEPS)
+    steps_taken = min(RANDOMISATION_STEPS, len(groups))  # layer groups re-initialised at each point
+    points = sorted({int(round(v)) for v in np.linspace(1, len(groups), steps_taken)})
     randomised = copy.deepcopy(run.model).eval()
     groups_copy = _layer_groups(randomised)
     top_down = groups_copy[::-1]

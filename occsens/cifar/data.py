@@ -167,15 +167,6 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     )
 
 
-def _check_counts(split: Split, per_class: int, what: str) -> None:
-    counts = np.bincount(split.labels, minlength=NUM_CLASSES)
-    if len(split) != per_class * NUM_CLASSES or not np.all(counts == per_class):
-        raise OcclusionError(
-            f"{what} split has {len(split)} images with class counts {counts.tolist()}, "
-            f"expected {per_class} of each of the 10 classes"
-        )
-
-
 def load_split(train: bool, data_dir: str | os.PathLike | None = None) -> Split:
     """The training (50,000) or test (10,000) split, checked for shape, labels and class balance."""
     train = flag(train, "train")
@@ -195,7 +186,12 @@ def load_split(train: bool, data_dir: str | os.PathLike | None = None) -> Split:
     split = Split(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]))
     # 5,000 per class in training, 1,000 in test; read at call time so tests can shrink IMAGES_PER_BATCH.
     per_class = len(names) * IMAGES_PER_BATCH // NUM_CLASSES
-    _check_counts(split, per_class, "training" if train else "test")
+    counts = np.bincount(split.labels, minlength=NUM_CLASSES)
+    if len(split) != per_class * NUM_CLASSES or not np.all(counts == per_class):
+        raise OcclusionError(
+            f"{'training' if train else 'test'} split has {len(split)} images with class counts "
+            f"{counts.tolist()}, expected {per_class} of each of the 10 classes"
+        )
     return split
 
 

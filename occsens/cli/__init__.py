@@ -163,10 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _debug(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "debug", False)) or os.environ.get("OCCSENS_DEBUG", "") not in ("", "0")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command in ``argv`` (default: this process's arguments) and return its exit code.
 
@@ -247,7 +243,8 @@ def _main(argv: Sequence[str] | None) -> int:
         except BaseException as exc:  # SystemExit, GeneratorExit...: parsing is done, so the user's code
             # Any other BaseException that is not the user's code's (a test harness's signal) goes on.
             theirs = isinstance(exc, (Exception, SystemExit, ExitCalled)) or user_code.blame(exc) is not None
-            if _debug(args) or not theirs:
+            debug = getattr(args, "debug", False) or os.environ.get("OCCSENS_DEBUG", "") not in ("", "0")
+            if debug or not theirs:
                 raise
             code, line = _failure(exc)
             print(f"occsens: error: {printable(_one_line(line))}", file=sys.stderr)

@@ -169,12 +169,6 @@ def _twin(args: argparse.Namespace, model: Any) -> tuple[Twin | None, str | None
     return report.Twin(colour, colour_card, grey, grey_card), None
 
 
-def _timestamp(args: argparse.Namespace) -> str | None:
-    if not args.timestamp:
-        return None
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _finish(args: argparse.Namespace, result: Report, out: str) -> int:
     """Write the report, say where, and exit as ``occsens check`` would on the same checks."""
     from occsens import report  # matplotlib and jinja2: imported only when a report is made
@@ -263,6 +257,7 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
         survey = cited(args.survey, model)
     # the embedded samples not shown: the checks add them when the 8 shown do not decide a verdict
     more, more_ids = (None, None) if args.no_checks else more_images(inputs)
+    now = datetime.datetime.now(datetime.timezone.utc)
     result = explain(
         model,
         inputs.images,
@@ -281,7 +276,7 @@ def _report(args: argparse.Namespace, inputs: Inputs, title: str, out: str) -> i
         twin=twin,
         twin_missing=missing,
         title=title,
-        timestamp=_timestamp(args),
+        timestamp=now.strftime("%Y-%m-%d %H:%M:%S UTC") if args.timestamp else None,
         # the asker's printout is in CIFAR-10's class ids: only for CIFAR-10 images and class names
         question=report.ASKER if inputs.cifar and list(names) == list(data.CIFAR10_CLASSES) else None,
         progress=not args.quiet,

@@ -139,9 +139,9 @@ def check_detector(impl: Impl, case: Case, diagnose: bool) -> str | None:
     off = np.where(far, np.abs(np.nan_to_num(got, nan=np.inf)), 0.0)
     if off.max() > ATOL:
         r, c = np.unravel_index(int(np.argmax(off)), off.shape)
+        gap = max(row_gap[r, 0], col_gap[0, c])
         return (
-            f"{case.describe()}: pixel (row {r}, col {c}) is "
-            f"{_pixels(max(row_gap[r, 0], col_gap[0, c]))} from "
+            f"{case.describe()}: pixel (row {r}, col {c}) is {gap} pixel{'s' if gap != 1 else ''} from "
             f"the object, too far for any {case.patch} window to touch it, yet its attribution is "
             f"{got[r, c]:.4g} (must be 0: hiding pixels the model never reads changes nothing)"
         )
@@ -154,10 +154,6 @@ def check_detector(impl: Impl, case: Case, diagnose: bool) -> str | None:
             "(the object must rank first)"
         )
     return closed_form_failure(got[None], model, images, case, diagnose)
-
-
-def _pixels(k: int) -> str:
-    return f"{k} pixel" if k == 1 else f"{k} pixels"
 
 
 def check_fill(impl: Impl, case: Case, diagnose: bool) -> str | None:
