@@ -57,7 +57,7 @@ def measure(
     return row
 
 
-def markdown(row: dict[str, Any], full_run: str | None = None) -> str:
+def markdown(row: dict[str, Any]) -> str:
     """The section ``bench.md`` ends with."""
     lines = [
         "",
@@ -75,6 +75,4 @@ def markdown(row: dict[str, Any], full_run: str | None = None) -> str:
         fast, each = row["captum_images_per_s"], row["captum_s_per_image"]
         lines.append(f"| Captum, one call per image | {fast:.2f} | {each:.3f} |")
         lines += ["", f"The survey is {row['speedup_vs_captum']:.2f}x Captum's speed on the same work."]
-    if full_run:
-        lines += ["", full_run]
     return "\n".join(lines) + "\n"

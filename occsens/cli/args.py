@@ -218,11 +218,9 @@ MAX_CLASSES_FILE = 1_000_000
 
 
 def _given_names(args: argparse.Namespace) -> tuple[list[str], str] | None:
-    """The names from --classes or --classes-file, and which option gave them."""
+    """The names from --classes or --classes-file (never both: check_model_args), and the option."""
     text, option = getattr(args, "classes", None), "--classes"
     path = getattr(args, "classes_file", None)
-    if text is not None and path is not None:
-        raise OcclusionError("give either --classes or --classes-file, not both")
     if path is not None:
         from occsens.files import read_bounded  # a named pipe or an endless device is refused, not read
 
