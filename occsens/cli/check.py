@@ -81,19 +81,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     output = output_from_args(args)
     classes = model_classes(args, model, inputs, output)
     inputs = with_labels(args, inputs, classes.names)
-    checks = args.checks
-    ids = [i if i is not None else k for k, i in enumerate(inputs.indices)]
     more, more_ids = more_images(inputs)
     results = run_checks(
         model,
         inputs.images,
         labels=None if any(y is None for y in inputs.labels) else inputs.labels,
-        sample_ids=ids,
+        sample_ids=[i if i is not None else k for k, i in enumerate(inputs.indices)],
         patch=args.patch,
         stride=args.stride,
         fill=args.fill,
         output=output,
-        checks=checks,
+        checks=args.checks,
         seed=args.seed,
         progress=not args.quiet,
         class_names=classes.names,
@@ -115,11 +113,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     )
     print("\nCan the maps be trusted? Claim by claim (a yes needs a pass by a check of power 0.8 or more):")
     for claim in trust_claims(results):
-        print(
-            textwrap.fill(
-                f"{claim.answer:>10}  {claim.claim}. {claim.why}", width=100, subsequent_indent=" " * 12
-            )
-        )
+        said = f"{claim.answer:>10}  {claim.claim}. {claim.why}"
+        print(textwrap.fill(said, width=100, subsequent_indent=" " * 12))
     for r in results:
         if r.verdict != "pass":
             print("\n" + textwrap.fill(f"{r.verdict.upper()} {r.name}: {r.explanation}", width=100))
