@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -219,59 +220,41 @@ def compare(
 def variants(patch: Pair, stride: Pair, classes: int, clean: int, last: int) -> list[tuple[str, Variant]]:
     """Known wrong readings, each with the sentence that names it (``clean``/``last``: the classes)."""
     found: list[tuple[str, Variant]] = []
+
+    def wrong(words: str, **changed: Any) -> None:  # the contract with these fields changed
+        found.append((words, Variant(**changed)))
+
     for k in range(classes):
         if k != clean:
-            found.append(
-                (f"the target is class {k}, not the clean prediction (class {clean})", Variant(target=k))
-            )
+            wrong(f"the target is class {k}, not the clean prediction (class {clean})", target=k)
     if last != clean:
-        found.append(
-            (
-                f"the target is the last occluded input's prediction (class {last}), not the clean one",
-                Variant(target="last"),
-            )
-        )
-    found += [
-        (
-            "drops are measured from np.amax(out) of the last occluded input (a stale prediction, the "
-            "notebook's print), not from the clean probability",
-            Variant(reference="last-max"),
-        ),
-        (
-            "drops are measured from the last occluded input's probability, not the clean one (stale)",
-            Variant(reference="last-target"),
-        ),
-        (
-            "drops are of raw logits (unnormalised scores), not of softmax probabilities",
-            Variant(score="logits"),
-        ),
-        ("drops are of per-class sigmoid scores, not of softmax probabilities", Variant(score="sigmoid")),
-        ("drops are of log-probabilities, not of probabilities", Variant(score="log-softmax")),
-        ("the sign is flipped: occluded minus clean", Variant(sign=-1)),
-        ("each pixel sums the drops of its windows instead of averaging them", Variant(reduce="sum")),
-        ("the window is filled with 0, not with the fill", Variant(zero_fill=True)),
-    ]
+        said = f"the target is the last occluded input's prediction (class {last}), not the clean one"
+        wrong(said, target="last")
+    wrong(
+        "drops are measured from np.amax(out) of the last occluded input (a stale prediction, the "
+        "notebook's print), not from the clean probability",
+        reference="last-max",
+    )
+    said = "drops are measured from the last occluded input's probability, not the clean one (stale)"
+    wrong(said, reference="last-target")
+    wrong("drops are of raw logits (unnormalised scores), not of softmax probabilities", score="logits")
+    wrong("drops are of per-class sigmoid scores, not of softmax probabilities", score="sigmoid")
+    wrong("drops are of log-probabilities, not of probabilities", score="log-softmax")
+    wrong("the sign is flipped: occluded minus clean", sign=-1)
+    wrong("each pixel sums the drops of its windows instead of averaging them", reduce="sum")
+    wrong("the window is filled with 0, not with the fill", zero_fill=True)
     (ph, pw), (sh, sw) = patch, stride
     if ph != pw:
-        found.append(
-            (
-                f"the patch is read as (height, width) = ({pw}, {ph}): transposed",
-                Variant(transpose_patch=True),
-            )
-        )
+        wrong(f"the patch is read as (height, width) = ({pw}, {ph}): transposed", transpose_patch=True)
     if sh != sw:
-        found.append((f"the stride is read as ({sw}, {sh}): transposed", Variant(transpose_stride=True)))
+        wrong(f"the stride is read as ({sw}, {sh}): transposed", transpose_stride=True)
     if ph != pw or sh != sw:
-        found.append(
-            (
-                "patch and stride are both transposed (rows and columns swapped)",
-                Variant(transpose_patch=True, transpose_stride=True),
-            )
-        )
+        said = "patch and stride are both transposed (rows and columns swapped)"
+        wrong(said, transpose_patch=True, transpose_stride=True)
     if (sh, sw) != (ph, pw):
-        found.append((f"the stride is ignored: windows step by the patch {patch}", Variant(step="patch")))
+        wrong(f"the stride is ignored: windows step by the patch {patch}", step="patch")
     if (sh, sw) != (1, 1):
-        found.append(("the windows step by one pixel, not by the stride", Variant(step="one")))
+        wrong("the windows step by one pixel, not by the stride", step="one")
     for shift, where in (
         ((1, 0), "one row lower"),
         ((0, 1), "one column further right"),
@@ -279,18 +262,13 @@ def variants(patch: Pair, stride: Pair, classes: int, clean: int, last: int) -> 
         ((-1, 0), "one row higher"),
         ((0, -1), "one column further left"),
     ):
-        found.append(
-            (f"each window is filled {where} than the pixels its drop is credited to", Variant(shift=shift))
-        )
-    found.append(
-        ("a square 5x the patch is filled around each window (the notebook's geometry)", Variant(grow=2))
-    )
-    found.append(
-        (
-            "it is the notebook: a 5x square filled around each cell, and drops measured from np.amax(out) "
-            "of the last occluded input",
-            Variant(grow=2, reference="last-max"),
-        )
+        wrong(f"each window is filled {where} than the pixels its drop is credited to", shift=shift)
+    wrong("a square 5x the patch is filled around each window (the notebook's geometry)", grow=2)
+    wrong(
+        "it is the notebook: a 5x square filled around each cell, and drops measured from np.amax(out) "
+        "of the last occluded input",
+        grow=2,
+        reference="last-max",
     )
     return found
 
