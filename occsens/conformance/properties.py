@@ -282,13 +282,9 @@ def _changes(
             diff[torch.isnan(diff)] = math.inf
             if diff.numel() and diff.max() > 0:
                 at = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), tuple(diff.shape)))
-                found.append(
-                    (
-                        float(diff.max()),
-                        f"{label(name)} by up to {float(diff.max()):.4g} (at index {list(at)}: "
-                        f"{float(old[at]):.4g} became {float(new[at]):.4g})",
-                    )
-                )
+                most = float(diff.max())
+                change = f"{float(old[at]):.4g} became {float(new[at]):.4g}"
+                found.append((most, f"{label(name)} by up to {most:.4g} (at index {list(at)}: {change})"))
     return found
 
 
