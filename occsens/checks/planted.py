@@ -151,14 +151,18 @@ def bad_explainer(kind: str, seed: int = 0) -> Callable[[nn.Module, torch.Tensor
 SINK = 3  # the class the fill-reading models push
 
 
-class UniformSquareSink(nn.Module):
-    """The oracle, except that any patch-sized square of one colour (a grey or mean fill) makes it answer
-    class SINK: the occluder, not the image, decides."""
+class _AroundOracle(nn.Module):
+    """The known-bad models below: each is the oracle with one thing wrong, in its ``forward``."""
 
     def __init__(self) -> None:
         super().__init__()
         self.oracle = TemplateOracle()
         self.eval()
+
+
+class UniformSquareSink(_AroundOracle):
+    """The oracle, except that any patch-sized square of one colour (a grey or mean fill) makes it answer
+    class SINK: the occluder, not the image, decides."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = F.avg_pool2d(x, PLANTED_PATCH, stride=1)
@@ -170,15 +174,13 @@ class UniformSquareSink(nn.Module):
         return torch.where(uniform[:, None], logits + bonus, logits)
 
 
-class FillAreaReader(nn.Module):
+class FillAreaReader(_AroundOracle):
     """The oracle plus a vote for class SINK in proportion to how much of the image is exactly grey: a
     model that learned "grey means SINK", so every window it hides pushes the class map towards SINK."""
 
     def __init__(self, weight: float = 400.0) -> None:
         super().__init__()
-        self.oracle = TemplateOracle()
         self.weight = weight  # one 4x4 window (1.6% of the image) adds 6 to the SINK logit
-        self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         grey = ((x - PLANTED_FILL).abs() < 1e-6).all(dim=1).float().mean(dim=(1, 2))
@@ -188,26 +190,16 @@ class FillAreaReader(nn.Module):
         return logits + bonus
 
 
-class NoisyForward(nn.Module):
+class NoisyForward(_AroundOracle):
     """The oracle with noise drawn in every forward, eval mode or not."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.oracle = TemplateOracle()
-        self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.oracle(x)
         return logits + 0.5 * torch.randn_like(logits)
 
 
-class BatchDependent(nn.Module):
+class BatchDependent(_AroundOracle):
     """The oracle on images centred by their batch's mean: each answer depends on the rest of the batch."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.oracle = TemplateOracle()
-        self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.oracle(x - x.mean(dim=0, keepdim=True) + 0.5)
