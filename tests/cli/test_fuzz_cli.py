@@ -295,16 +295,17 @@ def cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _whole(path: Path) -> bool:
-    """Whether a file a command wrote is complete: JSON that parses, HTML that ends its document."""
+    """Whether a file a command wrote is complete: JSON that parses, HTML that ends its document. Judged
+    by what it holds, not its name: ``conform --html old.json`` writes a whole page under a .json name."""
     data = path.read_bytes()
+    if data.lstrip()[:15].lower() == b"<!doctype html>":
+        return data.rstrip().endswith(b"</html>")
     if path.suffix == ".json":
         try:
             json.loads(data)
         except ValueError:
             return False
         return True
-    if path.suffix == ".html":
-        return data.rstrip().endswith(b"</html>")
     return False  # no command writes anything else in this workspace
 
 
