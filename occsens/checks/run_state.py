@@ -32,7 +32,7 @@ from occsens.errors import OcclusionError
 Explainer = Callable[[Any, torch.Tensor], Any]  # explainer(model, images) -> maps [N, H, W]
 
 
-def _training_flags(model: Any) -> list[bool]:
+def training_flags(model: Any) -> list[bool]:
     return [m.training for m in model.modules()] if isinstance(model, nn.Module) else []
 
 
@@ -87,7 +87,7 @@ class CheckRun:
         self.model, self.images, self.labels, self.sample_ids = model, images, labels, sample_ids
         self.patch, self.stride, self.fill, self.explainer, self.seed = patch, stride, fill, explainer, seed
         self.class_names = list(class_names) if class_names is not None else None
-        self.initial_flags = _training_flags(model)
+        self.initial_flags = training_flags(model)
         self.was_training = any(self.initial_flags)
         self.fill_description = resolve_fill(fill, images[:1]).description
         self._occ = _Lazy(lambda: self.occlusion(self.images))
@@ -106,9 +106,8 @@ class CheckRun:
         target: Any = None,
         reveal: bool = False,
         batch_size: int | None = None,
-        repeat: int = 0,
     ) -> Occlusion:
-        """The run's occlusion with these changes, from the store (``repeat``: a deliberate rerun)."""
+        """The run's occlusion with these changes, from the store."""
         return self.runs.occlude(
             self.model if model is None else model,
             images,
@@ -119,7 +118,6 @@ class CheckRun:
             reveal=reveal,
             batch_size=batch_size,
             output=self.output,
-            repeat=repeat,
         )
 
     @property

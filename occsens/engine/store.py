@@ -10,8 +10,7 @@ identified by what decides its numbers:
 * the images: their shape, dtype, device and a hash of their bytes (an equal copy is the same images);
 * the settings: the plan's geometry (sliding or notebook, patch, stride), the fill (a name, a
   number, per-channel values, a hash of a baseline image, or the callable itself), reveal, the
-  target classes, the batch size, the engine and the output;
-* ``repeat``: the determinism check repeats a run on purpose, and says which repetition it wants.
+  target classes, the batch size, the engine and the output.
 
 A run is filed under the classes its heatmap shows: a request with target None (each image's clean
 prediction) and one that names those classes are the same request once any run on that model and
@@ -66,7 +65,6 @@ class Runs:
         batch_size: int | None = None,
         output: Any = "softmax",
         engine: str = "auto",
-        repeat: int = 0,
     ) -> Occlusion:
         """``occsens.occlude`` with these arguments (no progress bar), computed once per key."""
         geometry = ("sliding", _pair(patch), _pair(stride) if stride is not None else _pair(patch))
@@ -80,7 +78,6 @@ class Runs:
             batch_size,
             output,
             engine,
-            repeat,
             lambda: occlusion.occlude(
                 model,
                 images,
@@ -119,7 +116,6 @@ class Runs:
             batch_size,
             output,
             engine,
-            0,
             lambda: occlusion.notebook_occlude(
                 model,
                 images,
@@ -144,14 +140,13 @@ class Runs:
         batch_size: int | None,
         output: Any,
         engine: str,
-        repeat: int,
         compute: Callable[[], Occlusion],
     ) -> Occlusion:
         if not isinstance(images, torch.Tensor):  # not validated yet: the engine's door says what is wrong
             return compute()
         model_key = self._model(model)
         subject = (model_key, self._images(images), self._held_id(output))
-        settings = (geometry, self._fill(fill), bool(reveal), batch_size, engine, repeat)
+        settings = (geometry, self._fill(fill), bool(reveal), batch_size, engine)
         classes = self._target(target, len(images))
         if classes is None:  # each image's clean prediction: known once any run on these images is made
             classes = self._clean.get(subject)
