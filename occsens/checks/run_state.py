@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from occsens.engine import Occlusion, resolve_fill
+from occsens.engine import Occlusion
 from occsens.engine.incremental import supports
 from occsens.engine.model import (
-    check_output,
     default_batch_size,
     eval_flags,
     eval_mode,
@@ -89,7 +88,8 @@ class CheckRun:
         self.class_names = list(class_names) if class_names is not None else None
         self.initial_flags = training_flags(model)
         self.was_training = any(self.initial_flags)
-        self.fill_description = resolve_fill(fill, images[:1]).description
+        self.fill_description = self.runs.fill(fill, images[:1]).description
+        self.output_name = self.runs.output_name(output)
         self._occ = _Lazy(lambda: self.occlusion(self.images))
         self._maps = _Lazy(self._trained_maps)
 
@@ -234,7 +234,7 @@ class CheckRun:
     @property
     def score(self) -> str:
         """What explanations call one of the model's scores: a probability unless a callable gave it."""
-        return "probability" if is_probability(check_output(self.output)) else "score"
+        return "probability" if is_probability(self.output_name) else "score"
 
     @property
     def scores(self) -> str:

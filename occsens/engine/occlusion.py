@@ -147,6 +147,72 @@ def _presentation() -> Any:
     return importlib.import_module("occsens.report.plots")
 
 
+@dataclass(frozen=True, eq=False)
+class Request:
+    """One occlusion call with every argument checked: what ``compute`` runs.
+
+    ``occlude``'s door builds it from a user's arguments; ``occsens.engine.Runs`` builds it from values
+    its callers checked at their own door, so nothing is checked twice.
+    """
+
+    model: Callable  # accepted by ``validate.model``
+    images: torch.Tensor  # float32 [N, C, H, W], as ``as_images`` returns them
+    plan: Plan
+    fill: Fill  # resolved for ``images``
+    target: int | list[int] | None  # as ``validate.check_target`` returns it
+    reveal: bool
+    output: Any  # "softmax", "probs", "sigmoid" or a scoring callable
+    output_name: str  # ``check_output(output)``
+    device: torch.device
+    batch_size: int | None = None  # a positive int, or None for ``default_batch_size``
+    progress: bool | None = None
+    engine: str = "auto"  # one of ``ENGINES``
+
+
+def compute(request: Request) -> Occlusion:
+    """The ``Occlusion`` of a checked request (its arguments are not checked again)."""
+    model, images, plan, fill = request.model, request.images, request.plan, request.fill
+    with eval_mode(model) as was_training, full_float32():
+        if was_training:
+            warnings.warn(
+                "model was in training mode; occsens runs it in eval mode (dropout off, batch-norm running "
+                "statistics) and restores its mode afterwards",
+                stacklevel=4,
+            )
+        ran = schedule.run(
+            model,
+            images,
+            plan,
+            fill,
+            request.target,
+            request.reveal,
+            request.batch_size,
+            request.device,
+            request.progress,
+            request.engine,
+            request.output,
+        )
+    clean, probs = ran.clean, ran.probs
+    if probs.shape[2] != clean.shape[1]:
+        raise OcclusionError(
+            f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
+        )
+    r, c = plan.grid
+    return Occlusion(
+        images,
+        clean,
+        probs.view(len(images), r, c, -1),
+        ran.target,
+        plan,
+        request.reveal,
+        fill.description,
+        was_training,
+        fill,
+        ran.engine,
+        request.output_name,
+    )
+
+
 def _occlude_with_plan(
     model: Callable,
     images: torch.Tensor,
@@ -169,37 +235,24 @@ def _occlude_with_plan(
     validate.model(model)
     if batch_size is not None:
         batch_size = integer(batch_size, "batch_size", low=1, valid="a positive int or None")
-    validate.check_target(target, len(images))
+    checked_target = validate.check_target(target, len(images))
     resolved_fill = resolve_fill(fill, images)
     dev = run_device(model, device)
-    with eval_mode(model) as was_training, full_float32():
-        if was_training:
-            warnings.warn(
-                "model was in training mode; occsens runs it in eval mode (dropout off, batch-norm running "
-                "statistics) and restores its mode afterwards",
-                stacklevel=3,
-            )
-        ran = schedule.run(
-            model, images, plan, resolved_fill, target, reveal, batch_size, dev, progress, engine, output
+    return compute(
+        Request(
+            model,
+            images,
+            plan,
+            resolved_fill,
+            checked_target,
+            reveal,
+            output,
+            output_name,
+            dev,
+            batch_size,
+            progress,
+            engine,
         )
-    clean, probs = ran.clean, ran.probs
-    if probs.shape[2] != clean.shape[1]:
-        raise OcclusionError(
-            f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
-        )
-    r, c = plan.grid
-    return Occlusion(
-        images,
-        clean,
-        probs.view(len(images), r, c, -1),
-        ran.target,
-        plan,
-        reveal,
-        resolved_fill.description,
-        was_training,
-        resolved_fill,
-        ran.engine,
-        output_name,
     )
 
 

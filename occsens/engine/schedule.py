@@ -106,7 +106,7 @@ def run(
                 ) from exc
             warnings.warn(
                 f"incremental engine failed its check ({reason}); running every window in full instead",
-                stacklevel=4,
+                stacklevel=5,
             )
             used = f"brute (fallback: {reason})"
     probs = _brute(model, images, plan, fill, reveal, size, device, progress, fast_layout, output)

@@ -1,7 +1,7 @@
 """Compute once, read many (issue 22): a report with its checks asks the engine for each map once.
 
-Every engine call goes through ``occsens.engine.occlusion._occlude_with_plan`` (``occlude`` and
-``notebook_occlude`` are its two doors); the tests wrap it and name each call by what decides its
+Every engine call goes through ``occsens.engine.occlusion.compute`` (behind ``occlude``'s and
+``notebook_occlude``'s doors, and the run store's); the tests wrap it and name each call by what decides its
 numbers, computed here from the call itself, not by the store's own key.
 """
 
@@ -30,9 +30,8 @@ def _sha1(t: torch.Tensor) -> str:
     return hashlib.sha1(t.detach().contiguous().numpy().tobytes()).hexdigest()
 
 
-def _call_name(
-    model: Any, images: torch.Tensor, plan: Any, res: Any, reveal: Any, batch: Any, engine: Any
-) -> tuple:
+def _call_name(request: occlusion.Request, res: Any) -> tuple:
+    model, images, plan = request.model, request.images, request.plan
     params = model.parameters() if isinstance(model, nn.Module) else ()
     buffers = model.buffers() if isinstance(model, nn.Module) else ()
     return (
@@ -47,9 +46,9 @@ def _call_name(
         plan.stride,
         res.fill,
         tuple(res.target.tolist()),  # None and the classes it resolves to are the same request
-        bool(reveal),
-        batch,
-        engine,
+        bool(request.reveal),
+        request.batch_size,
+        request.engine,
         res.output,
     )
 
@@ -57,26 +56,14 @@ def _call_name(
 @pytest.fixture
 def engine_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple]]:
     calls: list[tuple] = []
-    real = occlusion._occlude_with_plan
+    real = occlusion.compute
 
-    def counted(
-        model,
-        images,
-        plan,
-        fill,
-        target,
-        reveal,
-        batch_size,
-        device,
-        progress,
-        engine="auto",
-        output="softmax",
-    ):  # noqa: ANN001,ANN202,E501
-        res = real(model, images, plan, fill, target, reveal, batch_size, device, progress, engine, output)
-        calls.append(_call_name(model, images, plan, res, reveal, batch_size, engine))
+    def counted(request: occlusion.Request) -> Any:
+        res = real(request)
+        calls.append(_call_name(request, res))
         return res
 
-    monkeypatch.setattr(occlusion, "_occlude_with_plan", counted)
+    monkeypatch.setattr(occlusion, "compute", counted)
     yield calls
 
 
