@@ -16,7 +16,7 @@ from occsens.engine import schedule, validate
 from occsens.engine.fill import Fill, occluded_input, resolve_fill
 from occsens.engine.model import as_images, check_output, eval_mode, full_float32, run_device
 from occsens.engine.plan import Pair, Plan, box_sums, notebook_plan, plan_for
-from occsens.engine.schedule import ENGINES
+from occsens.engine.schedule import ENGINES, Request
 from occsens.errors import OcclusionError, flag, integer, shown
 
 
@@ -147,28 +147,6 @@ def _presentation() -> Any:
     return importlib.import_module("occsens.report.plots")
 
 
-@dataclass(frozen=True, eq=False)
-class Request:
-    """One occlusion call with every argument checked: what ``compute`` runs.
-
-    ``occlude``'s door builds it from a user's arguments; ``occsens.engine.Runs`` builds it from values
-    its callers checked at their own door, so nothing is checked twice.
-    """
-
-    model: Callable  # accepted by ``validate.model``
-    images: torch.Tensor  # float32 [N, C, H, W], as ``as_images`` returns them
-    plan: Plan
-    fill: Fill  # resolved for ``images``
-    target: int | list[int] | None  # as ``validate.check_target`` returns it
-    reveal: bool
-    output: Any  # "softmax", "probs", "sigmoid" or a scoring callable
-    output_name: str  # ``check_output(output)``
-    device: torch.device
-    batch_size: int | None = None  # a positive int, or None for ``default_batch_size``
-    progress: bool | None = None
-    engine: str = "auto"  # one of ``ENGINES``
-
-
 def compute(request: Request) -> Occlusion:
     """The ``Occlusion`` of a checked request (its arguments are not checked again)."""
     model, images, plan, fill = request.model, request.images, request.plan, request.fill
@@ -179,19 +157,7 @@ def compute(request: Request) -> Occlusion:
                 "statistics) and restores its mode afterwards",
                 stacklevel=4,
             )
-        ran = schedule.run(
-            model,
-            images,
-            plan,
-            fill,
-            request.target,
-            request.reveal,
-            request.batch_size,
-            request.device,
-            request.progress,
-            request.engine,
-            request.output,
-        )
+        ran = schedule.run(request)
     clean, probs = ran.clean, ran.probs
     if probs.shape[2] != clean.shape[1]:
         raise OcclusionError(

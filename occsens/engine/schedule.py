@@ -33,6 +33,28 @@ PROGRESS_AFTER_S = 3.0
 
 
 @dataclass(frozen=True, eq=False)
+class Request:
+    """One occlusion call with every argument checked: what ``occlusion.compute`` runs.
+
+    ``occlude``'s door builds it from a user's arguments; ``occsens.engine.Runs`` builds it from values
+    its callers checked at their own door, so nothing is checked twice.
+    """
+
+    model: Callable  # accepted by ``validate.model``
+    images: torch.Tensor  # float32 [N, C, H, W], as ``as_images`` returns them
+    plan: Plan
+    fill: Fill  # resolved for ``images``
+    target: int | list[int] | None  # as ``validate.check_target`` returns it
+    reveal: bool
+    output: Any  # "softmax", "probs", "sigmoid" or a scoring callable
+    output_name: str  # ``check_output(output)``
+    device: torch.device
+    batch_size: int | None = None  # a positive int, or None for ``default_batch_size``
+    progress: bool | None = None
+    engine: str = "auto"  # one of ``ENGINES``
+
+
+@dataclass(frozen=True, eq=False)
 class Scores:
     """What ``run`` computed for one ``occlude`` call."""
 
@@ -42,19 +64,7 @@ class Scores:
     engine: str  # which engine computed probs (``Occlusion.engine``)
 
 
-def run(
-    model: Callable,
-    images: torch.Tensor,
-    plan: Plan,
-    fill: Fill,
-    target: Any,
-    reveal: bool,
-    batch_size: int | None,
-    device: torch.device,
-    progress: bool | None,
-    engine: str,
-    output: Any,
-) -> Scores:
+def run(request: Request) -> Scores:
     """The scores of every window for one checked call, inside ``eval_mode`` and ``full_float32``.
 
     The incremental engine runs where ``engine`` and ``_use_incremental`` allow it, guarded: its clean
@@ -62,6 +72,9 @@ def run(
     guard reruns the call by brute force with one warning ("fallback: ..."), or raises for
     ``engine="incremental"``.
     """
+    model, images, plan, fill = request.model, request.images, request.plan, request.fill
+    device, progress, engine, output = request.device, request.progress, request.engine, request.output
+    batch_size = request.batch_size
     size = batch_size if batch_size is not None else default_batch_size(images, device)
     # A model with its own forward is traced (its Python runs once, on symbolic values): in eval
     # mode and without autograd, as every real call, so the graph is the one the model runs.
@@ -71,7 +84,7 @@ def run(
     # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
     fast_layout = unsupported is None and device.type == "cpu"
     layout = torch.channels_last if fast_layout else torch.contiguous_format
-    incremental, not_used = _use_incremental(engine, model, images, plan, reveal, unsupported, device)
+    incremental, not_used = _use_incremental(engine, model, images, plan, request.reveal, unsupported, device)
     spots = _spot_windows(len(images), plan) if incremental else []
     spot_inputs = [occluded_input(images, plan, fill, i, w) for i, w in spots]
     started = time.perf_counter()
@@ -79,7 +92,7 @@ def run(
     if progress is None:  # automatic: a bar when brute force would take more than a few seconds
         per_image = (time.perf_counter() - started) / (len(images) + len(spot_inputs))
         progress = per_image * len(images) * plan.positions > PROGRESS_AFTER_S
-    targets = validate.targets(target, clean)
+    targets = validate.targets(request.target, clean)
     used = "brute" if not_used is None else f"brute (incremental not used: {not_used})"
     if incremental:
         try:
@@ -109,7 +122,7 @@ def run(
                 stacklevel=5,
             )
             used = f"brute (fallback: {reason})"
-    probs = _brute(model, images, plan, fill, reveal, size, device, progress, fast_layout, output)
+    probs = _brute(model, images, plan, fill, request.reveal, size, device, progress, fast_layout, output)
     return Scores(clean, targets, probs, used)
 
 

@@ -17,8 +17,8 @@ and settings its callers checked (``occsens.run_checks``, the report builder). I
 once (``validate.model``) and each ``output`` once, resolves each fill once per images (once per image
 size for a fill that does not depend on the images' pixels: a number, per-channel values, one baseline
 image, noise, a callable), and runs each request through ``occsens.engine.occlusion.compute`` without
-knocking on ``occlude``'s door again. Images of another kind (not float32 ``[N, C, H, W]``) go through the
-door, which checks them.
+knocking on ``occlude``'s door again. Images of another kind (not float32 ``[N, C, H, W]``) are checked
+(``as_images``) on the way in.
 
 A run is filed under the classes its heatmap shows: a request with target None (each image's clean
 prediction) and one that names those classes are the same request once any run on that model and
@@ -41,7 +41,7 @@ from torch import nn
 
 from occsens.engine import occlusion, validate
 from occsens.engine.fill import Fill, resolve_fill
-from occsens.engine.model import check_output, run_device
+from occsens.engine.model import as_images, check_output, run_device
 from occsens.engine.occlusion import Occlusion, Request
 from occsens.engine.plan import Pair, Plan, notebook_plan, plan_for
 from occsens.engine.validate import check_target
@@ -86,31 +86,7 @@ class Runs:
         def plan(x: torch.Tensor) -> Plan:
             return plan_for((x.shape[2], x.shape[3]), patch, stride)
 
-        return self._get(
-            model,
-            images,
-            geometry,
-            fill,
-            target,
-            reveal,
-            batch_size,
-            output,
-            engine,
-            plan,
-            lambda: occlusion.occlude(
-                model,
-                images,
-                patch=patch,
-                stride=stride,
-                fill=fill,
-                target=target,
-                reveal=reveal,
-                batch_size=batch_size,
-                output=output,
-                engine=engine,
-                progress=False,  # a job shows one bar of its own
-            ),
-        )
+        return self._get(model, images, geometry, fill, target, reveal, batch_size, output, engine, plan)
 
     def notebook_occlude(
         self,
@@ -136,17 +112,6 @@ class Runs:
             output,
             engine,
             lambda x: notebook_plan((x.shape[2], x.shape[3]), size),
-            lambda: occlusion.notebook_occlude(
-                model,
-                images,
-                size=size,
-                fill=fill,
-                target=target,
-                batch_size=batch_size,
-                output=output,
-                engine=engine,
-                progress=False,
-            ),
         )
 
     def _get(
@@ -161,10 +126,9 @@ class Runs:
         output: Any,
         engine: str,
         plan: Callable[[torch.Tensor], Plan],
-        door: Callable[[], Occlusion],
     ) -> Occlusion:
         if not (isinstance(images, torch.Tensor) and images.dtype == torch.float32 and images.ndim == 4):
-            return door()  # not images as ``as_images`` returns them: the engine's door checks them
+            images = as_images(images)  # not images as ``as_images`` returns them: checked here
         if batch_size is not None:  # a plain int, checked where it enters the key (explain hands it on)
             batch_size = integer(batch_size, "batch_size", low=1, valid="a positive int or None")
         model_key = self._model(model)
