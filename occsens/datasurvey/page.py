@@ -11,7 +11,6 @@ import io
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from occsens.datasurvey import store
@@ -21,7 +20,7 @@ from occsens.datasurvey.shortcuts import FOCUS_SHARE
 from occsens.files import write_files
 from occsens.report.figures import DROP_CMAP, PROB_CMAP
 from occsens.report.formatting import pct
-from occsens.report.render import _template_sources
+from occsens.report.templates import render_template
 
 TEMPLATE = "survey.html.j2"
 TILE = 72  # px a side for map tiles and thumbnails: a row of a class's figures fits a phone's width
@@ -169,21 +168,9 @@ def view(data: DataSet, folder: Path) -> dict[str, Any]:
     }
 
 
-def render(values: dict[str, Any]) -> str:
-    env = jinja2.Environment(
-        loader=jinja2.DictLoader(_template_sources((TEMPLATE, "report.css"))),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env.get_template(TEMPLATE).render(**values)
-
-
 def write_report(folder: str | Path, max_clusters: int = 6) -> Path:
     """Analyse the finished survey in ``folder`` and write its report, ``folder/_report.html``."""
     path = Path(folder)
-    html = render(view(analyse(path, max_clusters), path))
+    html = render_template(TEMPLATE, view(analyse(path, max_clusters), path))
     write_files(path, {store.REPORT: html.encode("utf-8")}, "the survey report")
     return path / store.REPORT

@@ -1,6 +1,5 @@
 """The report's figures across samples: per-class accuracy, takeovers, the colour and greyscale twins,
-and the notebook's square drawn once; each as a ``Figure`` and as the report's PNG (see
-``occsens.report.figures``).
+and the notebook's square drawn once; each as a ``Figure`` (see ``occsens.report.figures``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from matplotlib.figure import Figure
 from occsens.report import figures as fg
 from occsens.report.analysis import GalleryItem, Takeover
 from occsens.report.cards import Card, TwinComparison
-from occsens.report.colours import _grouped
+from occsens.report.colours import grouped
 
 
 def notebook_square_figure(notebook_input: GalleryItem, same_input: GalleryItem) -> Figure:
@@ -44,12 +43,6 @@ def notebook_square_figure(notebook_input: GalleryItem, same_input: GalleryItem)
             fg.pixel_axes(ax, item.image.shape[:2])
             ax.set_title(title)
         return fig
-
-
-def notebook_square_png(notebook_input: GalleryItem, same_input: GalleryItem) -> bytes:
-    """``notebook_square_figure`` as PNG."""
-    with fg.style():
-        return fg.png(notebook_square_figure(notebook_input, same_input))
 
 
 def accuracy_figure(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> Figure:
@@ -81,19 +74,13 @@ def accuracy_figure(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> 
         return fig
 
 
-def accuracy_png(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> bytes:
-    """``accuracy_figure`` as PNG."""
-    with fg.style():
-        return fg.png(accuracy_figure(cards, names))
-
-
 def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> Figure:
     """How many window positions each class takes over, across all samples; notebook geometry alongside.
     One bar per shown class, one "other" bar for the grouped ones."""
     with fg.style():
         fig = fg.figure(7.4, 2.9)
         ax = fig.add_subplot()
-        bars = _grouped([t.positions for t in takeovers], names, colours)
+        bars = grouped([t.positions for t in takeovers], names, colours)
         xs = np.arange(len(bars))
         bar_colours = [c for _, _, c in bars]
         notebook = all(t.notebook_positions is not None for t in takeovers)
@@ -109,7 +96,7 @@ def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours
             label="true windows",
         )
         if notebook:
-            nb = [v for _, v, _ in _grouped([t.notebook_positions or 0 for t in takeovers], names, colours)]
+            nb = [v for _, v, _ in grouped([t.notebook_positions or 0 for t in takeovers], names, colours)]
             ax.bar(
                 xs + width / 2,
                 nb,
@@ -131,12 +118,6 @@ def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours
         ax.margins(y=0.15)
         ax.legend(frameon=False)
         return fig
-
-
-def takeover_png(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> bytes:
-    """``takeover_figure`` as PNG."""
-    with fg.style():
-        return fg.png(takeover_figure(takeovers, names, colours))
 
 
 def twins_figure(
@@ -191,15 +172,3 @@ def twins_figure(
         cax = fig.add_axes((first.x0 + 0.1 * (last.x1 - first.x0), (below + bar[1]) / fh, width, bar[0] / fh))
         fig.colorbar(mappable, cax=cax, orientation="horizontal", label="P(clean class), window occluded")
         return fig
-
-
-def twins_png(
-    comp: TwinComparison,
-    images: Sequence[np.ndarray],
-    titles: Sequence[str],
-    names: Sequence[str],
-    colours: Sequence[str],
-) -> bytes:
-    """``twins_figure`` as PNG."""
-    with fg.style():
-        return fg.png(twins_figure(comp, images, titles, names, colours))

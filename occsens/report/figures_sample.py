@@ -1,8 +1,8 @@
 """The report's figures of one sample: its maps, their class counts, the reveal, fill and notebook maps.
 
-Each figure has a function returning the matplotlib ``Figure`` (for a notebook, ``Occlusion.plot``
-and tests) and one returning it as the report's palette PNG; the drawing helpers they share and the
-conventions (colour maps, DPI, class colours) are in ``occsens.report.figures``.
+Each function returns the matplotlib ``Figure`` (for the report through ``figures.uri``, for a notebook
+through ``Occlusion.plot``); the drawing helpers they share and the conventions (colour maps, DPI,
+class colours) are in ``occsens.report.figures``.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from PIL import Image
 
 from occsens.report import figures as fg
 from occsens.report.analysis import FillStats, MapStats
-from occsens.report.colours import _grouped
+from occsens.report.colours import grouped
 from occsens.report.thresholds import IMPORTANT_DROP
 
 _TICK_POINTS = 7  # the bar chart's class names, as ``figures._STYLE`` sets tick labels
-
-
-def heatmap_png(image: np.ndarray, stats: MapStats, target: str) -> bytes:
-    """``heatmap_figure`` as PNG."""
-    with fg.style():
-        return fg.png(heatmap_figure(image, stats, target))
 
 
 def heatmap_figure(image: np.ndarray, stats: MapStats, target: str) -> Figure:
@@ -73,7 +67,7 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
             borderaxespad=0,
             frameon=False,
         )
-        bars = _grouped(stats.class_counts, names, colours)
+        bars = grouped(stats.class_counts, names, colours)
         # the bars take what the map, its legend and their class names leave, at least an inch (then the
         # map gives way: long class names shrink it, as they would under a layout engine)
         fw = fig.get_size_inches()[0]
@@ -102,12 +96,6 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
         return fig
 
 
-def class_map_png(stats: MapStats, names: Sequence[str], colours: Sequence[str]) -> bytes:
-    """``class_map_figure`` as PNG."""
-    with fg.style():
-        return fg.png(class_map_figure(stats, names, colours))
-
-
 def reveal_figure(
     occ: MapStats, rev: MapStats, names: Sequence[str], colours: Sequence[str], target: str
 ) -> Figure:
@@ -130,14 +118,6 @@ def reveal_figure(
         return fig
 
 
-def reveal_png(
-    occ: MapStats, rev: MapStats, names: Sequence[str], colours: Sequence[str], target: str
-) -> bytes:
-    """``reveal_figure`` as PNG."""
-    with fg.style():
-        return fg.png(reveal_figure(occ, rev, names, colours, target))
-
-
 def fills_figure(
     fills: Sequence[FillStats], labels: Sequence[str], names: Sequence[str], colours: Sequence[str]
 ) -> Figure:
@@ -157,14 +137,6 @@ def fills_figure(
             fg.classes(ax, f.stats, colours, title)
         fg.shared_labels(axes)
         return fig
-
-
-def fills_png(
-    fills: Sequence[FillStats], labels: Sequence[str], names: Sequence[str], colours: Sequence[str]
-) -> bytes:
-    """``fills_figure`` as PNG."""
-    with fg.style():
-        return fg.png(fills_figure(fills, labels, names, colours))
 
 
 def notebook_maps_figure(
@@ -190,14 +162,6 @@ def notebook_maps_figure(
         fg.classes(axes[3], same, colours, titles[3])
         fg.shared_labels(axes)
         return fig
-
-
-def notebook_maps_png(
-    notebook: MapStats, same: MapStats, names: Sequence[str], colours: Sequence[str], target: str
-) -> bytes:
-    """``notebook_maps_figure`` as PNG."""
-    with fg.style():
-        return fg.png(notebook_maps_figure(notebook, same, names, colours, target))
 
 
 def _row(fig: Figure, titles: list[str], size: tuple[int, int], below: float) -> tuple[list, list[str]]:

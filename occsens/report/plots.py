@@ -38,7 +38,6 @@ from occsens.report.colours import class_colours, shown_classes
 from occsens.report.data import class_names_for
 from occsens.report.display import MAX_ROWS, snippet
 from occsens.report.formatting import prob, region_text
-from occsens.report.view_sample import data_uri
 
 KINDS = ("summary", "heatmap", "drop", "class_map", "attribution")
 
@@ -164,8 +163,7 @@ def occlusion_html(res: Occlusion) -> str:
             )
         )
     stats = an.map_stats(res, 0)
-    with fg.style():
-        figure = fg.png(summary_figure(pixels(res, 0), stats, names, _colours(stats), "image 0"))
+    figure = fg.uri(summary_figure(pixels(res, 0), stats, names, _colours(stats), "image 0"))
     return snippet(
         "occlusion",
         line=repr(res).strip("<>").removeprefix("Occlusion: "),
@@ -173,7 +171,7 @@ def occlusion_html(res: Occlusion) -> str:
         header=("image", "clean class", "P(clean)", "target", "largest drop", "at"),
         rows=table,
         more=max(0, n - MAX_ROWS),
-        figure=data_uri(figure),
+        figure=figure,
         alt="image 0, its heatmap, drop map and class map",
         hint=f"res.plot(kind, i) draws one figure (kind: {', '.join(KINDS)}); res.overlay(i) gives the "
         "attribution over the image as an RGB array; class_names=[...] names the classes.",

@@ -18,6 +18,7 @@ import numpy as np
 from occsens.report import analysis as an
 from occsens.report import colours as cl
 from occsens.report import evidence as ev
+from occsens.report import figures as fg
 from occsens.report import figures_overview as fo
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.data import Finding, ReportData, SurveyNumbers
@@ -27,7 +28,7 @@ from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
 from occsens.report.summary import ImageSummary
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
 from occsens.report.verdicts import CheckReading
-from occsens.report.view_sample import FILL_VERDICT_WORDS, data_uri, sample_view
+from occsens.report.view_sample import FILL_VERDICT_WORDS, sample_view
 
 
 def _int(v: int | None) -> str:
@@ -112,7 +113,7 @@ def _notebook_square(data: ReportData, featured: int) -> str | None:
     """The notebook's square against a true window on the featured sample, drawn once: Q2's figure and
     the notebook's introduction show the same one."""
     nb = data.samples[featured].notebook if data.samples else None
-    return None if nb is None else data_uri(fo.notebook_square_png(nb.example, nb.same_example))
+    return None if nb is None else fg.uri(fo.notebook_square_figure(nb.example, nb.same_example))
 
 
 def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict | None:
@@ -176,12 +177,12 @@ def _twins_view(c: TwinComparison, data: ReportData, colours: Sequence[str]) -> 
         "colour": _card_view(c.colour, names),
         "grey": _card_view(c.grey, names),
         "accuracy": {
-            "src": data_uri(fo.accuracy_png([("colour", c.colour), ("greyscale", c.grey)], names)),
+            "src": fg.uri(fo.accuracy_figure([("colour", c.colour), ("greyscale", c.grey)], names)),
             "alt": "per-class test accuracy, colour model and greyscale twin",
         },
         "maps": {
-            "src": data_uri(
-                fo.twins_png(
+            "src": fg.uri(
+                fo.twins_figure(
                     c, [s.image for s in data.samples], [s.name for s in data.samples], names, colours
                 )
             ),
@@ -226,7 +227,7 @@ def _takeover_view(data: ReportData, colours: Sequence[str], found: list[Finding
     names, rows = data.names, _takeover_rows(data.takeovers)
     notebook = all(t.notebook_positions is not None for t in data.takeovers)
     return {
-        "src": data_uri(fo.takeover_png(data.takeovers, names, colours)),
+        "src": fg.uri(fo.takeover_figure(data.takeovers, names, colours)),
         "alt": "positions taken over by each class across all samples",
         "rows": [
             {
@@ -338,7 +339,7 @@ def build_view(
         card_findings = [finding_card(data.model.card, names)]
         card = _card_view(data.model.card, names)
         card["figure"] = {
-            "src": data_uri(fo.accuracy_png([("this model", data.model.card)], names)),
+            "src": fg.uri(fo.accuracy_figure([("this model", data.model.card)], names)),
             "alt": "per-class test accuracy of the model",
         }
     take = finding_takeovers(data)

@@ -8,11 +8,11 @@ notebook's square) folded away.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any
 
 from occsens.report import analysis as an
+from occsens.report import figures as fg
 from occsens.report import figures_sample as fs
 from occsens.report.data import Finding, ReportData
 from occsens.report.findings import (
@@ -43,17 +43,13 @@ FILL_VERDICT_WORDS = {
 }
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def pixels(image: Any, alt: str, width: int) -> dict:
     """An image at its own pixels (at least ``MIN_STORED`` of them a side), shown ``width`` CSS pixels
     wide without smoothing."""
     h, w = image.shape[:2]
     scale = -(-MIN_STORED // min(h, w))  # ceiling division: 1 for images of MIN_STORED pixels or more
     png = fs.thumbnail_png(image, scale)
-    return {"src": data_uri(png), "alt": alt, "width": width, "height": round(width * h / w)}
+    return {"src": fg.data_uri(png), "alt": alt, "width": width, "height": round(width * h / w)}
 
 
 def _counts_rows(m: an.MapStats, names: Sequence[str], colours: Sequence[str]) -> list[dict]:
@@ -109,7 +105,7 @@ def map_row(label: str, m: an.MapStats, names: Sequence[str]) -> dict:
 
 def _fills_view(s: an.SampleAnalysis, names: Sequence[str], colours: Sequence[str]) -> dict:
     return {
-        "src": data_uri(fs.fills_png(s.fills, [an.fill_label(f.fill) for f in s.fills], names, colours)),
+        "src": fg.uri(fs.fills_figure(s.fills, [an.fill_label(f.fill) for f in s.fills], names, colours)),
         "alt": f"class maps under {len(s.fills)} fills and images made only of each fill, {s.name}",
         "rows": [
             dict(
@@ -139,7 +135,7 @@ def _notebook_view(
     size = nb.notebook.patch[0]
     return {
         "size": size,
-        "src": data_uri(fs.notebook_maps_png(nb.notebook, nb.same_size, names, colours, target)),
+        "src": fg.uri(fs.notebook_maps_figure(nb.notebook, nb.same_size, names, colours, target)),
         "alt": f"maps under the notebook's {notebook_square(size)} square and true {size}x{size} windows: "
         f"{s.name}",
         "rows": [
@@ -190,11 +186,11 @@ def sample_view(
         "image": pixels(s.image, f"{title}, {s.image.shape[1]}x{s.image.shape[0]} pixels", IMAGE_PX),
         "main": map_row(an.fill_label(m.fill), m, names),
         "heatmap": {
-            "src": data_uri(fs.heatmap_png(s.image, m, target)),
+            "src": fg.uri(fs.heatmap_figure(s.image, m, target)),
             "alt": f"heatmap of P({target}) per window and drop map over {s.name}",
         },
         "classmap": {
-            "src": data_uri(fs.class_map_png(m, names, colours)),
+            "src": fg.uri(fs.class_map_figure(m, names, colours)),
             "alt": f"most probable class per window and class counts for {s.name}",
         },
         "counts": _counts_rows(m, names, colours),
@@ -202,7 +198,7 @@ def sample_view(
         "counts_total": sum(m.class_counts),
         "gallery": [_thumb(g, names, target, s.name) for g in s.gallery],
         "reveal": {
-            "src": data_uri(fs.reveal_png(m, s.reveal, names, colours, target)),
+            "src": fg.uri(fs.reveal_figure(m, s.reveal, names, colours, target)),
             "alt": f"background-only and patch-only maps for {s.name}",
             "occ": map_row("image minus the window (occlude)", m, names),
             "rev": map_row("only the window (reveal)", s.reveal, names),
