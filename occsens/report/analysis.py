@@ -115,7 +115,7 @@ class MapStats:
     min_target_prob: float
     max_target_prob: float
     median_target_prob: float
-    positions_dropping: int  # positions where the drop exceeds IMPORTANT_DROP
+    windows_dropping: int  # positions where the drop exceeds IMPORTANT_DROP
     kept: int  # positions where the clean class is still the most probable
     replacement: int | None  # the class winning most positions among those the clean class lost
     replacement_count: int
@@ -202,7 +202,7 @@ def map_stats(res: Occlusion, n: int) -> MapStats:
         min_target_prob=float(heat.min()),
         max_target_prob=float(heat.max()),
         median_target_prob=float(np.median(heat)),
-        positions_dropping=int((drop > IMPORTANT_DROP).sum()),
+        windows_dropping=int((drop > IMPORTANT_DROP).sum()),
         kept=counts[clean],
         replacement=replacement,
         replacement_count=rep_counts.get(replacement, 0) if replacement is not None else 0,
@@ -306,6 +306,13 @@ class SampleAnalysis:
     def fill_replacements(self) -> tuple[int | None, ...]:
         """The top replacement class under each compared fill (None: the clean class kept every position)."""
         return tuple(f.stats.replacement for f in self.fills)
+
+    @property
+    def fill_matches(self) -> tuple[int, int]:
+        """(fills whose top replacement is the class of an image made only of that fill, fills under which
+        some class takes over)."""
+        taken = [f for f in self.fills if f.stats.replacement is not None]
+        return sum(1 for f in taken if f.stats.replacement == f.only_class), len(taken)
 
     @property
     def fill_verdict(self) -> str:

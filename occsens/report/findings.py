@@ -53,12 +53,12 @@ def finding_region(m: an.MapStats, names: Sequence[str]) -> Finding:
 def finding_spread(m: an.MapStats, names: Sequence[str]) -> Finding:
     """How many windows matter; when none does, why not, in the words its numbers allow."""
     t, limit = names[m.target], f"{IMPORTANT_DROP:g}"
-    if m.positions_dropping:
-        windows = "window" if m.positions_dropping == 1 else "windows"
+    if m.windows_dropping:
+        windows = "window" if m.windows_dropping == 1 else "windows"
         return Finding(
-            f"Hiding {m.positions_dropping} of the {m.positions} {windows} (one at a time) lowers P({t}) by "
+            f"Hiding {m.windows_dropping} of the {m.positions} {windows} (one at a time) lowers P({t}) by "
             f"more than {limit}; at the median window P({t}) is still {prob(m.median_target_prob)}.",
-            (str(m.positions_dropping), str(m.positions), limit, prob(m.median_target_prob)),
+            (str(m.windows_dropping), str(m.positions), limit, prob(m.median_target_prob)),
         )
     if float(prob(m.clean_target_prob)) <= WEAK_CLEAN:
         return Finding(
@@ -191,10 +191,7 @@ def finding_fills(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
 
 def finding_fill_only(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
     parts = [f"{an.fill_label(f.fill)} as {names[f.only_class]} ({prob(f.only_prob)})" for f in s.fills]
-    matches = sum(
-        1 for f in s.fills if f.stats.replacement is not None and f.stats.replacement == f.only_class
-    )
-    with_rep = sum(1 for f in s.fills if f.stats.replacement is not None)
+    matches, with_rep = s.fill_matches
     text = "The model classifies an image made only of " + ", ".join(parts)
     nums = [prob(f.only_prob) for f in s.fills]
     if with_rep:

@@ -47,7 +47,7 @@ def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
         "max_drop": m.max_drop,
         "min_target_prob": m.min_target_prob,
         "median_target_prob": m.median_target_prob,
-        "windows_dropping": m.positions_dropping,
+        "windows_dropping": m.windows_dropping,
         "kept": m.kept,
         "replacement": None if m.replacement is None else names[m.replacement],
         "replacement_count": m.replacement_count,

@@ -16,8 +16,24 @@ from typing import Any
 import jinja2
 
 from occsens.errors import OcclusionError
+from occsens.report.analysis import fill_label
+from occsens.report.formatting import extent_text, notebook_square, pct, points, prob, region_text, rep_name
 
 STYLESHEET = "report.css"
+# How a template formats a number (``{{ m.max_drop|prob }}``): the formats the findings use, so a
+# sentence and the table beside it print a number alike (``occsens.report.formatting``).
+FILTERS = {
+    "prob": prob,
+    "pct": pct,
+    "points": points,
+    "region": region_text,
+    "extent": extent_text,
+    "rep": rep_name,
+    "fill": fill_label,
+    "square": notebook_square,
+    "repr": repr,
+    "thousands": lambda v: "" if v is None else f"{v:,}",
+}
 
 
 def _template_sources(wanted: tuple[str, ...]) -> dict[str, str]:
@@ -47,4 +63,5 @@ def render_template(name: str, values: Mapping[str, Any]) -> str:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters.update(FILTERS)
     return env.get_template(name).render(**values)

@@ -20,7 +20,7 @@ from occsens.report import colours as cl
 from occsens.report import evidence as ev
 from occsens.report import figures as fg
 from occsens.report import figures_overview as fo
-from occsens.report.cards import Card, TwinComparison
+from occsens.report.cards import TwinComparison
 from occsens.report.data import Finding, ReportData, SurveyNumbers
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
 from occsens.report.formatting import notebook_square, pct, points, prob
@@ -28,39 +28,7 @@ from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
 from occsens.report.summary import ImageSummary
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
 from occsens.report.verdicts import CheckReading
-from occsens.report.view_sample import FILL_VERDICT_WORDS, sample_view
-
-
-def _int(v: int | None) -> str:
-    return "" if v is None else f"{v:,}"
-
-
-def _card_view(card: Card, names: Sequence[str]) -> dict:
-    spread = card.seed_spread
-    return {
-        "name": card.name,
-        "accuracy": prob(card.test_accuracy),
-        "parameters": _int(card.parameters),
-        "flops": _int(card.flops),
-        "architecture": card.architecture,
-        "epochs": "" if card.epochs is None else str(card.epochs),
-        "seed": "" if card.seed is None else str(card.seed),
-        "note": card.note,
-        "per_class": [
-            {"name": n, "acc": prob(a)} for n, a in zip(names, card.per_class_accuracy, strict=True)
-        ],
-        "spread": None
-        if spread is None
-        else {
-            "epochs": spread.epochs,
-            "seeds": ", ".join(str(s) for s in spread.seeds),
-            "runs": [prob(a) for a in spread.accuracies],
-            "low": prob(spread.low),
-            "high": prob(spread.high),
-            "range": points(spread.range),
-            "mean": prob(spread.mean),
-        },
-    }
+from occsens.report.view_sample import sample_view
 
 
 def _questions(
@@ -174,8 +142,8 @@ def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict
 def _twins_view(c: TwinComparison, data: ReportData, colours: Sequence[str]) -> dict:
     names = data.names
     return {
-        "colour": _card_view(c.colour, names),
-        "grey": _card_view(c.grey, names),
+        "colour": c.colour,
+        "grey": c.grey,
         "accuracy": {
             "src": fg.uri(fo.accuracy_figure([("colour", c.colour), ("greyscale", c.grey)], names)),
             "alt": "per-class test accuracy, colour model and greyscale twin",
@@ -334,12 +302,11 @@ def build_view(
     else:
         questions, answers = [], list(summary.findings)
         summary_view = {"rows": summary.rows, "trust": summary.trust}
-    card, card_findings = None, []
-    if data.model.card is not None:
-        card_findings = [finding_card(data.model.card, names)]
-        card = _card_view(data.model.card, names)
-        card["figure"] = {
-            "src": fg.uri(fo.accuracy_figure([("this model", data.model.card)], names)),
+    card, card_figure, card_findings = data.model.card, None, []
+    if card is not None:
+        card_findings = [finding_card(card, names)]
+        card_figure = {
+            "src": fg.uri(fo.accuracy_figure([("this model", card)], names)),
             "alt": "per-class test accuracy of the model",
         }
     take = finding_takeovers(data)
@@ -357,7 +324,7 @@ def build_view(
         "model": {
             "label": data.model.label,
             "note": data.model.note,
-            "parameters": _int(data.model.parameters),
+            "parameters": "" if data.model.parameters is None else f"{data.model.parameters:,}",
         },
         "settings": {
             "patch": f"{data.patch[0]}x{data.patch[1]}",
@@ -372,15 +339,17 @@ def build_view(
             "score": "probability" if data.probabilities else "score",
         },
         "card": card,
+        "card_figure": card_figure,
         "card_findings": [f.text for f in card_findings],
         "samples": samples,
         "totals": _samples_totals(data, e),
-        "fill_words": FILL_VERDICT_WORDS,
         "takeover": _takeover_view(data, colours, takeover_findings),
         "twins": None if data.twins is None else _twins_view(data.twins, data, colours),
         "twins_missing": data.twins_missing,
         "twin_findings": [f.text for f in twin_findings],
         "checks": check_view(reading) if reading is not None else None,
         "legend": [{"name": n, "colour": c} for n, c in cl.legend_entries(names, colours)],
+        "names": names,
+        "colours": colours,
     }
     return view, answers + card_findings + takeover_findings + twin_findings + sample_findings
