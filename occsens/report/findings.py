@@ -277,7 +277,7 @@ def finding_card(card: Card, names: Sequence[str]) -> Finding:
 
 def findings_twins(c: TwinComparison, names: Sequence[str]) -> list[Finding]:
     """The colour model against its greyscale twin; whether the gap stands out is the Q4 answer's job."""
-    gap = round(100 * c.accuracy_gap, 1)  # as printed
+    gap = c.gap_points
     better = "colour" if gap > 0 else "greyscale" if gap < 0 else None
     out = [
         Finding(
@@ -312,8 +312,7 @@ def findings_twins(c: TwinComparison, names: Sequence[str]) -> list[Finding]:
                 (str(c.labelled), str(c.correct("colour")), str(c.correct("grey"))),
             )
         )
-    cm = float(np.mean([s.colour.max_drop for s in c.samples]))
-    gm = float(np.mean([s.grey.max_drop for s in c.samples]))
+    cm, gm = c.mean_drop("colour"), c.mean_drop("grey")
     out.append(
         Finding(
             f"Hiding the most important window lowers the clean class's probability by {prob(cm)} on average "

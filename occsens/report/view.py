@@ -21,9 +21,9 @@ from occsens.report import evidence as ev
 from occsens.report import figures as fg
 from occsens.report import figures_overview as fo
 from occsens.report.cards import TwinComparison
-from occsens.report.data import Finding, ReportData, SurveyNumbers
+from occsens.report.data import Finding, ReportData
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
-from occsens.report.formatting import notebook_square, pct, points, prob
+from occsens.report.formatting import notebook_square, pct, prob
 from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
 from occsens.report.summary import ImageSummary
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
@@ -139,47 +139,15 @@ def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict
     return view
 
 
-def _twins_view(c: TwinComparison, data: ReportData, colours: Sequence[str]) -> dict:
-    names = data.names
+def _twin_figures(c: TwinComparison, data: ReportData, colours: Sequence[str]) -> dict:
+    names, samples = data.names, data.samples
+    maps = fo.twins_figure(c, [s.image for s in samples], [s.name for s in samples], names, colours)
     return {
-        "colour": c.colour,
-        "grey": c.grey,
         "accuracy": {
             "src": fg.uri(fo.accuracy_figure([("colour", c.colour), ("greyscale", c.grey)], names)),
             "alt": "per-class test accuracy, colour model and greyscale twin",
         },
-        "maps": {
-            "src": fg.uri(
-                fo.twins_figure(
-                    c, [s.image for s in data.samples], [s.name for s in data.samples], names, colours
-                )
-            ),
-            "alt": "colour and greyscale maps side by side for every sample",
-        },
-        "rows": [
-            {
-                "id": f"sample-{i + 1}",
-                "name": s.name,
-                "true": data.label_names[s.true_label] if s.true_label is not None else "not given",
-                "colour_pred": names[int(np.argmax(t.colour_probs))],
-                "colour_prob": prob(float(np.max(t.colour_probs))),
-                "grey_pred": names[int(np.argmax(t.grey_probs))],
-                "grey_prob": prob(float(np.max(t.grey_probs))),
-                "colour_drop": prob(t.colour.max_drop),
-                "grey_drop": prob(t.grey.max_drop),
-                "colour_kept": t.colour.kept,
-                "grey_kept": t.grey.kept,
-                "positions": t.colour.positions,
-            }
-            for i, (s, t) in enumerate(zip(data.samples, c.samples, strict=True))
-        ],
-        "labelled": c.labelled,
-        "colour_correct": c.correct("colour"),
-        "grey_correct": c.correct("grey"),
-        "colour_mean_drop": prob(float(np.mean([t.colour.max_drop for t in c.samples]))),
-        "grey_mean_drop": prob(float(np.mean([t.grey.max_drop for t in c.samples]))),
-        "gap": points(abs(round(100 * c.accuracy_gap, 1)) / 100),
-        "spread": c.colour.seed_spread is not None and c.grey.seed_spread is not None,
+        "maps": {"src": fg.uri(maps), "alt": "colour and greyscale maps side by side for every sample"},
     }
 
 
@@ -192,21 +160,12 @@ def _takeover_rows(takeovers: Sequence[an.Takeover]) -> list[an.Takeover]:
 
 
 def _takeover_view(data: ReportData, colours: Sequence[str], found: list[Finding]) -> dict:
-    names, rows = data.names, _takeover_rows(data.takeovers)
+    rows = _takeover_rows(data.takeovers)
     notebook = all(t.notebook_positions is not None for t in data.takeovers)
     return {
-        "src": fg.uri(fo.takeover_figure(data.takeovers, names, colours)),
+        "src": fg.uri(fo.takeover_figure(data.takeovers, data.names, colours)),
         "alt": "positions taken over by each class across all samples",
-        "rows": [
-            {
-                "name": names[t.cls],
-                "colour": colours[t.cls],
-                "positions": t.positions,
-                "samples_top": t.samples_top,
-                "notebook": "" if t.notebook_positions is None else t.notebook_positions,
-            }
-            for t in rows
-        ],
+        "rows": rows,
         "quiet": len(data.takeovers) - len(rows),
         "notebook": notebook,
         "findings": [f.text for f in found],
@@ -216,34 +175,9 @@ def _takeover_view(data: ReportData, colours: Sequence[str], found: list[Finding
         if notebook
         else "",
         "runner_up": sum(s.runner_up_wins for s in data.samples),
-        "survey": None if data.survey is None else _survey_view(data.survey, names),
-    }
-
-
-def _survey_view(survey: SurveyNumbers, names: Sequence[str]) -> dict:
-    """Q2 at data-set scale: per class, the share of windows lost over the survey and who wins most."""
-
-    def taker(k: int | None, share: float | None) -> str:
-        return "" if k is None or share is None else f"{names[k]} ({pct(share)})"
-
-    notebook = all(c.notebook_lost is not None for c in survey.classes)
-    return {
-        "folder": survey.folder,
-        "source": survey.source,
-        "images": f"{survey.images:,}",
-        "grouped_by": survey.grouped_by,
-        "notebook": notebook,
-        "rows": [
-            {
-                "name": names[c.cls],
-                "images": f"{c.images:,}",
-                "lost": pct(c.lost),
-                "taker": taker(c.taker, c.taker_share),
-                "notebook_lost": "" if c.notebook_lost is None else pct(c.notebook_lost),
-                "notebook_taker": taker(c.notebook_taker, c.notebook_taker_share),
-            }
-            for c in survey.classes
-        ],
+        "survey": data.survey,
+        "survey_notebook": data.survey is not None
+        and all(c.notebook_lost is not None for c in data.survey.classes),
     }
 
 
@@ -344,7 +278,8 @@ def build_view(
         "samples": samples,
         "totals": _samples_totals(data, e),
         "takeover": _takeover_view(data, colours, takeover_findings),
-        "twins": None if data.twins is None else _twins_view(data.twins, data, colours),
+        "twins": data.twins,
+        "twin_figures": None if data.twins is None else _twin_figures(data.twins, data, colours),
         "twins_missing": data.twins_missing,
         "twin_findings": [f.text for f in twin_findings],
         "checks": check_view(reading) if reading is not None else None,
