@@ -68,10 +68,6 @@ class Cell:
     def right(self) -> int:
         return self.left + self.width - 1
 
-    @property
-    def area(self) -> int:
-        return self.height * self.width
-
 
 def _region(rect: np.ndarray, row: int, col: int) -> Cell:
     top, left, height, width = (int(v) for v in rect)
@@ -110,7 +106,6 @@ class MapStats:
     windows: np.ndarray  # int [R, C, 4]: (top, left, height, width) actually filled
     cells: np.ndarray  # int [R, C, 4]: the rectangle each position is drawn as
     most_important: Cell  # the window with the largest drop (the cell it is drawn as)
-    most_important_window: Cell  # the rectangle actually filled there
     max_drop: float
     min_target_prob: float
     max_target_prob: float
@@ -197,7 +192,6 @@ def map_stats(res: Occlusion, n: int) -> MapStats:
         windows=windows,
         cells=cells,
         most_important=_region(cells[r, c], r, c),
-        most_important_window=_region(windows[r, c], r, c),
         max_drop=float(drop[r, c]),
         min_target_prob=float(heat.min()),
         max_target_prob=float(heat.max()),
@@ -303,10 +297,6 @@ class SampleAnalysis:
         k = self.runner_up
         return 0 if k is None else int(self.main.class_counts[k])
 
-    def fill_replacements(self) -> tuple[int | None, ...]:
-        """The top replacement class under each compared fill (None: the clean class kept every position)."""
-        return tuple(f.stats.replacement for f in self.fills)
-
     @property
     def fill_matches(self) -> tuple[int, int]:
         """(fills whose top replacement is the class of an image made only of that fill, fills under which
@@ -320,7 +310,7 @@ class SampleAnalysis:
         "none" (no fill lets a class take over: nothing to compare), "one" (only one does: nothing to
         compare it with), "changes" (the top replacement differs between them: the occluder decides)
         or "same" (the same class under all of them: it comes from the image)."""
-        taken = [k for k in self.fill_replacements() if k is not None]
+        taken = [f.stats.replacement for f in self.fills if f.stats.replacement is not None]
         if not taken:
             return "none"
         if len(taken) == 1:

@@ -367,15 +367,11 @@ def over_backdrop(image: np.ndarray, values: np.ndarray, scale: ScalarMappable) 
     return layer[..., :3] * alpha + backdrop(image)[..., None] * (1 - alpha)
 
 
-def show_backdrop(ax, image: np.ndarray) -> None:  # noqa: ANN001
-    h, w = image.shape[:2]
-    ax.imshow(backdrop(image), extent=(0, w, h, 0), cmap="gray", vmin=0, vmax=1)
-
-
 def drop_panel(ax, fig: Figure, image: np.ndarray, stats: MapStats, target: str, title: str) -> None:  # noqa: ANN001
     """The signed drop per window as a layer over the image's backdrop, the windows whose drop exceeds
     IMPORTANT_DROP outlined, with its colour bar."""
-    show_backdrop(ax, image)
+    h, w = image.shape[:2]
+    ax.imshow(backdrop(image), extent=(0, w, h, 0), cmap="gray", vmin=0, vmax=1)
     xs, ys = mesh(stats)
     scale = drop_scale(stats.drop)
     ax.pcolormesh(xs, ys, drop_layer(stats.drop, scale), shading="flat")
@@ -447,11 +443,6 @@ def map_norm(stats: MapStats) -> Normalize:
     return Normalize(lo, hi)
 
 
-def scale_words(norm: Normalize) -> str:
-    """The colour scale as the colour bar states it."""
-    return f"scale {norm.vmin:.4f} to {norm.vmax:.4f}"
-
-
 def heat(  # noqa: ANN001
     ax, fig: Figure, stats: MapStats, target: str, title: str, colourbar: bool = True, own_scale: bool = False
 ) -> None:
@@ -465,7 +456,9 @@ def heat(  # noqa: ANN001
     pixel_axes(ax, stats.image_size)
     ax.set_title(title)
     if colourbar:
-        add_colourbar(fig, ax, drawn, f"P({target}), window occluded ({scale_words(norm)})")
+        add_colourbar(
+            fig, ax, drawn, f"P({target}), window occluded (scale {norm.vmin:.4f} to {norm.vmax:.4f})"
+        )
 
 
 def classes(ax, stats: MapStats, colours: Sequence[str], title: str) -> None:  # noqa: ANN001
@@ -535,17 +528,3 @@ def shared_labels(axes: Sequence) -> None:
 
 def present(*stats: MapStats) -> list[int]:
     return sorted({int(k) for s in stats for k in np.unique(s.class_map)})
-
-
-def row_legend(
-    fig: Figure,
-    axes: Sequence,
-    shown: Sequence[int],
-    names: Sequence[str],
-    colours: Sequence[str],
-    clean: int | None,
-) -> None:
-    """A row of panels sharing the first one's axis labels, and one class legend beneath them (figures
-    with the constrained layout; ``legend_below`` for those without)."""
-    shared_labels(axes)
-    legend(fig, shown, names, colours, clean, loc="outside lower center", max_cols=6, frameon=False)

@@ -114,7 +114,17 @@ def summary_figure(
         fg.heat(axes[1], fig, stats, target, _heat_title(stats, target).replace(" (", "\n("))
         fg.drop_panel(axes[2], fig, image, stats, target, "drop over the image")
         fg.classes(axes[3], stats, colours, "most probable class\nper window")
-        fg.row_legend(fig, axes, fg.present(stats), names, colours, stats.clean_class)
+        fg.shared_labels(axes)  # the class legend beneath the row (the constrained layout places it)
+        fg.legend(
+            fig,
+            fg.present(stats),
+            names,
+            colours,
+            stats.clean_class,
+            loc="outside lower center",
+            max_cols=6,
+            frameon=False,
+        )
         return fig
 
 
