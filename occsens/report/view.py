@@ -23,7 +23,7 @@ from occsens.report import figures_overview as fo
 from occsens.report.cards import TwinComparison
 from occsens.report.data import Finding, ReportData
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
-from occsens.report.formatting import notebook_square, pct, prob
+from occsens.report.formatting import notebook_square
 from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
 from occsens.report.summary import ImageSummary
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
@@ -90,27 +90,19 @@ def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict
     nb = s.notebook
     if nb is None:
         return None
-    names, m, true = data.names, nb.notebook, nb.same_size
-    size = m.patch[0]
+    m, true, size = nb.notebook, nb.same_size, nb.notebook.patch[0]
     corner = int(np.sqrt(m.area_min))
     view: dict[str, Any] = {
+        "s": s,
+        "m": m,
         "size": size,
-        "square": notebook_square(size),
-        "area": m.area_max,
-        "area_pct": pct(m.area_max / m.pixels),
         "corner": f"{corner}x{corner}",
-        "grid": f"{m.grid[0]}x{m.grid[1]}",
-        "positions": m.positions,
         "print": NOTEBOOK_PRINT,
-        "sample": s.name,
         "sample_id": f"sample-{featured + 1}",
         "figure": {
             "src": square,
             "alt": f"the notebook's {notebook_square(size)} square and a true {size}x{size} window, {s.name}",
         },
-        "fill": an.fill_label(s.fills[0].fill),
-        "fill_class": names[s.fills[0].only_class],
-        "fill_prob": prob(s.fills[0].only_prob),
         "asker": None,
     }
     q = data.question
@@ -118,24 +110,9 @@ def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict
         shown = {k for k, v in q.counts.items() if v} | {k for k, v in enumerate(m.class_counts) if v}
         shown |= {k for k, v in enumerate(true.class_counts) if v}
         order = sorted(shown, key=lambda k: (-q.counts.get(k, 0), -m.class_counts[k], k))
-        view["asker"] = {
-            "true": f"{q.true_class} ({names[q.true_class]})",
-            "predicted": f"{q.predicted} ({names[q.predicted]})",
-            "prob": prob(q.prob),
-            "positions": q.positions,
-            "ours": f"{s.clean_class} ({names[s.clean_class]})",
-            "ours_prob": prob(s.clean_prob),
-            "rows": [
-                {
-                    "id": k,
-                    "name": names[k],
-                    "asker": q.counts.get(k, 0),
-                    "notebook": m.class_counts[k],
-                    "true": true.class_counts[k],
-                }
-                for k in order
-            ],
-        }
+        # per class: the asker's count, this model's under the notebook's square, and under true windows
+        rows = [(k, q.counts.get(k, 0), m.class_counts[k], true.class_counts[k]) for k in order]
+        view["asker"] = {"q": q, "rows": rows}
     return view
 
 
@@ -178,31 +155,6 @@ def _takeover_view(data: ReportData, colours: Sequence[str], found: list[Finding
         "survey": data.survey,
         "survey_notebook": data.survey is not None
         and all(c.notebook_lost is not None for c in data.survey.classes),
-    }
-
-
-def _samples_totals(data: ReportData, e: ev.Evidence) -> dict:
-    r = e.readings
-    return {
-        "count": len(data.samples),
-        "last_other": None if e.last is None else e.last.other_class,
-        "kept": r.kept_occlude,
-        "kept_reveal": r.kept_reveal,
-        "agreement": r.agreement,
-        "windows": r.windows,
-        "reveal_top": "" if r.reveal_top is None else data.names[r.reveal_top],
-        "reveal_top_count": r.reveal_top_count,
-    }
-
-
-def check_view(reading: CheckReading) -> dict[str, Any]:
-    """The check section: the trust summary, the count of each verdict, one plain row per check."""
-    return {
-        "trust": [t.to_dict() for t in reading.trust],
-        "summary": reading.summary,
-        "failed": reading.failed,
-        "counts": {v: reading.count(v) for v in ("pass", "fail", "inconclusive", "info")},
-        "rows": [vars(r) for r in reading.rows],
     }
 
 
@@ -276,13 +228,13 @@ def build_view(
         "card_figure": card_figure,
         "card_findings": [f.text for f in card_findings],
         "samples": samples,
-        "totals": _samples_totals(data, e),
+        "evidence": e,
         "takeover": _takeover_view(data, colours, takeover_findings),
         "twins": data.twins,
         "twin_figures": None if data.twins is None else _twin_figures(data.twins, data, colours),
         "twins_missing": data.twins_missing,
         "twin_findings": [f.text for f in twin_findings],
-        "checks": check_view(reading) if reading is not None else None,
+        "checks": reading,
         "legend": [{"name": n, "colour": c} for n, c in cl.legend_entries(names, colours)],
         "names": names,
         "colours": colours,
