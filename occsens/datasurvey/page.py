@@ -78,10 +78,9 @@ def _matrix(m: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
 
 
 def view(data: DataSet, folder: Path) -> dict[str, Any]:
-    """Plain values and formatted strings for the template."""
+    """The tiles and examples for the template, beside the records it reads and formats itself."""
     m = data.manifest
     names = list(m["class_names"])
-    s = m["settings"]
     r, c = m["grid"]
     drop_high = max(float(np.abs(cs.mean_drop).max()) for cs in data.classes) or 1.0
     wanted = {i for cs in data.classes for st in cs.strategies for i in st.examples}
@@ -98,72 +97,38 @@ def view(data: DataSet, folder: Path) -> dict[str, Any]:
         }
 
     classes = []
-    labelled = data.grouped_by == "true class"
     for cs in data.classes:
+        q1, med, q3 = cs.centre_share
         strategies = [
             {
-                "size": st.size,
-                "share": pct(st.share),
+                "st": st,
                 "map": tile(st.mean_map, PROB_CMAP, 0.0, float(st.mean_map.max()) or 1.0),
-                "focus": pct(st.focus),
-                "where": st.where(),
-                "suspect": st.suspect,
-                "focused": st.focused,
                 "examples": [example(i) for i in st.examples if i in rows],
             }
             for st in cs.strategies
         ]
-        q1, med, q3 = cs.centre_share
         classes.append(
             {
-                "name": cs.name,
-                "images": cs.images,
-                "accuracy": pct(cs.correct / cs.images) if cs.images and labelled else "",
+                "c": cs,
                 "survival": tile(cs.survival, PROB_CMAP, 0.0, 1.0),
-                "survival_mean": pct(float(cs.survival.mean())),
                 "drop": tile(cs.mean_drop, DROP_CMAP, -drop_high, drop_high),
-                "takeover": pct(cs.takeover_rate),
-                "notebook_takeover": "" if (nb := cs.notebook_takeover_rate) is None else pct(nb),
                 "centre": "" if np.isnan(med) else f"{pct(med)} ({pct(q1)}–{pct(q3)})",
                 "strategies": strategies,
-                "suspects": sum(1 for st in cs.strategies if st.suspect),
             }
         )
-    wrong = [
-        {
-            "name": w.name,
-            "label": names[w.label],
-            "predicted": names[w.clean_class],
-            "prob": f"{w.clean_prob:.2f}",
-            **(example(w.index) if w.index in rows else {"image": "", "drop": ""}),
-        }
-        for w in data.wrong
-    ]
     return {
-        "title": f"Survey of {data.images:,} images: {m['model']['name']}",
-        "model": m["model"],
-        "settings": {
-            "patch": "x".join(map(str, s["patch"])),
-            "stride": "x".join(map(str, s["stride"])),
-            "fill": s["fill"],
-            "output": s["output"],
-            "grid": f"{r}x{c}",
-            "source": s["source"],
-            "notebook": s["notebook"],
-            "version": m["occsens_version"],
-        },
-        "grouped_by": data.grouped_by,
-        "images": f"{data.images:,}",
+        "data": data,
+        "m": m,
         "accuracy": pct(data.correct / data.images) if data.grouped_by == "true class" else "",
         "names": names,
         "classes": classes,
         "takeover": _matrix(data.takeover, names),
         "notebook_takeover": None if (nbm := data.notebook_takeover) is None else _matrix(nbm, names),
-        "centre_area": pct(data.centre_area),
-        "focus_share": pct(FOCUS_SHARE),
-        "wrong": wrong,
-        "wrong_total": f"{data.wrong_total:,}",
-        "suspects": sum(cl["suspects"] for cl in classes),
+        "focus_share": FOCUS_SHARE,
+        "wrong": [
+            dict(example(w.index) if w.index in rows else {"image": "", "drop": ""}, w=w) for w in data.wrong
+        ],
+        "suspects": sum(st.suspect for cs in data.classes for st in cs.strategies),
         "checks": read_survey_checks(folder),
     }
 
