@@ -324,7 +324,8 @@ class SampleAnalysis:
         return self.fill_verdict == "changes"
 
 
-def _hwc(image: torch.Tensor) -> np.ndarray:
+def hwc(image: torch.Tensor) -> np.ndarray:
+    """An image ``[C, H, W]`` as the figures draw it: float64 ``[H, W, C]``."""
     return image.permute(1, 2, 0).numpy().astype(np.float64)
 
 
@@ -333,7 +334,7 @@ def _item(res: Occlusion, stats: MapStats, n: int, row: int, col: int, reason: s
         reason,
         _region(stats.cells[row, col], row, col),
         _region(stats.windows[row, col], row, col),
-        _hwc(res.occluded(n, row, col)),
+        hwc(res.occluded(n, row, col)),
         int(stats.class_map[row, col]),
         float(stats.top_prob[row, col]),
         float(stats.heatmap[row, col]),
@@ -397,7 +398,7 @@ def analyse(
         fills = tuple(
             FillStats(
                 map_stats(res, n),
-                _hwc(only.occluded(n, 0, 0)),
+                hwc(only.occluded(n, 0, 0)),
                 int(only.probs[n, 0, 0].argmax()),
                 float(only.probs[n, 0, 0].max()),
             )
@@ -424,7 +425,7 @@ def analyse(
                 name=sample_names[n],
                 index=None if index is None else int(index),
                 true_label=None if label is None else int(label),
-                image=_hwc(runs.main.images[n]),
+                image=hwc(runs.main.images[n]),
                 clean_probs=runs.main.clean_probs[n].numpy().astype(np.float64),
                 main=main,
                 reveal=map_stats(runs.reveal, n),

@@ -31,6 +31,12 @@ _CELL = "padding:0.15em 0.6em;border-bottom:1px solid #ddd;text-align:left"
 VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#8a6d00", "info": "#57606a"}
 
 
+def verdict_counts(verdicts: Sequence[str]) -> str:
+    """ "3 pass, 1 fail, 0 inconclusive" (and the info results, only where there are any)."""
+    shown = [v for v in VERDICT_COLOURS if v != "info" or "info" in verdicts]
+    return ", ".join(f"{verdicts.count(v)} {v}" for v in shown)
+
+
 def snippet(name: str, **values: Any) -> str:
     """The template ``name`` filled with ``values`` (escaped), and the shared inline styles."""
     return render_template(f"notebook_{name}.html.j2", dict(values, table=_TABLE, cell=_CELL))
@@ -58,14 +64,9 @@ class CheckTable:
     def __len__(self) -> int:
         return len(self.results)
 
-    def _counts(self) -> str:
-        verdicts = [r.verdict for r in self.results]
-        shown = [v for v in VERDICT_COLOURS if v != "info" or "info" in verdicts]  # info only where present
-        return ", ".join(f"{verdicts.count(v)} {v}" for v in shown)
-
     def __repr__(self) -> str:
-        n = len(self.results)
-        return f"<{n} sanity check result{'' if n == 1 else 's'}: {self._counts()}>"
+        n, counts = len(self.results), verdict_counts([r.verdict for r in self.results])
+        return f"<{n} sanity check result{'' if n == 1 else 's'}: {counts}>"
 
     def __str__(self) -> str:
         return format_table(self.results) + "\n" + read_checks(self.results).summary
@@ -77,7 +78,7 @@ class CheckTable:
             header=("check", "verdict", "value", "power", "condition"),
             summary=reading.summary,
             rows=reading.rows,
-            counts=self._counts(),
+            counts=verdict_counts([r.verdict for r in self.results]),
             colours=VERDICT_COLOURS,
         )
 

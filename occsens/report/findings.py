@@ -15,7 +15,7 @@ from occsens.report import analysis as an
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.consistency import largest
 from occsens.report.data import Finding, ReportData
-from occsens.report.formatting import extent_text, points, prob, region_text, rep_name
+from occsens.report.formatting import points, prob, region_text, rep_name
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP, SAME_MAP_SHARE, SPREAD_AREA_SHARE, WEAK_CLEAN
 
 
@@ -94,7 +94,7 @@ def finding_takeover(m: an.MapStats, names: Sequence[str]) -> Finding:
             (str(m.positions),),
         )
     assert m.replacement_extent is not None and m.replacement_best is not None
-    rep, where = names[m.replacement], extent_text(m.replacement_extent)
+    rep, where = names[m.replacement], region_text(m.replacement_extent)
     best = region_text(m.replacement_best)
     e = m.replacement_extent
     spread = (e.bottom - e.top + 1) * (e.right - e.left + 1) >= SPREAD_AREA_SHARE * m.pixels

@@ -48,16 +48,11 @@ def image_index(res: Occlusion, i: Any) -> int:
     return integer(i, "i", low=0, high=n - 1, valid=f"an image index in 0..{n - 1}")
 
 
-def pixels(res: Occlusion, i: int) -> np.ndarray:
-    """Image ``i`` as the figures draw it: float64 [H, W, C] in [0, 1]."""
-    return res.images[i].permute(1, 2, 0).numpy().astype(np.float64)
-
-
 def overlay(res: Occlusion, i: Any = 0) -> np.ndarray:
     """uint8 RGB [H, W, 3]: image ``i``'s attribution over the image (see the module docstring)."""
     n = image_index(res, i)
     values = res.attribution()[n].numpy().astype(np.float64)
-    rgb = fg.over_backdrop(pixels(res, n), values, fg.drop_scale(values))
+    rgb = fg.over_backdrop(an.hwc(res.images[n]), values, fg.drop_scale(values))
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
@@ -74,7 +69,7 @@ def plot(
     names = class_names_for(class_names, res.num_classes)
     stats = an.map_stats(res, n)
     target = names[stats.target]
-    image = pixels(res, n)
+    image = an.hwc(res.images[n])
     if kind == "class_map":
         return fs.class_map_figure(stats, names, _colours(stats))
     if kind == "summary":
@@ -173,7 +168,7 @@ def occlusion_html(res: Occlusion) -> str:
             )
         )
     stats = an.map_stats(res, 0)
-    figure = fg.uri(summary_figure(pixels(res, 0), stats, names, _colours(stats), "image 0"))
+    figure = fg.uri(summary_figure(an.hwc(res.images[0]), stats, names, _colours(stats), "image 0"))
     return snippet(
         "occlusion",
         line=repr(res).strip("<>").removeprefix("Occlusion: "),

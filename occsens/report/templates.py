@@ -17,7 +17,7 @@ import jinja2
 
 from occsens.errors import OcclusionError
 from occsens.report.analysis import fill_label
-from occsens.report.formatting import extent_text, notebook_square, pct, points, prob, region_text, rep_name
+from occsens.report.formatting import notebook_square, pct, points, prob, region_text, rep_name
 
 STYLESHEET = "report.css"
 # How a template formats a number (``{{ m.max_drop|prob }}``): the formats the findings use, so a
@@ -27,7 +27,6 @@ FILTERS = {
     "pct": pct,
     "points": points,
     "region": region_text,
-    "extent": extent_text,
     "rep": rep_name,
     "fill": fill_label,
     "square": notebook_square,
