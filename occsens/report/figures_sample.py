@@ -99,23 +99,11 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
 def reveal_figure(
     occ: MapStats, rev: MapStats, names: Sequence[str], colours: Sequence[str], target: str
 ) -> Figure:
-    """Background-only (occlude) and patch-only (reveal) maps in one row: target probability and class."""
-    with fg.style():
-        fig = fg.figure(7.4, 2.5, layout=None)
-        below = fg.legend_below(fig, fg.present(occ, rev), names, colours, occ.clean_class)
-        titles = [
-            f"image minus the window:\nP({target})",
-            f"only the window shown:\nP({target})",
-            "image minus the window:\ntop class",
-            "only the window shown:\ntop class",
-        ]
-        axes, titles = _row(fig, titles, occ.image_size, below)
-        fg.heat(axes[0], fig, occ, target, titles[0], colourbar=False)
-        fg.heat(axes[1], fig, rev, target, titles[1], colourbar=False)
-        fg.classes(axes[2], occ, colours, titles[2])
-        fg.classes(axes[3], rev, colours, titles[3])
-        fg.shared_labels(axes)
-        return fig
+    """Background-only (occlude) and patch-only (reveal) maps in one row: both heatmaps, then both class
+    maps."""
+    first, second = ("image minus the window", occ), ("only the window shown", rev)
+    panels = [(first, "heat"), (second, "heat"), (first, "classes"), (second, "classes")]
+    return _maps_row(panels, names, colours, target)
 
 
 def fills_figure(
@@ -143,23 +131,34 @@ def notebook_maps_figure(
     notebook: MapStats, same: MapStats, names: Sequence[str], colours: Sequence[str], target: str
 ) -> Figure:
     """The notebook's square and true size x size windows on one image: heatmap and class map of each."""
+    size, square = notebook.patch[0], int(notebook.windows[..., 2].max())
+    ours, true = (f"notebook's {square}x{square}", notebook), (f"true {size}x{size}", same)
+    return _maps_row(
+        [(ours, "heat"), (ours, "classes"), (true, "heat"), (true, "classes")], names, colours, target
+    )
+
+
+def _maps_row(
+    panels: Sequence[tuple[tuple[str, MapStats], str]],
+    names: Sequence[str],
+    colours: Sequence[str],
+    target: str,
+) -> Figure:
+    """One row of panels, each a (label, map) drawn as its heatmap ("heat") or class map ("classes"), one
+    class legend beneath."""
+    maps = [m for (_, m), _ in panels]
     with fg.style():
         fig = fg.figure(7.4, 2.5, layout=None)
-        below = fg.legend_below(fig, fg.present(notebook, same), names, colours, notebook.clean_class)
-        size = notebook.patch[0]
-        square = int(notebook.windows[..., 2].max())
-        ours, true = f"notebook's {square}x{square}", f"true {size}x{size}"
+        below = fg.legend_below(fig, fg.present(*maps), names, colours, maps[0].clean_class)
         titles = [
-            f"{ours}:\nP({target})",
-            f"{ours}:\ntop class",
-            f"{true}:\nP({target})",
-            f"{true}:\ntop class",
+            f"{label}:\n" + (f"P({target})" if kind == "heat" else "top class") for (label, _), kind in panels
         ]
-        axes, titles = _row(fig, titles, notebook.image_size, below)
-        fg.heat(axes[0], fig, notebook, target, titles[0], colourbar=False)
-        fg.classes(axes[1], notebook, colours, titles[1])
-        fg.heat(axes[2], fig, same, target, titles[2], colourbar=False)
-        fg.classes(axes[3], same, colours, titles[3])
+        axes, titles = _row(fig, titles, maps[0].image_size, below)
+        for ax, ((_, m), kind), title in zip(axes, panels, titles, strict=True):
+            if kind == "heat":
+                fg.heat(ax, fig, m, target, title, colourbar=False)
+            else:
+                fg.classes(ax, m, colours, title)
         fg.shared_labels(axes)
         return fig
 
