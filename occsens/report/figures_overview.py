@@ -80,38 +80,30 @@ def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours
     with fg.style():
         fig = fg.figure(7.4, 2.9)
         ax = fig.add_subplot()
-        bars = grouped([t.positions for t in takeovers], names, colours)
-        xs = np.arange(len(bars))
-        bar_colours = [c for _, _, c in bars]
         notebook = all(t.notebook_positions is not None for t in takeovers)
         width = 0.4 if notebook else 0.7
-        main = [v for _, v, _ in bars]
-        ax.bar(
-            xs - (width / 2 if notebook else 0),
-            main,
-            width,
-            color=bar_colours,
-            edgecolor="black",
-            linewidth=0.4,
-            label="true windows",
-        )
-        if notebook:
-            nb = [v for _, v, _ in grouped([t.notebook_positions or 0 for t in takeovers], names, colours)]
+        series: list[tuple[str, list[int], float, dict]] = [
+            ("true windows", [t.positions for t in takeovers], -width / 2 if notebook else 0, {})
+        ]
+        if notebook:  # the notebook's square beside each class's bar, hatched
+            counts = [t.notebook_positions or 0 for t in takeovers]
+            series.append(("notebook's 5x square", counts, width / 2, {"hatch": "///", "alpha": 0.55}))
+        for label, counts, offset, look in series:
+            bars = grouped(counts, names, colours)
+            xs, values = np.arange(len(bars)), [v for _, v, _ in bars]
+            colour = [c for _, _, c in bars]
             ax.bar(
-                xs + width / 2,
-                nb,
+                xs + offset,
+                values,
                 width,
-                color=bar_colours,
+                color=colour,
                 edgecolor="black",
                 linewidth=0.4,
-                hatch="///",
-                alpha=0.55,
-                label="notebook's 5x square",
+                label=label,
+                **look,
             )
-            for x, v in zip(xs, nb, strict=True):
-                ax.text(x + width / 2, v, str(v), ha="center", va="bottom", fontsize=6)
-        for x, v in zip(xs, main, strict=True):
-            ax.text(x - (width / 2 if notebook else 0), v, str(v), ha="center", va="bottom", fontsize=6)
+            for x, v in zip(xs, values, strict=True):
+                ax.text(x + offset, v, str(v), ha="center", va="bottom", fontsize=6)
         ax.set_xticks(xs, [n for n, _, _ in bars], rotation=30, ha="right")
         ax.set_ylabel("positions taken over (all samples)")
         ax.set_title("which classes take over under occlusion (positions where they beat the clean class)")
