@@ -88,20 +88,12 @@ def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours
         if notebook:  # the notebook's square beside each class's bar, hatched
             counts = [t.notebook_positions or 0 for t in takeovers]
             series.append(("notebook's 5x square", counts, width / 2, {"hatch": "///", "alpha": 0.55}))
+        outline = {"edgecolor": "black", "linewidth": 0.4}
         for label, counts, offset, look in series:
             bars = grouped(counts, names, colours)
             xs, values = np.arange(len(bars)), [v for _, v, _ in bars]
             colour = [c for _, _, c in bars]
-            ax.bar(
-                xs + offset,
-                values,
-                width,
-                color=colour,
-                edgecolor="black",
-                linewidth=0.4,
-                label=label,
-                **look,
-            )
+            ax.bar(xs + offset, values, width, color=colour, label=label, **look, **outline)
             for x, v in zip(xs, values, strict=True):
                 ax.text(x + offset, v, str(v), ha="center", va="bottom", fontsize=6)
         ax.set_xticks(xs, [n for n, _, _ in bars], rotation=30, ha="right")
