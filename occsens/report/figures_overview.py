@@ -5,6 +5,7 @@ and the notebook's square drawn once; each as a ``Figure`` (see ``occsens.report
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -88,7 +89,7 @@ def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours
         if notebook:  # the notebook's square beside each class's bar, hatched
             counts = [t.notebook_positions or 0 for t in takeovers]
             series.append(("notebook's 5x square", counts, width / 2, {"hatch": "///", "alpha": 0.55}))
-        outline = {"edgecolor": "black", "linewidth": 0.4}
+        outline: dict[str, Any] = {"edgecolor": "black", "linewidth": 0.4}
         for label, counts, offset, look in series:
             bars = grouped(counts, names, colours)
             xs, values = np.arange(len(bars)), [v for _, v, _ in bars]
