@@ -258,7 +258,7 @@ class SampleAnalysis:
     """Everything the report says about one image."""
 
     name: str  # e.g. "test #1" or a file name
-    index: int | None  # official CIFAR-10 test-set index, when there is one
+    index: int | None  # the image's index in its data set (a test-set index), when there is one
     true_label: int | None
     image: np.ndarray  # float [H, W, C] in [0, 1]
     clean_probs: np.ndarray  # float [K]: softmax of the unoccluded image

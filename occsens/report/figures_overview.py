@@ -69,7 +69,9 @@ def accuracy_figure(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> 
         ax.set_ylim(0, 1.22)
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel("test accuracy of the class")
-        ax.set_title("per-class accuracy on the CIFAR-10 test set")
+        ax.set_title(
+            "per-class accuracy on the test set"
+        )  # the cards' test set: the report names no data set
         ax.legend(loc="upper center", ncols=len(cards), frameon=False)
         ax.grid(axis="y", linewidth=0.3)
         return fig
