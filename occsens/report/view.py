@@ -1,11 +1,13 @@
-"""The view model: the report's analysis turned into plain values and formatted strings for the template.
+"""The view model: the report's records, its figures and its sentences, for the template.
 
 ``build_view`` answers the four questions first (``occsens.report.answers`` over
 ``occsens.report.evidence``), introduces the notebook once, builds the overview (the model, all
 samples, which classes take over, colour or greyscale, the checks) and each sample's section
 (``occsens.report.view_sample``), and returns the dict the template renders with every finding it
-contains. Figures are embedded as ``data:`` URIs so the page stays one file. Nothing in the view is
-computed by the template: it only places what is here.
+contains. Figures are embedded as ``data:`` URIs so the page stays one file. The numbers are the
+records ``report.json`` is written from (``MapStats``, ``SampleAnalysis``, ``Card``, ...), passed as
+they are: the template formats them with the findings' own formats (``occsens.report.templates``)
+and places them; it computes nothing but a share for display.
 """
 
 from __future__ import annotations
