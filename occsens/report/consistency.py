@@ -63,6 +63,8 @@ EVIDENCE_REGION = Claim(
 # positions, only as good as the numbers are repeatable.
 POSITION_COUNTS = Claim("position counts", "the counts of positions repeat", (DETERMINISM.name,))
 
+CLAIMS: tuple[Claim, ...] = (REPLACEMENTS_FROM_IMAGE, EVIDENCE_REGION, POSITION_COUNTS)
+
 
 def vetoes(claim: Claim, results: Sequence[Any] | None) -> tuple[Any, ...]:
     """The failed check results that contradict ``claim`` (none when no checks ran)."""
