@@ -1,4 +1,4 @@
-"""The data-set report: ``analysis.DataSet`` turned into plain values and laid out by ``survey.html.j2``.
+"""The data-set report: ``analysis.DataSet`` and its tiles, laid out and formatted by ``survey.html.j2``.
 
 One self-contained HTML file in the house style (``templates/report.css`` inlined), autoescaped, every
 figure a base64 PNG with alt text, no script, no external reference, no timestamp.
@@ -6,7 +6,6 @@ figure a base64 PNG with alt text, no script, no external reference, no timestam
 
 from __future__ import annotations
 
-import base64
 import io
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from occsens.datasurvey.analysis import DataSet, analyse
 from occsens.datasurvey.checks import read_survey_checks
 from occsens.datasurvey.shortcuts import FOCUS_SHARE
 from occsens.files import write_files
-from occsens.report.figures import DROP_CMAP, PROB_CMAP
+from occsens.report.figures import DROP_CMAP, PROB_CMAP, data_uri
 from occsens.report.formatting import pct
 from occsens.report.templates import render_template
 
@@ -31,7 +30,7 @@ def _png(rgb: np.ndarray) -> str:
 
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    return data_uri(out.getvalue())
 
 
 def tile(values: np.ndarray, cmap: str, low: float, high: float) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,12 +23,6 @@ def render(view: Mapping[str, Any]) -> str:
     return render_template(TEMPLATE, view)
 
 
-def _region_json(r: an.Cell | None) -> dict | None:
-    if r is None:
-        return None
-    return {"row": r.row, "col": r.col, "top": r.top, "left": r.left, "height": r.height, "width": r.width}
-
-
 def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
     return {
         "fill": m.fill,
@@ -43,7 +38,7 @@ def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
         "drop": m.drop.tolist(),
         "class_map": [[names[k] for k in row] for row in m.class_map.tolist()],
         "class_counts": {names[k]: v for k, v in enumerate(m.class_counts)},
-        "most_important": _region_json(m.most_important),
+        "most_important": dataclasses.asdict(m.most_important),  # row, col and its pixel rectangle
         "max_drop": m.max_drop,
         "min_target_prob": m.min_target_prob,
         "median_target_prob": m.median_target_prob,
