@@ -1,4 +1,4 @@
-"""Determinism: the same probabilities for different batch sizes and repeated runs.
+"""Determinism: the same probabilities for the same inputs scored twice and for different batch sizes.
 
 A model handed over in training mode is reported (occsens runs it in eval mode and says so).
 """
@@ -9,31 +9,31 @@ import torch
 
 from occsens.checks.conditions import DETERMINISM, DETERMINISM_BATCH, DETERMINISM_SAMPLES
 from occsens.checks.results import CheckResult, _result
-from occsens.checks.run_state import CheckRun, _training_flags
-from occsens.engine import Occlusion
+from occsens.checks.run_state import CheckRun, training_flags
 from occsens.engine.model import default_batch_size, run_device
 
 
 def check_determinism(run: CheckRun) -> list[CheckResult]:
-    """The same probabilities for repeated runs and for different batch sizes."""
+    """The same probabilities for the same inputs scored twice, and for different batch sizes."""
     index = torch.arange(min(DETERMINISM_SAMPLES, run.n))
     images, target = run.images[index], run.target[index]
     first = run.occlusion(images, target=target)
-    again = run.occlusion(images, target=target, repeat=1)  # the one deliberate rerun
     other = run.occlusion(images, target=target, batch_size=DETERMINISM_BATCH)
     base = run.occ.probs[index]
-
-    def diff(a: Occlusion | torch.Tensor, b: Occlusion) -> float:
-        pa = a.probs if isinstance(a, Occlusion) else a
-        return float((pa - b.probs).abs().max())
-
-    repeat = max(diff(first, again), float((first.clean_probs - again.clean_probs).abs().max()))
-    batch = max(diff(first, other), diff(base, first))
-    restored = _training_flags(run.model) == run.initial_flags
+    size = default_batch_size(images, run_device(run.model, None))
+    # One batch, the model on it twice (no second engine call of the same run): the clean images and one
+    # engine chunk of occluded copies, their (image, position) pairs spread evenly over the grid.
+    r, c = first.grid
+    pairs = torch.linspace(0, len(index) * r * c - 1, min(size, len(index) * r * c)).round().long()
+    copies = [first.occluded(int(k) // (r * c), int(k) % (r * c) // c, int(k) % c) for k in pairs]
+    batch = torch.cat([images, torch.stack(copies)])
+    repeat = float((run.probs(run.model, batch) - run.probs(run.model, batch)).abs().max())
+    batch_diff = max(float((first.probs - other.probs).abs().max()), float((base - first.probs).abs().max()))
+    restored = training_flags(run.model) == run.initial_flags
     value = {
         "max_diff_repeat": repeat,
-        "max_diff_batch": batch,
-        "batch_sizes": [default_batch_size(images, run_device(run.model, None)), DETERMINISM_BATCH],
+        "max_diff_batch": batch_diff,
+        "batch_sizes": [size, DETERMINISM_BATCH],
         "model_was_training": run.was_training,
         "mode_restored": restored,
     }
@@ -44,10 +44,11 @@ def check_determinism(run: CheckRun) -> list[CheckResult]:
         if run.was_training
         else "The model was handed over in eval mode."
     )
-    text = f"""Occluding {len(index)} image(s) twice with the same settings changed the {run.scores} by at
-        most {repeat:.2e}; with a different batch size ({DETERMINISM_BATCH}) and batch composition, by at most
-        {batch:.2e}. A map must not depend on how the windows were batched or on the run: if it does, the
-        model's forward is random (dropout or noise that eval mode does not switch off, or batch statistics)
-        and any difference between windows may be noise. Both numbers are maxima over every window of
-        every image, not estimates from a sample, so they carry no interval. {mode}"""
+    text = f"""Scoring the same {len(batch)} inputs twice ({len(index)} image(s) and {len(copies)} occluded
+        copies of them) changed the {run.scores} by at most {repeat:.2e}; occluding the images with a
+        different batch size ({DETERMINISM_BATCH}) and batch composition, by at most {batch_diff:.2e}. A map
+        must not depend on how the windows were batched or on the run: if it does, the model's forward is
+        random (dropout or noise that eval mode does not switch off, or batch statistics) and any difference
+        between windows may be noise. Both numbers are maxima over every input compared (for the batch
+        sizes, every window of every image), not estimates, so they carry no interval. {mode}"""
     return [_result("determinism", value, DETERMINISM, text, run.ids(index))]

@@ -25,13 +25,13 @@ from occsens.checks.conditions import (
 )
 from occsens.checks.results import CheckResult, _result
 from occsens.checks.run_state import CheckRun
-from occsens.engine import Occlusion, resolve_fill
+from occsens.engine import Occlusion
 
 
 def _fill_alone(run: CheckRun, fill: Any) -> torch.Tensor:
     """Softmax [N, K] of each image's fill alone (every pixel replaced)."""
     everywhere = torch.ones(1, 1, *run.images.shape[2:], dtype=torch.bool)
-    filled = resolve_fill(fill, run.images).images(run.images, list(range(run.n)), everywhere)
+    filled = run.runs.fill(fill, run.images).images(run.images, list(range(run.n)), everywhere)
     return run.probs(run.model, filled.expand_as(run.images).contiguous())
 
 
@@ -137,7 +137,7 @@ def check_leakage(run: CheckRun) -> list[CheckResult]:
     """Occluder leakage (ROAD): the fill's own class, sink classes, and the class map across fills."""
     fills: dict[str, tuple[Any, Occlusion]] = {run.fill_description: (run.fill, run.occ)}
     for label, fill in LEAKAGE_FILLS:
-        description = resolve_fill(fill, run.images[:1]).description
+        description = run.runs.fill(fill, run.images).description  # resolved once, for the runs too
         if description != run.fill_description:
             fills[label] = (fill, run.occlusion(run.images, fill=fill, target=run.target))
     stats = {

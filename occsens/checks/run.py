@@ -25,8 +25,8 @@ from occsens.checks.randomisation import check_randomisation
 from occsens.checks.results import CheckResult
 from occsens.checks.run_state import CheckRun, Explainer
 from occsens.constants import MAX_SEED
-from occsens.engine import as_images, resolve_fill
-from occsens.engine.model import check_output, progress_bar
+from occsens.engine import as_images
+from occsens.engine.model import progress_bar
 from occsens.engine.plan import plan_for
 from occsens.engine.store import Runs
 from occsens.errors import OcclusionError, integer
@@ -100,11 +100,13 @@ def run_checks(
     # the range of the command line's --seed (numpy's seeds): -1 was accepted here and refused there
     seed = integer(seed, "seed", low=0, high=MAX_SEED)
     x = as_images(images)
-    _validate_geometry(x, patch, stride)
-    resolve_fill(fill, x[:1])
-    check_output(output)
+    plan_for((x.shape[2], x.shape[3]), patch, stride)
     if runs is not None and not isinstance(runs, Runs):
         raise OcclusionError(f"runs must be an occsens.engine.Runs store or None, got {type(runs).__name__}")
+    store = Runs() if runs is None else runs
+    # checked here, kept by the store for the runs (``CheckRun`` reads both from it)
+    store.fill(fill, x[:1])
+    store.output_name(output)
     if explainer is not None and not callable(explainer):
         raise OcclusionError(
             f"explainer must be a callable (model, images) -> maps [N, H, W], got {explainer!r}"
@@ -132,7 +134,7 @@ def run_checks(
         seed,
         class_names,
         output,
-        runs,
+        store,
         more,
         extra_ids,
     )
@@ -177,7 +179,3 @@ def _more(
     if len(extra) != len(more):
         raise OcclusionError(f"more_ids has {len(extra)} entries but there are {len(more)} more_images")
     return more, extra
-
-
-def _validate_geometry(x: torch.Tensor, patch: Any, stride: Any) -> None:
-    plan_for((x.shape[2], x.shape[3]), patch, stride)

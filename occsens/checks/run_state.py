@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from occsens.engine import Occlusion, resolve_fill
+from occsens.engine import Occlusion
 from occsens.engine.incremental import supports
 from occsens.engine.model import (
-    check_output,
     default_batch_size,
     eval_flags,
     eval_mode,
@@ -32,7 +31,7 @@ from occsens.errors import OcclusionError
 Explainer = Callable[[Any, torch.Tensor], Any]  # explainer(model, images) -> maps [N, H, W]
 
 
-def _training_flags(model: Any) -> list[bool]:
+def training_flags(model: Any) -> list[bool]:
     return [m.training for m in model.modules()] if isinstance(model, nn.Module) else []
 
 
@@ -87,9 +86,10 @@ class CheckRun:
         self.model, self.images, self.labels, self.sample_ids = model, images, labels, sample_ids
         self.patch, self.stride, self.fill, self.explainer, self.seed = patch, stride, fill, explainer, seed
         self.class_names = list(class_names) if class_names is not None else None
-        self.initial_flags = _training_flags(model)
+        self.initial_flags = training_flags(model)
         self.was_training = any(self.initial_flags)
-        self.fill_description = resolve_fill(fill, images[:1]).description
+        self.fill_description = self.runs.fill(fill, images[:1]).description
+        self.output_name = self.runs.output_name(output)
         self._occ = _Lazy(lambda: self.occlusion(self.images))
         self._maps = _Lazy(self._trained_maps)
 
@@ -106,9 +106,8 @@ class CheckRun:
         target: Any = None,
         reveal: bool = False,
         batch_size: int | None = None,
-        repeat: int = 0,
     ) -> Occlusion:
-        """The run's occlusion with these changes, from the store (``repeat``: a deliberate rerun)."""
+        """The run's occlusion with these changes, from the store."""
         return self.runs.occlude(
             self.model if model is None else model,
             images,
@@ -119,7 +118,6 @@ class CheckRun:
             reveal=reveal,
             batch_size=batch_size,
             output=self.output,
-            repeat=repeat,
         )
 
     @property
@@ -236,7 +234,7 @@ class CheckRun:
     @property
     def score(self) -> str:
         """What explanations call one of the model's scores: a probability unless a callable gave it."""
-        return "probability" if is_probability(check_output(self.output)) else "score"
+        return "probability" if is_probability(self.output_name) else "score"
 
     @property
     def scores(self) -> str:

@@ -77,14 +77,7 @@ def check_survey(
         "summary": reading.summary,
         "rows": [vars(r) for r in reading.rows],
         "trust": [
-            {
-                "claim": t.claim,
-                "answer": t.answer,
-                "checks": ", ".join(t.checks),
-                "power": power_text(t.power),
-                "why": t.why,
-            }
-            for t in reading.trust
+            dict(t.to_dict(), checks=", ".join(t.checks), power=power_text(t.power)) for t in reading.trust
         ],
         "results": [r.to_dict() for r in results],
     }

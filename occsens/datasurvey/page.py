@@ -1,4 +1,4 @@
-"""The data-set report: ``analysis.DataSet`` turned into plain values and laid out by ``survey.html.j2``.
+"""The data-set report: ``analysis.DataSet`` and its tiles, laid out and formatted by ``survey.html.j2``.
 
 One self-contained HTML file in the house style (``templates/report.css`` inlined), autoescaped, every
 figure a base64 PNG with alt text, no script, no external reference, no timestamp.
@@ -6,12 +6,10 @@ figure a base64 PNG with alt text, no script, no external reference, no timestam
 
 from __future__ import annotations
 
-import base64
 import io
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from occsens.datasurvey import store
@@ -19,9 +17,9 @@ from occsens.datasurvey.analysis import DataSet, analyse
 from occsens.datasurvey.checks import read_survey_checks
 from occsens.datasurvey.shortcuts import FOCUS_SHARE
 from occsens.files import write_files
-from occsens.report.figures import DROP_CMAP, PROB_CMAP
+from occsens.report.figures import DROP_CMAP, PROB_CMAP, data_uri
 from occsens.report.formatting import pct
-from occsens.report.render import _template_sources
+from occsens.report.templates import render_template
 
 TEMPLATE = "survey.html.j2"
 TILE = 72  # px a side for map tiles and thumbnails: a row of a class's figures fits a phone's width
@@ -32,7 +30,7 @@ def _png(rgb: np.ndarray) -> str:
 
     out = io.BytesIO()
     Image.fromarray(rgb).save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    return data_uri(out.getvalue())
 
 
 def tile(values: np.ndarray, cmap: str, low: float, high: float) -> str:
@@ -79,10 +77,9 @@ def _matrix(m: np.ndarray, names: list[str]) -> list[dict[str, Any]]:
 
 
 def view(data: DataSet, folder: Path) -> dict[str, Any]:
-    """Plain values and formatted strings for the template."""
+    """The tiles and examples for the template, beside the records it reads and formats itself."""
     m = data.manifest
     names = list(m["class_names"])
-    s = m["settings"]
     r, c = m["grid"]
     drop_high = max(float(np.abs(cs.mean_drop).max()) for cs in data.classes) or 1.0
     wanted = {i for cs in data.classes for st in cs.strategies for i in st.examples}
@@ -99,91 +96,45 @@ def view(data: DataSet, folder: Path) -> dict[str, Any]:
         }
 
     classes = []
-    labelled = data.grouped_by == "true class"
     for cs in data.classes:
+        q1, med, q3 = cs.centre_share
         strategies = [
             {
-                "size": st.size,
-                "share": pct(st.share),
+                "st": st,
                 "map": tile(st.mean_map, PROB_CMAP, 0.0, float(st.mean_map.max()) or 1.0),
-                "focus": pct(st.focus),
-                "where": st.where(),
-                "suspect": st.suspect,
-                "focused": st.focused,
                 "examples": [example(i) for i in st.examples if i in rows],
             }
             for st in cs.strategies
         ]
-        q1, med, q3 = cs.centre_share
         classes.append(
             {
-                "name": cs.name,
-                "images": cs.images,
-                "accuracy": pct(cs.correct / cs.images) if cs.images and labelled else "",
+                "c": cs,
                 "survival": tile(cs.survival, PROB_CMAP, 0.0, 1.0),
-                "survival_mean": pct(float(cs.survival.mean())),
                 "drop": tile(cs.mean_drop, DROP_CMAP, -drop_high, drop_high),
-                "takeover": pct(cs.takeover_rate),
-                "notebook_takeover": "" if (nb := cs.notebook_takeover_rate) is None else pct(nb),
                 "centre": "" if np.isnan(med) else f"{pct(med)} ({pct(q1)}–{pct(q3)})",
                 "strategies": strategies,
-                "suspects": sum(1 for st in cs.strategies if st.suspect),
             }
         )
-    wrong = [
-        {
-            "name": w.name,
-            "label": names[w.label],
-            "predicted": names[w.clean_class],
-            "prob": f"{w.clean_prob:.2f}",
-            **(example(w.index) if w.index in rows else {"image": "", "drop": ""}),
-        }
-        for w in data.wrong
-    ]
     return {
-        "title": f"Survey of {data.images:,} images: {m['model']['name']}",
-        "model": m["model"],
-        "settings": {
-            "patch": "x".join(map(str, s["patch"])),
-            "stride": "x".join(map(str, s["stride"])),
-            "fill": s["fill"],
-            "output": s["output"],
-            "grid": f"{r}x{c}",
-            "source": s["source"],
-            "notebook": s["notebook"],
-            "version": m["occsens_version"],
-        },
-        "grouped_by": data.grouped_by,
-        "images": f"{data.images:,}",
+        "data": data,
+        "m": m,
         "accuracy": pct(data.correct / data.images) if data.grouped_by == "true class" else "",
         "names": names,
         "classes": classes,
         "takeover": _matrix(data.takeover, names),
         "notebook_takeover": None if (nbm := data.notebook_takeover) is None else _matrix(nbm, names),
-        "centre_area": pct(data.centre_area),
-        "focus_share": pct(FOCUS_SHARE),
-        "wrong": wrong,
-        "wrong_total": f"{data.wrong_total:,}",
-        "suspects": sum(cl["suspects"] for cl in classes),
+        "focus_share": FOCUS_SHARE,
+        "wrong": [
+            dict(example(w.index) if w.index in rows else {"image": "", "drop": ""}, w=w) for w in data.wrong
+        ],
+        "suspects": sum(st.suspect for cs in data.classes for st in cs.strategies),
         "checks": read_survey_checks(folder),
     }
-
-
-def render(values: dict[str, Any]) -> str:
-    env = jinja2.Environment(
-        loader=jinja2.DictLoader(_template_sources((TEMPLATE, "report.css"))),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env.get_template(TEMPLATE).render(**values)
 
 
 def write_report(folder: str | Path, max_clusters: int = 6) -> Path:
     """Analyse the finished survey in ``folder`` and write its report, ``folder/_report.html``."""
     path = Path(folder)
-    html = render(view(analyse(path, max_clusters), path))
+    html = render_template(TEMPLATE, view(analyse(path, max_clusters), path))
     write_files(path, {store.REPORT: html.encode("utf-8")}, "the survey report")
     return path / store.REPORT

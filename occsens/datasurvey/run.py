@@ -29,7 +29,7 @@ from occsens.datasurvey.shard import Settings, run_shard
 from occsens.datasurvey.sources import Source, images_digest, source_of
 from occsens.engine import notebook_plan, occlude, plan_for
 from occsens.errors import OcclusionError, flag, integer, shown
-from occsens.files import check_out_dir
+from occsens.files import check_out_dir, write_files
 
 # 256 images a shard: the shipped model's shard is ~40 s on 2 busy cores, so an interrupt loses less
 # than a minute, and 10,000 images make 40 files of ~1 MB (Parquet reads best from files of MBs).
@@ -114,10 +114,6 @@ def _prepare_folder(folder: Path, manifest: dict[str, Any], resume: bool, overwr
     for path in stale:
         path.unlink()
     return manifest
-
-
-def _jobs(n: int, shard_size: int) -> list[Job]:
-    return [Job(i, first, min(shard_size, n - first)) for i, first in enumerate(range(0, n, shard_size))]
 
 
 def _in_process(
@@ -249,7 +245,8 @@ def survey(
         "shards": [],
     }
     manifest = _prepare_folder(folder, manifest, resume, overwrite)
-    jobs = _jobs(len(source), shard_size)
+    n = len(source)
+    jobs = [Job(i, first, min(shard_size, n - first)) for i, first in enumerate(range(0, n, shard_size))]
     done = store.finished_shards(folder, manifest) if manifest["shards"] else {}
     for shard in done.values():  # a finished shard must have seen the same images
         if images_digest(source.read(shard.first, shard.first + shard.count)) != shard.images_sha256:
@@ -259,7 +256,7 @@ def survey(
                 "occluded; survey into a new --out"
             )
     if not manifest["shards"]:
-        store.write_manifest(folder, manifest)
+        write_files(folder, {store.MANIFEST: store.manifest_bytes(manifest)}, "the survey manifest")
     todo = [job for job in jobs if job.index not in done]
     if progress is None:
         import sys

@@ -28,6 +28,7 @@ Columns, per image (R x C windows, flattened row by row; K classes):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -66,16 +67,6 @@ class Shard:
     file: str
     sha256: str  # of the Parquet file's bytes
     images_sha256: str  # of the images it occluded (float32), so a resume can tell the data changed
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "first": self.first,
-            "count": self.count,
-            "file": self.file,
-            "sha256": self.sha256,
-            "images_sha256": self.images_sha256,
-        }
 
 
 def _require_pyarrow() -> Any:
@@ -155,14 +146,10 @@ def finished_shards(folder: Path, manifest: dict[str, Any]) -> dict[int, Shard]:
 
 def write_shard(folder: Path, manifest: dict[str, Any], shard: Shard, data: bytes) -> dict[str, Any]:
     """Add ``shard`` to the store: its file and the manifest that lists it land together or not at all."""
-    shards = [s for s in manifest["shards"] if s["index"] != shard.index] + [shard.as_json()]
+    shards = [s for s in manifest["shards"] if s["index"] != shard.index] + [dataclasses.asdict(shard)]
     updated = dict(manifest, shards=sorted(shards, key=lambda s: s["index"]))
     write_files(folder, {shard.file: data, MANIFEST: manifest_bytes(updated)}, "the survey shard")
     return updated
-
-
-def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    write_files(folder, {MANIFEST: manifest_bytes(manifest)}, "the survey manifest")
 
 
 def stale_files(folder: Path) -> list[Path]:

@@ -19,21 +19,21 @@ from torch import fx, nn
 from occsens.engine.layers import ChannelsLast, GlobalMean, Product, Scaled
 
 
-def _arg(node: fx.Node, i: int, name: str, default: Any) -> Any:
+def arg(node: fx.Node, i: int, name: str, default: Any) -> Any:
     """Argument ``i`` of a call, given by position or by ``name``."""
     return node.args[i] if len(node.args) > i else node.kwargs.get(name, default)
 
 
-_MUL = {operator.mul, torch.mul, "mul"}
-_MEAN = {torch.mean, "mean"}
-_PAD = {F.pad}
-_PERMUTE = {torch.permute, "permute"}
-_RESHAPE = {torch.reshape, "reshape", "view"}
-_SUB = {operator.sub, torch.sub, "sub"}
-_DIV = {operator.truediv, torch.div, "div"}
+MUL = {operator.mul, torch.mul, "mul"}
+MEAN = {torch.mean, "mean"}
+PAD = {F.pad}
+PERMUTE = {torch.permute, "permute"}
+RESHAPE = {torch.reshape, "reshape", "view"}
+SUB = {operator.sub, torch.sub, "sub"}
+DIV = {operator.truediv, torch.div, "div"}
 # Element-wise functions, as the torch.nn layer that calls the same function (nn.Sigmoid.forward is
 # torch.sigmoid(x), nn.GELU's F.gelu(x, approximate), ...): (layer, the keyword arguments it takes).
-_ACTIVATIONS: dict[Any, tuple[type[nn.Module], tuple[str, ...]]] = {
+ACTIVATIONS: dict[Any, tuple[type[nn.Module], tuple[str, ...]]] = {
     **dict.fromkeys((torch.sigmoid, F.sigmoid, "sigmoid"), (nn.Sigmoid, ())),
     **dict.fromkeys((torch.tanh, F.tanh, "tanh"), (nn.Tanh, ())),
     **dict.fromkeys((F.hardsigmoid,), (nn.Hardsigmoid, ("inplace",))),
@@ -59,7 +59,7 @@ def read(reader: Any, node: fx.Node, kind: str, name: str, where: str) -> bool:
         reader.constants[node] = (owner, attr, tuple(given))
         return True
     if kind == "permute":
-        dims: Any = tuple(node.args[1:]) if len(node.args) > 2 else tuple(_arg(node, 1, "dims", ()))
+        dims: Any = tuple(node.args[1:]) if len(node.args) > 2 else tuple(arg(node, 1, "dims", ()))
         if first in reader.segments and dims == (0, 3, 1, 2):
             base, steps = reader.segments[first]
             block = ChannelsLast(nn.Sequential(*steps))
@@ -102,9 +102,9 @@ def read(reader: Any, node: fx.Node, kind: str, name: str, where: str) -> bool:
     x = reader.tensor(node, first, f"calls {name}")
     module: nn.Module
     if kind == "mean":
-        dims = _arg(node, 1, "dim", None)
+        dims = arg(node, 1, "dim", None)
         dims = (dims,) if isinstance(dims, int) else dims
-        keepdim = _arg(node, 2, "keepdim", False)
+        keepdim = arg(node, 2, "keepdim", False)
         extra = set(node.kwargs) - {"dim", "keepdim"}
         if (
             extra
@@ -116,8 +116,8 @@ def read(reader: Any, node: fx.Node, kind: str, name: str, where: str) -> bool:
             raise reader.refuse(node, f"calls {name} over other than the two spatial axes")
         module = GlobalMean(keepdim)
     elif kind == "pad":
-        pad = _arg(node, 1, "pad", None)
-        mode, value = _arg(node, 2, "mode", "constant"), _arg(node, 3, "value", None)
+        pad = arg(node, 1, "pad", None)
+        mode, value = arg(node, 2, "mode", "constant"), arg(node, 3, "value", None)
         if (
             mode != "constant"
             or not isinstance(pad, (tuple, list))
@@ -128,7 +128,7 @@ def read(reader: Any, node: fx.Node, kind: str, name: str, where: str) -> bool:
             raise reader.refuse(node, f"calls {name} other than constant padding of height and width")
         module = nn.ConstantPad2d(tuple(pad), 0.0 if value is None else float(value))  # type: ignore[arg-type]
     else:
-        layer, options = _ACTIVATIONS[node.target]
+        layer, options = ACTIVATIONS[node.target]
         if len(node.args) > 1 or set(node.kwargs) - set(options):
             raise reader.refuse(node, f"calls {name} with other arguments")
         kwargs = dict(node.kwargs)

@@ -200,12 +200,12 @@ def _fill_tensor(fill: Any) -> torch.Tensor:
         ) from None
 
 
-def _compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bool) -> torch.Tensor:
+def compose(x: torch.Tensor, fill: torch.Tensor, mask: torch.Tensor, reveal: bool) -> torch.Tensor:
     """The occluded inputs: the fill where the window is (outside it when ``reveal``), the image elsewhere."""
     return torch.where(mask, x, fill) if reveal else torch.where(mask, fill, x)
 
 
-def _occluded(
+def occluded_input(
     images: torch.Tensor, plan: Plan, fill: Fill, image: int, window: int, reveal: bool = False
 ) -> torch.Tensor:
     """[1, C, H, W]: what the model sees for image number ``image`` at window number ``window``.
@@ -215,4 +215,4 @@ def _occluded(
     """
     mask = plan.window_masks([window]).view(1, 1, *plan.image_size).to(images.device)
     x = images[image : image + 1]
-    return _compose(x, fill.images(x, [image], ~mask if reveal else mask), mask, reveal)
+    return compose(x, fill.images(x, [image], ~mask if reveal else mask), mask, reveal)

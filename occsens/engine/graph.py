@@ -66,7 +66,7 @@ from torch.fx._symbolic_trace import _constant_attribute_types as _STORED
 from torch.fx._symbolic_trace import _proxyable_classes
 
 from occsens.engine import blocks, receptive
-from occsens.engine.blocks import _ACTIVATIONS, _DIV, _MEAN, _MUL, _PAD, _PERMUTE, _RESHAPE, _SUB, _arg
+from occsens.engine.blocks import ACTIVATIONS, DIV, MEAN, MUL, PAD, PERMUTE, RESHAPE, SUB, arg
 from occsens.engine.layers import (
     ChannelsLast,
     Product,
@@ -338,14 +338,14 @@ def _kind(node: fx.Node) -> str | None:
         ("relu", _RELU),
         ("relu_", _RELU_),
         ("pool", _POOL),
-        ("mul", _MUL),
-        ("mean", _MEAN),
-        ("pad", _PAD),
-        ("permute", _PERMUTE),
-        ("reshape", _RESHAPE),
-        ("sub", _SUB),
-        ("div", _DIV),
-        ("activation", _ACTIVATIONS),
+        ("mul", MUL),
+        ("mean", MEAN),
+        ("pad", PAD),
+        ("permute", PERMUTE),
+        ("reshape", RESHAPE),
+        ("sub", SUB),
+        ("div", DIV),
+        ("activation", ACTIVATIONS),
     ):
         try:
             if target in targets:
@@ -481,10 +481,10 @@ class _Converter:
             extra = set(node.kwargs) - {"start_dim", "end_dim"}
             if len(node.args) > 3 or extra:
                 raise self.refuse(node, f"calls {name} with arguments {sorted(extra)}")
-            module = nn.Flatten(_arg(node, 1, "start_dim", 0), _arg(node, 2, "end_dim", -1))
+            module = nn.Flatten(arg(node, 1, "start_dim", 0), arg(node, 2, "end_dim", -1))
             self.aliases[node] = x
         elif kind in ("relu", "relu_"):
-            inplace = kind == "relu_" or bool(_arg(node, 1, "inplace", False))
+            inplace = kind == "relu_" or bool(arg(node, 1, "inplace", False))
             if len(node.args) > 2 or set(node.kwargs) - {"inplace"}:
                 raise self.refuse(node, f"calls {name} with other arguments")
             if inplace:

@@ -27,7 +27,7 @@ from occsens.errors import OcclusionError, shown
 _ACTIVATION_FACTOR = 64
 
 
-_MEMORY_BUDGET = {"cpu": 48 << 20, "cuda": 1 << 30}
+MEMORY_BUDGET = {"cpu": 48 << 20, "cuda": 1 << 30}
 
 
 LAYOUTS = ("NCHW", "NHWC")
@@ -335,7 +335,7 @@ def default_batch_size(images: torch.Tensor, device: torch.device) -> int:
     """Occluded images per model call: the device's memory budget over one image's estimated footprint,
     on the CPU at least ``_CPU_FLOOR`` while that stays under ``_FLOOR_MEMORY``."""
     per_image = images[0].numel() * images.element_size() * _ACTIVATION_FACTOR
-    budget = _MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"]
+    budget = MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"]
     size = int(max(1, min(4096, budget // per_image)))
     if device.type != "cuda" and size < _CPU_FLOOR:
         size = int(max(size, min(_CPU_FLOOR, _FLOOR_MEMORY // per_image)))

@@ -5,44 +5,19 @@ What is computed is stated once, in ``occsens.engine``'s docstring.
 
 from __future__ import annotations
 
-import contextlib
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import torch
-from torch import nn
 
-from occsens.engine import validate
-from occsens.engine.fill import Fill, _compose, _occluded, resolve_fill
-from occsens.engine.incremental import supports
-from occsens.engine.model import (
-    as_images,
-    check_output,
-    default_batch_size,
-    eval_mode,
-    full_float32,
-    model_scores,
-    progress_bar,
-    run_device,
-)
-from occsens.engine.plan import Pair, Plan, box_masks, box_sums, notebook_plan, plan_for
-from occsens.engine.schedule import (
-    ENGINES,
-    _check_spots,
-    _clean_forward,
-    _GuardFailed,
-    _run_incremental,
-    _spot_windows,
-    _use_incremental,
-)
+from occsens.engine import schedule, validate
+from occsens.engine.fill import Fill, occluded_input, resolve_fill
+from occsens.engine.model import as_images, check_output, eval_mode, full_float32, run_device
+from occsens.engine.plan import Pair, Plan, box_sums, notebook_plan, plan_for
+from occsens.engine.schedule import ENGINES, Request
 from occsens.errors import OcclusionError, flag, integer, shown
-
-# progress=None shows a bar when a call is estimated to take longer than this: past a few seconds a
-# user starts to wonder whether anything is happening; below it a bar is only noise in a notebook.
-PROGRESS_AFTER_S = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,7 +112,7 @@ class Occlusion:
                 f"position (image={image}, row={row}, col={col}) is outside the result: "
                 f"images 0..{len(self.images) - 1}, rows 0..{r - 1}, cols 0..{c - 1}"
             )
-        return _occluded(self.images, self.plan, self._fill, image, row * c + col, self.reveal)[0]
+        return occluded_input(self.images, self.plan, self._fill, image, row * c + col, self.reveal)[0]
 
     def __repr__(self) -> str:
         n, ch, h, w = self.images.shape
@@ -172,46 +147,36 @@ def _presentation() -> Any:
     return importlib.import_module("occsens.report.plots")
 
 
-def _run(
-    model: Callable,
-    images: torch.Tensor,
-    plan: Plan,
-    fill: Fill,
-    reveal: bool,
-    batch_size: int,
-    device: torch.device,
-    progress: bool,
-    channels_last: bool = False,
-    output: Any = "softmax",
-) -> torch.Tensor:
-    """Scores (``output``, softmax by default) of every (image, window) pair: [N, R*C, K], in chunks.
-
-    ``channels_last`` hands the model channels-last inputs (only for models whose every layer
-    ``occsens.engine.receptive`` knows: a model that calls ``view`` on its maps would break); convolution
-    and pooling run up to 1.4x faster that way on CPU, with the same values.
-    """
-    n, p = len(images), plan.positions
-    boxes = plan.windows.reshape(p, 4).to(device)  # each chunk's masks are built from its boxes
-    x_all = images.to(device)
-    fill = fill.on(device)
-    out: torch.Tensor | None = None
-    with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
-        for start in range(0, n * p, batch_size):
-            pairs = torch.arange(start, min(start + batch_size, n * p))
-            image_idx, window_idx = pairs // p, pairs % p
-            x = x_all[image_idx]
-            mask = box_masks(boxes[window_idx.to(device)], plan.image_size).unsqueeze(1)  # bool [B, 1, H, W]
-            fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
-            occluded = _compose(x, fill_values, mask, reveal)
-            if channels_last:
-                occluded = occluded.contiguous(memory_format=torch.channels_last)
-            probs = model_scores(model, occluded, len(pairs), output)
-            if out is None:  # kept on the device until the end: one copy back instead of one per chunk
-                out = probs.new_empty(n * p, probs.shape[1])
-            out[start : start + len(pairs)] = probs
-            bar.update(len(pairs))
-    assert out is not None
-    return out.view(n, p, -1).cpu()
+def compute(request: Request) -> Occlusion:
+    """The ``Occlusion`` of a checked request (its arguments are not checked again)."""
+    model, images, plan, fill = request.model, request.images, request.plan, request.fill
+    with eval_mode(model) as was_training, full_float32():
+        if was_training:
+            warnings.warn(
+                "model was in training mode; occsens runs it in eval mode (dropout off, batch-norm running "
+                "statistics) and restores its mode afterwards",
+                stacklevel=4,
+            )
+        ran = schedule.run(request)
+    clean, probs = ran.clean, ran.probs
+    if probs.shape[2] != clean.shape[1]:
+        raise OcclusionError(
+            f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
+        )
+    r, c = plan.grid
+    return Occlusion(
+        images,
+        clean,
+        probs.view(len(images), r, c, -1),
+        ran.target,
+        plan,
+        request.reveal,
+        fill.description,
+        was_training,
+        fill,
+        ran.engine,
+        request.output_name,
+    )
 
 
 def _occlude_with_plan(
@@ -236,85 +201,24 @@ def _occlude_with_plan(
     validate.model(model)
     if batch_size is not None:
         batch_size = integer(batch_size, "batch_size", low=1, valid="a positive int or None")
-    validate.check_target(target, len(images))
+    checked_target = validate.check_target(target, len(images))
     resolved_fill = resolve_fill(fill, images)
     dev = run_device(model, device)
-    size = batch_size if batch_size is not None else default_batch_size(images, dev)
-
-    with eval_mode(model) as was_training, full_float32():
-        if was_training:
-            warnings.warn(
-                "model was in training mode; occsens runs it in eval mode (dropout off, batch-norm running "
-                "statistics) and restores its mode afterwards",
-                stacklevel=3,
-            )
-        # A model with its own forward is traced (its Python runs once, on symbolic values): in eval
-        # mode and without autograd, as every real call, so the graph is the one the model runs.
-        # engine="brute" never traces: it runs nothing but the model's own forward.
-        with torch.inference_mode():
-            unsupported = supports(model, plan.image_size, images.shape[1], trace=engine != "brute")
-        # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
-        fast_layout = unsupported is None and dev.type == "cpu"
-        layout = torch.channels_last if fast_layout else torch.contiguous_format
-        incremental, not_used = _use_incremental(engine, model, images, plan, reveal, unsupported, dev)
-        spots = _spot_windows(len(images), plan) if incremental else []
-        spot_inputs = [_occluded(images, plan, resolved_fill, i, w) for i, w in spots]
-        started = time.perf_counter()
-        clean, spot_probs = _clean_forward(model, images, spot_inputs, size, dev, layout, output)
-        if progress is None:  # automatic: a bar when brute force would take more than a few seconds
-            per_image = (time.perf_counter() - started) / (len(images) + len(spot_inputs))
-            progress = per_image * len(images) * plan.positions > PROGRESS_AFTER_S
-        targets = validate.targets(target, clean)
-        probs, used = None, "brute" if not_used is None else f"brute (incremental not used: {not_used})"
-        if incremental:
-            try:
-                probs, tolerance = _run_incremental(
-                    cast(nn.Module, model),
-                    images,
-                    plan,
-                    resolved_fill,
-                    size,
-                    dev,
-                    progress,
-                    clean,
-                    chunk_given=batch_size is not None,
-                    output=output,
-                )
-                _check_spots(probs, spots, spot_probs, tolerance)
-                used = "incremental"
-            except Exception as exc:  # noqa: BLE001 - any failure of the fast path: the exact one decides
-                reason = (
-                    str(exc) if isinstance(exc, _GuardFailed) else f"it raised {type(exc).__name__}: {exc}"
-                )
-                if engine == "incremental":
-                    raise OcclusionError(
-                        f"engine 'incremental' failed its check on this model: {reason}; use engine='auto' "
-                        "or 'brute'"
-                    ) from exc
-                warnings.warn(
-                    f"incremental engine failed its check ({reason}); running every window in full instead",
-                    stacklevel=3,
-                )
-                probs, used = None, f"brute (fallback: {reason})"
-        if probs is None:
-            probs = _run(model, images, plan, resolved_fill, reveal, size, dev, progress, fast_layout, output)
-    if probs.shape[2] != clean.shape[1]:
-        raise OcclusionError(
-            f"model returned {probs.shape[2]} classes for occluded images but {clean.shape[1]} for clean ones"
+    return compute(
+        Request(
+            model,
+            images,
+            plan,
+            resolved_fill,
+            checked_target,
+            reveal,
+            output,
+            output_name,
+            dev,
+            batch_size,
+            progress,
+            engine,
         )
-    r, c = plan.grid
-    return Occlusion(
-        images,
-        clean,
-        probs.view(len(images), r, c, -1),
-        targets,
-        plan,
-        reveal,
-        resolved_fill.description,
-        was_training,
-        resolved_fill,
-        used,
-        output_name,
     )
 
 
@@ -351,7 +255,7 @@ def occlude(
             many windows per call for the incremental engine, whose windows carry only changed boxes).
         device: where the model runs; None = where its parameters are.
         progress: a progress bar on stderr: True, False, or None (default) for one whenever the
-            call is estimated to take more than ``PROGRESS_AFTER_S`` seconds (from the time of its
+            call is estimated to take more than ``schedule.PROGRESS_AFTER_S`` seconds (from the time of its
             clean forward pass, times the windows).
         engine: "auto" (incremental on CPU where it applies and saves time, checked on every call and
             replaced by brute force when a check fails: see "Engines" in the module docstring),

@@ -8,21 +8,164 @@ measured faster; every incremental call then checks itself against the model's o
 from __future__ import annotations
 
 import contextlib
+import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from occsens.engine import validate
 from occsens.engine.extents import layer_extents
-from occsens.engine.fill import Fill, _compose
-from occsens.engine.incremental import CleanActivations, window_logits
-from occsens.engine.model import _MEMORY_BUDGET, checked_scores, model_scores, progress_bar
+from occsens.engine.fill import Fill, compose, occluded_input
+from occsens.engine.incremental import CleanActivations, supports, window_logits
+from occsens.engine.model import MEMORY_BUDGET, checked_scores, default_batch_size, model_scores, progress_bar
 from occsens.engine.plan import Plan, box_masks
 from occsens.errors import OcclusionError
+
+# progress=None shows a bar when a call is estimated to take longer than this: past a few seconds a
+# user starts to wonder whether anything is happening; below it a bar is only noise in a notebook.
+PROGRESS_AFTER_S = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """One occlusion call with every argument checked: what ``occlusion.compute`` runs.
+
+    ``occlude``'s door builds it from a user's arguments; ``occsens.engine.Runs`` builds it from values
+    its callers checked at their own door, so nothing is checked twice.
+    """
+
+    model: Callable  # accepted by ``validate.model``
+    images: torch.Tensor  # float32 [N, C, H, W], as ``as_images`` returns them
+    plan: Plan
+    fill: Fill  # resolved for ``images``
+    target: int | list[int] | None  # as ``validate.check_target`` returns it
+    reveal: bool
+    output: Any  # "softmax", "probs", "sigmoid" or a scoring callable
+    output_name: str  # ``check_output(output)``
+    device: torch.device
+    batch_size: int | None = None  # a positive int, or None for ``default_batch_size``
+    progress: bool | None = None
+    engine: str = "auto"  # one of ``ENGINES``
+
+
+@dataclass(frozen=True, eq=False)
+class Scores:
+    """What ``run`` computed for one ``occlude`` call."""
+
+    clean: torch.Tensor  # float32 [N, K]: the model's own scores on the unoccluded images
+    target: torch.Tensor  # int64 [N]: the checked target classes
+    probs: torch.Tensor  # float32 [N, P, K]: the scores at every window
+    engine: str  # which engine computed probs (``Occlusion.engine``)
+
+
+def run(request: Request) -> Scores:
+    """The scores of every window for one checked call, inside ``eval_mode`` and ``full_float32``.
+
+    The incremental engine runs where ``engine`` and ``_use_incremental`` allow it, guarded: its clean
+    pass and two spot windows are checked against the model's own forward (``_GuardFailed``); a failed
+    guard reruns the call by brute force with one warning ("fallback: ..."), or raises for
+    ``engine="incremental"``.
+    """
+    model, images, plan, fill = request.model, request.images, request.plan, request.fill
+    device, progress, engine, output = request.device, request.progress, request.engine, request.output
+    batch_size = request.batch_size
+    size = batch_size if batch_size is not None else default_batch_size(images, device)
+    # A model with its own forward is traced (its Python runs once, on symbolic values): in eval
+    # mode and without autograd, as every real call, so the graph is the one the model runs.
+    # engine="brute" never traces: it runs nothing but the model's own forward.
+    with torch.inference_mode():
+        unsupported = supports(model, plan.image_size, images.shape[1], trace=engine != "brute")
+    # channels-last pays on CPU (up to 1.4x); on an H200 in full float32 it made brute force 3x slower
+    fast_layout = unsupported is None and device.type == "cpu"
+    layout = torch.channels_last if fast_layout else torch.contiguous_format
+    incremental, not_used = _use_incremental(engine, model, images, plan, request.reveal, unsupported, device)
+    spots = _spot_windows(len(images), plan) if incremental else []
+    spot_inputs = [occluded_input(images, plan, fill, i, w) for i, w in spots]
+    started = time.perf_counter()
+    clean, spot_probs = _clean_forward(model, images, spot_inputs, size, device, layout, output)
+    if progress is None:  # automatic: a bar when brute force would take more than a few seconds
+        per_image = (time.perf_counter() - started) / (len(images) + len(spot_inputs))
+        progress = per_image * len(images) * plan.positions > PROGRESS_AFTER_S
+    targets = validate.targets(request.target, clean)
+    used = "brute" if not_used is None else f"brute (incremental not used: {not_used})"
+    if incremental:
+        try:
+            probs, tolerance = _run_incremental(
+                cast(nn.Module, model),
+                images,
+                plan,
+                fill,
+                size,
+                device,
+                progress,
+                clean,
+                chunk_given=batch_size is not None,
+                output=output,
+            )
+            _check_spots(probs, spots, spot_probs, tolerance)
+            return Scores(clean, targets, probs, "incremental")
+        except Exception as exc:  # noqa: BLE001 - any failure of the fast path: the exact one decides
+            reason = str(exc) if isinstance(exc, _GuardFailed) else f"it raised {type(exc).__name__}: {exc}"
+            if engine == "incremental":
+                raise OcclusionError(
+                    f"engine 'incremental' failed its check on this model: {reason}; use engine='auto' "
+                    "or 'brute'"
+                ) from exc
+            warnings.warn(
+                f"incremental engine failed its check ({reason}); running every window in full instead",
+                stacklevel=5,
+            )
+            used = f"brute (fallback: {reason})"
+    probs = _brute(model, images, plan, fill, request.reveal, size, device, progress, fast_layout, output)
+    return Scores(clean, targets, probs, used)
+
+
+def _brute(
+    model: Callable,
+    images: torch.Tensor,
+    plan: Plan,
+    fill: Fill,
+    reveal: bool,
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+    channels_last: bool = False,
+    output: Any = "softmax",
+) -> torch.Tensor:
+    """Scores (``output``, softmax by default) of every (image, window) pair: [N, R*C, K], in chunks.
+
+    ``channels_last`` hands the model channels-last inputs (only for models whose every layer
+    ``occsens.engine.receptive`` knows: a model that calls ``view`` on its maps would break); convolution
+    and pooling run up to 1.4x faster that way on CPU, with the same values.
+    """
+    n, p = len(images), plan.positions
+    boxes = plan.windows.reshape(p, 4).to(device)  # each chunk's masks are built from its boxes
+    x_all = images.to(device)
+    fill = fill.on(device)
+    out: torch.Tensor | None = None
+    with contextlib.closing(progress_bar(n * p, progress)) as bar:  # closed on errors too
+        for start in range(0, n * p, batch_size):
+            pairs = torch.arange(start, min(start + batch_size, n * p))
+            image_idx, window_idx = pairs // p, pairs % p
+            x = x_all[image_idx]
+            mask = box_masks(boxes[window_idx.to(device)], plan.image_size).unsqueeze(1)  # bool [B, 1, H, W]
+            fill_values = fill.images(x, image_idx, ~mask if reveal else mask).to(device)
+            occluded = compose(x, fill_values, mask, reveal)
+            if channels_last:
+                occluded = occluded.contiguous(memory_format=torch.channels_last)
+            probs = model_scores(model, occluded, len(pairs), output)
+            if out is None:  # kept on the device until the end: one copy back instead of one per chunk
+                out = probs.new_empty(n * p, probs.shape[1])
+            out[start : start + len(pairs)] = probs
+            bar.update(len(pairs))
+    assert out is not None
+    return out.view(n, p, -1).cpu()
 
 
 def _run_incremental(
@@ -37,7 +180,7 @@ def _run_incremental(
     chunk_given: bool = False,
     output: Any = "softmax",
 ) -> tuple[torch.Tensor, float]:
-    """The same probabilities as ``_run``, computing each layer only where the window changed it, and
+    """The same probabilities as ``_brute``, computing each layer only where the window changed it, and
     the tolerance its checks held them to (``engine_tolerance``, the largest over the groups).
 
     Images go in groups whose clean activations are kept (``_clean_group``); the (image, window)
@@ -91,7 +234,7 @@ def _run_incremental(
                 pair = torch.arange(start, min(start + size, pairs), device=device)
                 member, idx = pair % len(members), order[pair // len(members)]
                 x, mask = members[member], box_masks(win[idx], plan.image_size).unsqueeze(1)
-                occluded = _compose(x, fill.images(x, first + member, mask).to(device), mask, False)
+                occluded = compose(x, fill.images(x, first + member, mask).to(device), mask, False)
                 batch = torch.arange(len(pair), device=device).view(-1, 1, 1, 1)
                 chan = torch.arange(x.shape[1], device=device).view(1, -1, 1, 1)
                 boxes = occluded[batch, chan, rows[idx].unsqueeze(1), cols[idx].unsqueeze(1)]
@@ -205,7 +348,7 @@ def _incremental_chunk(batch_size: int, footprint: float) -> int:
 def _clean_group(images: torch.Tensor, device: torch.device) -> int:
     """Images whose clean activations the incremental engine keeps at once."""
     kept = images[0].numel() * images.element_size() * _KEPT_FACTOR
-    return int(max(1, _MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"] // kept))
+    return int(max(1, MEMORY_BUDGET["cuda" if device.type == "cuda" else "cpu"] // kept))
 
 
 ENGINES = ("auto", "brute", "incremental")

@@ -10,8 +10,15 @@ identified by what decides its numbers:
 * the images: their shape, dtype, device and a hash of their bytes (an equal copy is the same images);
 * the settings: the plan's geometry (sliding or notebook, patch, stride), the fill (a name, a
   number, per-channel values, a hash of a baseline image, or the callable itself), reveal, the
-  target classes, the batch size, the engine and the output;
-* ``repeat``: the determinism check repeats a run on purpose, and says which repetition it wants.
+  target classes, the batch size, the engine and the output.
+
+The store is behind its callers' doors: it takes images as ``as_images`` returns them and a fill, output
+and settings its callers checked (``occsens.run_checks``, the report builder). It checks each model object
+once (``validate.model``) and each ``output`` once, resolves each fill once per images (once per image
+size for a fill that does not depend on the images' pixels: a number, per-channel values, one baseline
+image, noise, a callable), and runs each request through ``occsens.engine.occlusion.compute`` without
+knocking on ``occlude``'s door again. Images of another kind (not float32 ``[N, C, H, W]``) are checked
+(``as_images``) on the way in.
 
 A run is filed under the classes its heatmap shows: a request with target None (each image's clean
 prediction) and one that names those classes are the same request once any run on that model and
@@ -32,10 +39,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from occsens.engine import occlusion
-from occsens.engine.occlusion import Occlusion
-from occsens.engine.plan import Pair
+from occsens.engine import occlusion, validate
+from occsens.engine.fill import Fill, resolve_fill
+from occsens.engine.model import as_images, check_output, run_device
+from occsens.engine.occlusion import Occlusion, Request
+from occsens.engine.plan import Pair, Plan, notebook_plan, plan_for
 from occsens.engine.validate import check_target
+from occsens.errors import integer
 
 Key = tuple
 
@@ -48,6 +58,9 @@ class Runs:
         self._held: list[Any] = []  # objects whose id is in a key: alive as long as the store
         self._hashes: dict[int, tuple[torch.Tensor, int, str]] = {}
         self._clean: dict[Key, tuple[int, ...]] = {}  # (model, images, output) -> clean predictions
+        self._fills: dict[Key, Fill] = {}  # (fill, images or their size) -> the fill resolved for them
+        self._outputs: dict[Any, str] = {}  # output -> its checked name
+        self._models: set[int] = set()  # ids of the (held) model objects checked
         self.made: list[Key] = []
 
     def __len__(self) -> int:
@@ -66,35 +79,14 @@ class Runs:
         batch_size: int | None = None,
         output: Any = "softmax",
         engine: str = "auto",
-        repeat: int = 0,
     ) -> Occlusion:
         """``occsens.occlude`` with these arguments (no progress bar), computed once per key."""
         geometry = ("sliding", _pair(patch), _pair(stride) if stride is not None else _pair(patch))
-        return self._get(
-            model,
-            images,
-            geometry,
-            fill,
-            target,
-            reveal,
-            batch_size,
-            output,
-            engine,
-            repeat,
-            lambda: occlusion.occlude(
-                model,
-                images,
-                patch=patch,
-                stride=stride,
-                fill=fill,
-                target=target,
-                reveal=reveal,
-                batch_size=batch_size,
-                output=output,
-                engine=engine,
-                progress=False,  # a job shows one bar of its own
-            ),
-        )
+
+        def plan(x: torch.Tensor) -> Plan:
+            return plan_for((x.shape[2], x.shape[3]), patch, stride)
+
+        return self._get(model, images, geometry, fill, target, reveal, batch_size, output, engine, plan)
 
     def notebook_occlude(
         self,
@@ -119,18 +111,7 @@ class Runs:
             batch_size,
             output,
             engine,
-            0,
-            lambda: occlusion.notebook_occlude(
-                model,
-                images,
-                size=size,
-                fill=fill,
-                target=target,
-                batch_size=batch_size,
-                output=output,
-                engine=engine,
-                progress=False,
-            ),
+            lambda x: notebook_plan((x.shape[2], x.shape[3]), size),
         )
 
     def _get(
@@ -144,25 +125,65 @@ class Runs:
         batch_size: int | None,
         output: Any,
         engine: str,
-        repeat: int,
-        compute: Callable[[], Occlusion],
+        plan: Callable[[torch.Tensor], Plan],
     ) -> Occlusion:
-        if not isinstance(images, torch.Tensor):  # not validated yet: the engine's door says what is wrong
-            return compute()
+        if not (isinstance(images, torch.Tensor) and images.dtype == torch.float32 and images.ndim == 4):
+            images = as_images(images)  # not images as ``as_images`` returns them: checked here
+        if batch_size is not None:  # a plain int, checked where it enters the key (explain hands it on)
+            batch_size = integer(batch_size, "batch_size", low=1, valid="a positive int or None")
         model_key = self._model(model)
         subject = (model_key, self._images(images), self._held_id(output))
-        settings = (geometry, self._fill(fill), bool(reveal), batch_size, engine, repeat)
-        classes = self._target(target, len(images))
+        fill_key = self._fill(fill)
+        settings = (geometry, fill_key, bool(reveal), batch_size, engine)
+        checked = check_target(target, len(images))
+        classes = _classes(checked, len(images))
         if classes is None:  # each image's clean prediction: known once any run on these images is made
             classes = self._clean.get(subject)
         found = None if classes is None else self._done.get((subject, settings, classes))
         if found is not None:
             return found
-        res = compute()
+        if id(model) not in self._models:
+            validate.model(model)
+            self._models.add(id(model))  # held by its key: the id stays its own
+        request = Request(
+            model,
+            images,
+            plan(images),
+            self._resolved(fill, fill_key, images, subject[1]),
+            checked,
+            bool(reveal),
+            output,
+            self.output_name(output),
+            run_device(model, None),
+            batch_size,
+            False,  # no progress bar: a job shows one of its own
+            engine,
+        )
+        res = occlusion.compute(request)
         self.made.append((subject, settings, classes))
         self._clean.setdefault(subject, tuple(res.clean_probs.argmax(dim=1).tolist()))
         self._done[(subject, settings, tuple(res.target.tolist()))] = res
         return res
+
+    def output_name(self, output: Any) -> str:
+        """``check_output(output)``, once per output."""
+        key = self._held_id(output)
+        if key not in self._outputs:
+            self._outputs[key] = check_output(output)
+        return self._outputs[key]
+
+    def fill(self, fill: Any, images: torch.Tensor) -> Fill:
+        """``resolve_fill(fill, images)``, resolved once (see the module docstring)."""
+        return self._resolved(fill, self._fill(fill), images, self._images(images))
+
+    def _resolved(self, fill: Any, fill_key: Any, images: torch.Tensor, images_key: Key) -> Fill:
+        by_size = (fill_key, tuple(images.shape[1:]))
+        found = self._fills.get(by_size) or self._fills.get((fill_key, images_key))
+        if found is None:
+            found = resolve_fill(fill, images)
+            pixels = found.fn is None and found.description in ("mean", "blur", "baseline images")
+            self._fills[(fill_key, images_key) if pixels else by_size] = found
+        return found
 
     def _held_id(self, value: Any) -> Any:
         """A string or number as itself; any other object by its id, kept alive so the id stays its own."""
@@ -203,12 +224,12 @@ class Runs:
             return tuple(self._fill(v) for v in fill)
         return self._held_id(fill)
 
-    @staticmethod
-    def _target(target: Any, n: int) -> tuple[int, ...] | None:
-        checked = check_target(target, n)
-        if checked is None:
-            return None
-        return tuple([checked] * n) if isinstance(checked, int) else tuple(checked)
+
+def _classes(target: int | list[int] | None, n: int) -> tuple[int, ...] | None:
+    """A checked target as one class per image; None stays None (each image's clean prediction)."""
+    if target is None:
+        return None
+    return tuple([target] * n) if isinstance(target, int) else tuple(target)
 
 
 def _pair(value: Any) -> Any:

@@ -12,8 +12,9 @@ Its floors, each importing only those below it:
 * ``formatting`` and ``findings``: the sentences, each with the formatted numbers it rests on;
 * ``questions``, ``evidence`` and ``answers``: the asker's four questions, the numbers each answer
   cites and the answers themselves; ``verdicts``: the sanity checks' verdicts, power and summary;
-* ``view`` and ``view_sample``: the view model the template renders; ``render``: the page and the
-  JSON numbers;
+* ``view`` and ``view_sample``: the view model (the records themselves, figures and sentences);
+  ``templates``: every page from ``templates/``, numbers formatted there; ``render``: the page and
+  the JSON numbers, both read from the same records;
 * ``make``: the pipeline (``make_report``) and the atomic writer (``write_report``);
 * in a notebook: ``display`` (one-line reprs and small HTML snippets; ``show_checks``), ``plots``
   (``Occlusion.plot``, ``overlay`` and its inline summary) and ``explain`` (``occsens.explain``: the

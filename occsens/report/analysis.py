@@ -68,10 +68,6 @@ class Cell:
     def right(self) -> int:
         return self.left + self.width - 1
 
-    @property
-    def area(self) -> int:
-        return self.height * self.width
-
 
 def _region(rect: np.ndarray, row: int, col: int) -> Cell:
     top, left, height, width = (int(v) for v in rect)
@@ -110,12 +106,11 @@ class MapStats:
     windows: np.ndarray  # int [R, C, 4]: (top, left, height, width) actually filled
     cells: np.ndarray  # int [R, C, 4]: the rectangle each position is drawn as
     most_important: Cell  # the window with the largest drop (the cell it is drawn as)
-    most_important_window: Cell  # the rectangle actually filled there
     max_drop: float
     min_target_prob: float
     max_target_prob: float
     median_target_prob: float
-    positions_dropping: int  # positions where the drop exceeds IMPORTANT_DROP
+    windows_dropping: int  # positions where the drop exceeds IMPORTANT_DROP
     kept: int  # positions where the clean class is still the most probable
     replacement: int | None  # the class winning most positions among those the clean class lost
     replacement_count: int
@@ -197,12 +192,11 @@ def map_stats(res: Occlusion, n: int) -> MapStats:
         windows=windows,
         cells=cells,
         most_important=_region(cells[r, c], r, c),
-        most_important_window=_region(windows[r, c], r, c),
         max_drop=float(drop[r, c]),
         min_target_prob=float(heat.min()),
         max_target_prob=float(heat.max()),
         median_target_prob=float(np.median(heat)),
-        positions_dropping=int((drop > IMPORTANT_DROP).sum()),
+        windows_dropping=int((drop > IMPORTANT_DROP).sum()),
         kept=counts[clean],
         replacement=replacement,
         replacement_count=rep_counts.get(replacement, 0) if replacement is not None else 0,
@@ -264,7 +258,7 @@ class SampleAnalysis:
     """Everything the report says about one image."""
 
     name: str  # e.g. "test #1" or a file name
-    index: int | None  # official CIFAR-10 test-set index, when there is one
+    index: int | None  # the image's index in its data set (a test-set index), when there is one
     true_label: int | None
     image: np.ndarray  # float [H, W, C] in [0, 1]
     clean_probs: np.ndarray  # float [K]: softmax of the unoccluded image
@@ -303,9 +297,12 @@ class SampleAnalysis:
         k = self.runner_up
         return 0 if k is None else int(self.main.class_counts[k])
 
-    def fill_replacements(self) -> tuple[int | None, ...]:
-        """The top replacement class under each compared fill (None: the clean class kept every position)."""
-        return tuple(f.stats.replacement for f in self.fills)
+    @property
+    def fill_matches(self) -> tuple[int, int]:
+        """(fills whose top replacement is the class of an image made only of that fill, fills under which
+        some class takes over)."""
+        taken = [f for f in self.fills if f.stats.replacement is not None]
+        return sum(1 for f in taken if f.stats.replacement == f.only_class), len(taken)
 
     @property
     def fill_verdict(self) -> str:
@@ -313,7 +310,7 @@ class SampleAnalysis:
         "none" (no fill lets a class take over: nothing to compare), "one" (only one does: nothing to
         compare it with), "changes" (the top replacement differs between them: the occluder decides)
         or "same" (the same class under all of them: it comes from the image)."""
-        taken = [k for k in self.fill_replacements() if k is not None]
+        taken = [f.stats.replacement for f in self.fills if f.stats.replacement is not None]
         if not taken:
             return "none"
         if len(taken) == 1:
@@ -327,7 +324,8 @@ class SampleAnalysis:
         return self.fill_verdict == "changes"
 
 
-def _hwc(image: torch.Tensor) -> np.ndarray:
+def hwc(image: torch.Tensor) -> np.ndarray:
+    """An image ``[C, H, W]`` as the figures draw it: float64 ``[H, W, C]``."""
     return image.permute(1, 2, 0).numpy().astype(np.float64)
 
 
@@ -336,7 +334,7 @@ def _item(res: Occlusion, stats: MapStats, n: int, row: int, col: int, reason: s
         reason,
         _region(stats.cells[row, col], row, col),
         _region(stats.windows[row, col], row, col),
-        _hwc(res.occluded(n, row, col)),
+        hwc(res.occluded(n, row, col)),
         int(stats.class_map[row, col]),
         float(stats.top_prob[row, col]),
         float(stats.heatmap[row, col]),
@@ -400,7 +398,7 @@ def analyse(
         fills = tuple(
             FillStats(
                 map_stats(res, n),
-                _hwc(only.occluded(n, 0, 0)),
+                hwc(only.occluded(n, 0, 0)),
                 int(only.probs[n, 0, 0].argmax()),
                 float(only.probs[n, 0, 0].max()),
             )
@@ -427,7 +425,7 @@ def analyse(
                 name=sample_names[n],
                 index=None if index is None else int(index),
                 true_label=None if label is None else int(label),
-                image=_hwc(runs.main.images[n]),
+                image=hwc(runs.main.images[n]),
                 clean_probs=runs.main.clean_probs[n].numpy().astype(np.float64),
                 main=main,
                 reveal=map_stats(runs.reveal, n),

@@ -117,6 +117,11 @@ class TwinSample:
     colour_probs: np.ndarray  # float [K], clean
     grey_probs: np.ndarray
 
+    def top(self, which: str) -> tuple[int, float]:
+        """The clean class and its probability under the ``which`` = "colour" or "grey" model."""
+        probs = getattr(self, f"{which}_probs")
+        return int(np.argmax(probs)), float(np.max(probs))
+
 
 @dataclass(frozen=True, eq=False)
 class TwinComparison:
@@ -132,12 +137,21 @@ class TwinComparison:
         """Colour minus greyscale test accuracy."""
         return self.colour.test_accuracy - self.grey.test_accuracy
 
+    @property
+    def gap_points(self) -> float:
+        """The gap in percentage points as the report prints it (one decimal): its words judge this."""
+        return round(100 * self.accuracy_gap, 1)
+
+    def mean_drop(self, which: str) -> float:
+        """The mean over the samples of the largest drop under the ``which`` = "colour" or "grey" model."""
+        return float(np.mean([getattr(s, which).max_drop for s in self.samples]))
+
     def correct(self, which: str) -> int:
         """Samples (with a known label) the ``which`` = "colour" or "grey" model gets right."""
         return sum(
             1
             for s, y in zip(self.samples, self.true_labels, strict=True)
-            if y is not None and int(np.argmax(getattr(s, f"{which}_probs"))) == y
+            if y is not None and s.top(which)[0] == y
         )
 
     @property

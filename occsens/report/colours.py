@@ -97,7 +97,7 @@ def legend_entries(names: Sequence[str], colours: Sequence[str]) -> list[tuple[s
     return entries
 
 
-def _grouped(
+def grouped(
     values: Sequence[int], names: Sequence[str], colours: Sequence[str]
 ) -> list[tuple[str, int, str]]:
     """(name, value, colour) per bar: each shown class, then one "other" bar summing the grouped classes

@@ -21,7 +21,7 @@ from occsens.errors import path as as_path
 from occsens.files import write_files
 from occsens.report.analysis import SampleAnalysis, Takeover
 from occsens.report.cards import Card, TwinComparison
-from occsens.report.display import report_frame
+from occsens.report.display import report_frame, verdict_counts
 from occsens.report.questions import Printout
 from occsens.report.verdicts import CheckReading
 
@@ -161,15 +161,7 @@ class Report:
     def __repr__(self) -> str:
         samples = len(self.numbers.get("samples", ()))
         verdicts = self.numbers.get("check_verdicts")
-        checks = (
-            "no checks"
-            if verdicts is None
-            else ", ".join(
-                f"{verdicts.count(v)} {v}"
-                for v in ("pass", "fail", "inconclusive", "info")
-                if v != "info" or "info" in verdicts
-            )
-        )
+        checks = "no checks" if verdicts is None else verdict_counts(verdicts)
         size = len(self.html.encode("utf-8")) // 1024
         title = self.title if len(self.title) <= 60 else self.title[:57] + "..."
         return (

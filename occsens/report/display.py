@@ -1,8 +1,8 @@
 """How occsens's results show themselves in a notebook: one-line reprs and small HTML snippets.
 
-Jupyter shows an object by its ``_repr_html_`` and a terminal by its ``repr``. The snippets are jinja2
-templates with autoescape on (class, file and fill names are the user's), styled inline so nothing leaks
-into the notebook's own page. Three objects use them:
+Jupyter shows an object by its ``_repr_html_`` and a terminal by its ``repr``. The snippets are the
+templates ``templates/notebook_*.html.j2``, autoescaped (class, file and fill names are the user's),
+styled inline so nothing leaks into the notebook's own page. Three objects use them:
 
 * ``Occlusion`` (``occsens.report.plots.occlusion_html``): settings, per-image classes, the summary figure;
 * sanity-check results, through ``show_checks(results)`` (``run_checks`` keeps returning a plain list);
@@ -15,10 +15,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jinja2
-
 from occsens.checks import CheckResult, format_table
 from occsens.errors import OcclusionError, shown
+from occsens.report.templates import render_template
 from occsens.report.verdicts import read_checks
 
 # The height of the report's frame in a notebook: a screenful, enough for the report's header and its
@@ -31,63 +30,16 @@ _TABLE = "border-collapse:collapse;margin:0.3em 0;font-size:90%"
 _CELL = "padding:0.15em 0.6em;border-bottom:1px solid #ddd;text-align:left"
 VERDICT_COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#8a6d00", "info": "#57606a"}
 
-_TEMPLATES = {
-    "occlusion": """\
-<div class="occsens-occlusion">
-<p><strong>Occlusion</strong>: {{ line }}</p>
-<table style="{{ table }}">
-{% for key, value in settings %}
-<tr><th style="{{ cell }}">{{ key }}</th><td style="{{ cell }}">{{ value }}</td></tr>
-{% endfor %}
-</table>
-<table style="{{ table }}">
-<tr>{% for h in header %}<th style="{{ cell }}">{{ h }}</th>{% endfor %}</tr>
-{% for row in rows %}
-<tr>{% for v in row %}<td style="{{ cell }}">{{ v }}</td>{% endfor %}</tr>
-{% endfor %}
-</table>
-{% if more %}<p>… and {{ more }} more image{{ "s" if more > 1 }}.</p>{% endif %}
-<img src="{{ figure }}" alt="{{ alt }}" style="max-width:100%">
-<p style="font-size:90%">{{ hint }}</p>
-</div>
-""",
-    "checks": """\
-<div class="occsens-checks">
-<p><strong>Sanity checks</strong>: {{ summary }}</p>
-<table style="{{ table }}">
-<tr>{% for h in header %}<th style="{{ cell }}">{{ h }}</th>{% endfor %}</tr>
-{% for r in rows %}
-<tr title="{{ r.detail }}"><td style="{{ cell }}">{{ r.name }}</td>
-<td style="{{ cell }};color:{{ colours[r.verdict] }};font-weight:bold">{{ r.verdict }}</td>
-<td style="{{ cell }}">{{ r.value }}</td><td style="{{ cell }}">{{ r.power }}</td>
-<td style="{{ cell }}">{{ r.condition }}</td></tr>
-{% endfor %}
-</table>
-<p style="font-size:90%">{{ counts }}. Hover over a row for its explanation; inconclusive means the check
-had no power on these images, not that the map failed.</p>
-</div>
-""",
-    "frame": """\
-<div class="occsens-report">
-<p><strong>{{ title }}</strong>{% if trust %}: {{ trust }}{% endif %}
-<span style="font-size:90%"> (<code>report.save("report.html")</code> writes it as one file)</span></p>
-<iframe srcdoc="{{ page }}" title="{{ title }}" sandbox="allow-same-origin"
- style="width:100%;height:{{ height }}px;border:1px solid #ccc;resize:vertical"></iframe>
-</div>
-""",
-}
-_ENV = jinja2.Environment(
-    loader=jinja2.DictLoader(_TEMPLATES),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+def verdict_counts(verdicts: Sequence[str]) -> str:
+    """ "3 pass, 1 fail, 0 inconclusive" (and the info results, only where there are any)."""
+    shown = [v for v in VERDICT_COLOURS if v != "info" or "info" in verdicts]
+    return ", ".join(f"{verdicts.count(v)} {v}" for v in shown)
 
 
 def snippet(name: str, **values: Any) -> str:
     """The template ``name`` filled with ``values`` (escaped), and the shared inline styles."""
-    return _ENV.get_template(name).render(table=_TABLE, cell=_CELL, **values)
+    return render_template(f"notebook_{name}.html.j2", dict(values, table=_TABLE, cell=_CELL))
 
 
 def report_frame(page: str, title: str, trust: str | None) -> str:
@@ -112,14 +64,9 @@ class CheckTable:
     def __len__(self) -> int:
         return len(self.results)
 
-    def _counts(self) -> str:
-        verdicts = [r.verdict for r in self.results]
-        shown = [v for v in VERDICT_COLOURS if v != "info" or "info" in verdicts]  # info only where present
-        return ", ".join(f"{verdicts.count(v)} {v}" for v in shown)
-
     def __repr__(self) -> str:
-        n = len(self.results)
-        return f"<{n} sanity check result{'' if n == 1 else 's'}: {self._counts()}>"
+        n, counts = len(self.results), verdict_counts([r.verdict for r in self.results])
+        return f"<{n} sanity check result{'' if n == 1 else 's'}: {counts}>"
 
     def __str__(self) -> str:
         return format_table(self.results) + "\n" + read_checks(self.results).summary
@@ -131,7 +78,7 @@ class CheckTable:
             header=("check", "verdict", "value", "power", "condition"),
             summary=reading.summary,
             rows=reading.rows,
-            counts=self._counts(),
+            counts=verdict_counts([r.verdict for r in self.results]),
             colours=VERDICT_COLOURS,
         )
 

@@ -7,7 +7,6 @@ a ``ReportData``. Class ids, not names; the answers name them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,9 +61,7 @@ class Causes:
     fill: str  # the engine's description of the fill
     fill_class: int  # the class of an image made only of the fill
     fill_prob: float
-    fill_class_true: int  # positions the fill's class takes over with true windows
-    fill_class_notebook: int  # ... under the notebook's square
-    notebook_top: tuple[tuple[int, int], ...]  # (class, positions taken over) under the square, most first
+    fill_class_notebook: int  # positions the fill's class takes over under the notebook's square
     runner_up: int  # of ``lost``, positions won by the image's own runner-up class
     asker: AskerMatch | None
     survey: SurveyNumbers | None = None  # a survey of the same model and settings (Q2 at data-set scale)
@@ -116,11 +113,6 @@ def featured_sample(data: ReportData) -> int:
     return 0
 
 
-def _taken(samples: Sequence[an.SampleAnalysis], k: int, notebook: bool) -> int:
-    maps = [s.notebook.notebook if notebook and s.notebook else s.main for s in samples]
-    return sum(m.class_counts[k] for m in maps if m.clean_class != k)
-
-
 def _survey_row(survey: SurveyNumbers | None, s: an.SampleAnalysis) -> SurveyClass | None:
     """The survey's row for the sample's class: its true class where the survey grouped by true class
     and the sample has a label, else the class the model gives it."""
@@ -150,8 +142,6 @@ def gather(data: ReportData) -> Evidence:
             len(samples),
             sum(1 for x in samples if x.notebook and x.notebook.last_class != x.clean_class),
         )
-        taken = {t.cls: t.notebook_positions or 0 for t in data.takeovers}
-        top = tuple(sorted(((k, v) for k, v in taken.items() if v), key=lambda kv: (-kv[1], kv[0])))
         asker = None
         q = data.question
         if q is not None and s.true_label == q.true_class:
@@ -179,9 +169,7 @@ def gather(data: ReportData) -> Evidence:
             fill=fill_only.fill,
             fill_class=fill_only.only_class,
             fill_prob=fill_only.only_prob,
-            fill_class_true=_taken(samples, fill_only.only_class, notebook=False),
-            fill_class_notebook=_taken(samples, fill_only.only_class, notebook=True),
-            notebook_top=top,
+            fill_class_notebook=data.takeovers[fill_only.only_class].notebook_positions or 0,
             runner_up=sum(x.runner_up_wins for x in samples),
             asker=asker,
             survey=data.survey,

@@ -18,7 +18,6 @@ from typing import Any
 
 from occsens.checks import run_checks
 from occsens.engine import Runs, as_images, plan_for
-from occsens.engine.model import check_output
 from occsens.errors import OcclusionError, flag, shown
 from occsens.report.data import (
     ModelInfo,
@@ -180,7 +179,7 @@ def explain(
         class_names = class_names_for(class_names, probe.num_classes)
     if survey is not None:
         _check_survey(
-            survey, plan_for((h, w), patch, stride), probe.fill, check_output(output), probe.num_classes
+            survey, plan_for((h, w), patch, stride), probe.fill, runs.output_name(output), probe.num_classes
         )
     known = _labels(labels, n, len(label_names) if label_names is not None else probe.num_classes)
     results = None

@@ -15,12 +15,13 @@ Class colours come from ``occsens.report.colours``: at most ``MAX_SHOWN_CLASSES`
 the rest are drawn in one grey and counted as "other" in legends and bar charts.
 
 The figures themselves: one sample's in ``figures_sample``, those across samples in
-``figures_overview``, an ``Occlusion`` result's (``res.plot``) in ``plots``; each has a function
-returning the ``Figure`` and the report's PNG function wraps it.
+``figures_overview``, an ``Occlusion`` result's (``res.plot``) in ``plots``; each returns a ``Figure``,
+which ``png`` (or ``uri``, for the page) stores.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 from collections.abc import Sequence
@@ -268,15 +269,27 @@ def rgb(fig: Figure) -> Image.Image:
 
 
 def png(fig: Figure) -> bytes:
-    """The figure as a 256-colour palette PNG, without metadata."""
+    """The figure as a 256-colour palette PNG, without metadata, drawn in the report's ``style`` (tick
+    labels are made when the figure is drawn)."""
     # fast octree: on the report's map figures (measured, issue 22) 0.01 s a figure against 0.06 s for
     # median cut with a k-means pass, a fifth fewer bytes, the same largest error (37 of 255 levels, on
     # antialiased text edges) and a mean error of 1.7 levels, which no colour bar shows; median cut
     # alone drew the dark end of a viridis colour bar in a brown of another box
-    small = rgb(fig).quantize(colors=PALETTE, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    with style():
+        picture = rgb(fig)
+    small = picture.quantize(colors=PALETTE, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     out = io.BytesIO()
     small.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def data_uri(png_bytes: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes).decode("ascii")
+
+
+def uri(fig: Figure) -> str:
+    """The figure as the report embeds it: its palette PNG as a ``data:`` URI."""
+    return data_uri(png(fig))
 
 
 def _edges(centres: np.ndarray, length: int) -> np.ndarray:
@@ -354,15 +367,11 @@ def over_backdrop(image: np.ndarray, values: np.ndarray, scale: ScalarMappable) 
     return layer[..., :3] * alpha + backdrop(image)[..., None] * (1 - alpha)
 
 
-def show_backdrop(ax, image: np.ndarray) -> None:  # noqa: ANN001
-    h, w = image.shape[:2]
-    ax.imshow(backdrop(image), extent=(0, w, h, 0), cmap="gray", vmin=0, vmax=1)
-
-
 def drop_panel(ax, fig: Figure, image: np.ndarray, stats: MapStats, target: str, title: str) -> None:  # noqa: ANN001
     """The signed drop per window as a layer over the image's backdrop, the windows whose drop exceeds
     IMPORTANT_DROP outlined, with its colour bar."""
-    show_backdrop(ax, image)
+    h, w = image.shape[:2]
+    ax.imshow(backdrop(image), extent=(0, w, h, 0), cmap="gray", vmin=0, vmax=1)
     xs, ys = mesh(stats)
     scale = drop_scale(stats.drop)
     ax.pcolormesh(xs, ys, drop_layer(stats.drop, scale), shading="flat")
@@ -434,11 +443,6 @@ def map_norm(stats: MapStats) -> Normalize:
     return Normalize(lo, hi)
 
 
-def scale_words(norm: Normalize) -> str:
-    """The colour scale as the colour bar states it."""
-    return f"scale {norm.vmin:.4f} to {norm.vmax:.4f}"
-
-
 def heat(  # noqa: ANN001
     ax, fig: Figure, stats: MapStats, target: str, title: str, colourbar: bool = True, own_scale: bool = False
 ) -> None:
@@ -452,7 +456,9 @@ def heat(  # noqa: ANN001
     pixel_axes(ax, stats.image_size)
     ax.set_title(title)
     if colourbar:
-        add_colourbar(fig, ax, drawn, f"P({target}), window occluded ({scale_words(norm)})")
+        add_colourbar(
+            fig, ax, drawn, f"P({target}), window occluded (scale {norm.vmin:.4f} to {norm.vmax:.4f})"
+        )
 
 
 def classes(ax, stats: MapStats, colours: Sequence[str], title: str) -> None:  # noqa: ANN001
@@ -522,17 +528,3 @@ def shared_labels(axes: Sequence) -> None:
 
 def present(*stats: MapStats) -> list[int]:
     return sorted({int(k) for s in stats for k in np.unique(s.class_map)})
-
-
-def row_legend(
-    fig: Figure,
-    axes: Sequence,
-    shown: Sequence[int],
-    names: Sequence[str],
-    colours: Sequence[str],
-    clean: int | None,
-) -> None:
-    """A row of panels sharing the first one's axis labels, and one class legend beneath them (figures
-    with the constrained layout; ``legend_below`` for those without)."""
-    shared_labels(axes)
-    legend(fig, shown, names, colours, clean, loc="outside lower center", max_cols=6, frameon=False)

@@ -1,11 +1,11 @@
 """The report's figures across samples: per-class accuracy, takeovers, the colour and greyscale twins,
-and the notebook's square drawn once; each as a ``Figure`` and as the report's PNG (see
-``occsens.report.figures``).
+and the notebook's square drawn once; each as a ``Figure`` (see ``occsens.report.figures``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from occsens.report import figures as fg
 from occsens.report.analysis import GalleryItem, Takeover
 from occsens.report.cards import Card, TwinComparison
-from occsens.report.colours import _grouped
+from occsens.report.colours import grouped
 
 
 def notebook_square_figure(notebook_input: GalleryItem, same_input: GalleryItem) -> Figure:
@@ -46,12 +46,6 @@ def notebook_square_figure(notebook_input: GalleryItem, same_input: GalleryItem)
         return fig
 
 
-def notebook_square_png(notebook_input: GalleryItem, same_input: GalleryItem) -> bytes:
-    """``notebook_square_figure`` as PNG."""
-    with fg.style():
-        return fg.png(notebook_square_figure(notebook_input, same_input))
-
-
 def accuracy_figure(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> Figure:
     """Per-class test accuracy of one or more models, grouped bars; the overall accuracy in the legend."""
     with fg.style():
@@ -75,16 +69,12 @@ def accuracy_figure(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> 
         ax.set_ylim(0, 1.22)
         ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel("test accuracy of the class")
-        ax.set_title("per-class accuracy on the CIFAR-10 test set")
+        ax.set_title(
+            "per-class accuracy on the test set"
+        )  # the cards' test set: the report names no data set
         ax.legend(loc="upper center", ncols=len(cards), frameon=False)
         ax.grid(axis="y", linewidth=0.3)
         return fig
-
-
-def accuracy_png(cards: Sequence[tuple[str, Card]], names: Sequence[str]) -> bytes:
-    """``accuracy_figure`` as PNG."""
-    with fg.style():
-        return fg.png(accuracy_figure(cards, names))
 
 
 def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> Figure:
@@ -93,50 +83,28 @@ def takeover_figure(takeovers: Sequence[Takeover], names: Sequence[str], colours
     with fg.style():
         fig = fg.figure(7.4, 2.9)
         ax = fig.add_subplot()
-        bars = _grouped([t.positions for t in takeovers], names, colours)
-        xs = np.arange(len(bars))
-        bar_colours = [c for _, _, c in bars]
         notebook = all(t.notebook_positions is not None for t in takeovers)
         width = 0.4 if notebook else 0.7
-        main = [v for _, v, _ in bars]
-        ax.bar(
-            xs - (width / 2 if notebook else 0),
-            main,
-            width,
-            color=bar_colours,
-            edgecolor="black",
-            linewidth=0.4,
-            label="true windows",
-        )
-        if notebook:
-            nb = [v for _, v, _ in _grouped([t.notebook_positions or 0 for t in takeovers], names, colours)]
-            ax.bar(
-                xs + width / 2,
-                nb,
-                width,
-                color=bar_colours,
-                edgecolor="black",
-                linewidth=0.4,
-                hatch="///",
-                alpha=0.55,
-                label="notebook's 5x square",
-            )
-            for x, v in zip(xs, nb, strict=True):
-                ax.text(x + width / 2, v, str(v), ha="center", va="bottom", fontsize=6)
-        for x, v in zip(xs, main, strict=True):
-            ax.text(x - (width / 2 if notebook else 0), v, str(v), ha="center", va="bottom", fontsize=6)
+        series: list[tuple[str, list[int], float, dict]] = [
+            ("true windows", [t.positions for t in takeovers], -width / 2 if notebook else 0, {})
+        ]
+        if notebook:  # the notebook's square beside each class's bar, hatched
+            counts = [t.notebook_positions or 0 for t in takeovers]
+            series.append(("notebook's 5x square", counts, width / 2, {"hatch": "///", "alpha": 0.55}))
+        outline: dict[str, Any] = {"edgecolor": "black", "linewidth": 0.4}
+        for label, counts, offset, look in series:
+            bars = grouped(counts, names, colours)
+            xs, values = np.arange(len(bars)), [v for _, v, _ in bars]
+            colour = [c for _, _, c in bars]
+            ax.bar(xs + offset, values, width, color=colour, label=label, **look, **outline)
+            for x, v in zip(xs, values, strict=True):
+                ax.text(x + offset, v, str(v), ha="center", va="bottom", fontsize=6)
         ax.set_xticks(xs, [n for n, _, _ in bars], rotation=30, ha="right")
         ax.set_ylabel("positions taken over (all samples)")
         ax.set_title("which classes take over under occlusion (positions where they beat the clean class)")
         ax.margins(y=0.15)
         ax.legend(frameon=False)
         return fig
-
-
-def takeover_png(takeovers: Sequence[Takeover], names: Sequence[str], colours: Sequence[str]) -> bytes:
-    """``takeover_figure`` as PNG."""
-    with fg.style():
-        return fg.png(takeover_figure(takeovers, names, colours))
 
 
 def twins_figure(
@@ -191,15 +159,3 @@ def twins_figure(
         cax = fig.add_axes((first.x0 + 0.1 * (last.x1 - first.x0), (below + bar[1]) / fh, width, bar[0] / fh))
         fig.colorbar(mappable, cax=cax, orientation="horizontal", label="P(clean class), window occluded")
         return fig
-
-
-def twins_png(
-    comp: TwinComparison,
-    images: Sequence[np.ndarray],
-    titles: Sequence[str],
-    names: Sequence[str],
-    colours: Sequence[str],
-) -> bytes:
-    """``twins_figure`` as PNG."""
-    with fg.style():
-        return fg.png(twins_figure(comp, images, titles, names, colours))

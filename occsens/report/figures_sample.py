@@ -1,8 +1,8 @@
 """The report's figures of one sample: its maps, their class counts, the reveal, fill and notebook maps.
 
-Each figure has a function returning the matplotlib ``Figure`` (for a notebook, ``Occlusion.plot``
-and tests) and one returning it as the report's palette PNG; the drawing helpers they share and the
-conventions (colour maps, DPI, class colours) are in ``occsens.report.figures``.
+Each function returns the matplotlib ``Figure`` (for the report through ``figures.uri``, for a notebook
+through ``Occlusion.plot``); the drawing helpers they share and the conventions (colour maps, DPI,
+class colours) are in ``occsens.report.figures``.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ from PIL import Image
 
 from occsens.report import figures as fg
 from occsens.report.analysis import FillStats, MapStats
-from occsens.report.colours import _grouped
+from occsens.report.colours import grouped
 from occsens.report.thresholds import IMPORTANT_DROP
 
 _TICK_POINTS = 7  # the bar chart's class names, as ``figures._STYLE`` sets tick labels
-
-
-def heatmap_png(image: np.ndarray, stats: MapStats, target: str) -> bytes:
-    """``heatmap_figure`` as PNG."""
-    with fg.style():
-        return fg.png(heatmap_figure(image, stats, target))
 
 
 def heatmap_figure(image: np.ndarray, stats: MapStats, target: str) -> Figure:
@@ -73,7 +67,7 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
             borderaxespad=0,
             frameon=False,
         )
-        bars = _grouped(stats.class_counts, names, colours)
+        bars = grouped(stats.class_counts, names, colours)
         # the bars take what the map, its legend and their class names leave, at least an inch (then the
         # map gives way: long class names shrink it, as they would under a layout engine)
         fw = fig.get_size_inches()[0]
@@ -102,40 +96,14 @@ def class_map_figure(stats: MapStats, names: Sequence[str], colours: Sequence[st
         return fig
 
 
-def class_map_png(stats: MapStats, names: Sequence[str], colours: Sequence[str]) -> bytes:
-    """``class_map_figure`` as PNG."""
-    with fg.style():
-        return fg.png(class_map_figure(stats, names, colours))
-
-
 def reveal_figure(
     occ: MapStats, rev: MapStats, names: Sequence[str], colours: Sequence[str], target: str
 ) -> Figure:
-    """Background-only (occlude) and patch-only (reveal) maps in one row: target probability and class."""
-    with fg.style():
-        fig = fg.figure(7.4, 2.5, layout=None)
-        below = fg.legend_below(fig, fg.present(occ, rev), names, colours, occ.clean_class)
-        titles = [
-            f"image minus the window:\nP({target})",
-            f"only the window shown:\nP({target})",
-            "image minus the window:\ntop class",
-            "only the window shown:\ntop class",
-        ]
-        axes, titles = _row(fig, titles, occ.image_size, below)
-        fg.heat(axes[0], fig, occ, target, titles[0], colourbar=False)
-        fg.heat(axes[1], fig, rev, target, titles[1], colourbar=False)
-        fg.classes(axes[2], occ, colours, titles[2])
-        fg.classes(axes[3], rev, colours, titles[3])
-        fg.shared_labels(axes)
-        return fig
-
-
-def reveal_png(
-    occ: MapStats, rev: MapStats, names: Sequence[str], colours: Sequence[str], target: str
-) -> bytes:
-    """``reveal_figure`` as PNG."""
-    with fg.style():
-        return fg.png(reveal_figure(occ, rev, names, colours, target))
+    """Background-only (occlude) and patch-only (reveal) maps in one row: both heatmaps, then both class
+    maps."""
+    first, second = ("image minus the window", occ), ("only the window shown", rev)
+    panels = [(first, "heat"), (second, "heat"), (first, "classes"), (second, "classes")]
+    return _maps_row(panels, names, colours, target)
 
 
 def fills_figure(
@@ -159,45 +127,40 @@ def fills_figure(
         return fig
 
 
-def fills_png(
-    fills: Sequence[FillStats], labels: Sequence[str], names: Sequence[str], colours: Sequence[str]
-) -> bytes:
-    """``fills_figure`` as PNG."""
-    with fg.style():
-        return fg.png(fills_figure(fills, labels, names, colours))
-
-
 def notebook_maps_figure(
     notebook: MapStats, same: MapStats, names: Sequence[str], colours: Sequence[str], target: str
 ) -> Figure:
     """The notebook's square and true size x size windows on one image: heatmap and class map of each."""
+    size, square = notebook.patch[0], int(notebook.windows[..., 2].max())
+    ours, true = (f"notebook's {square}x{square}", notebook), (f"true {size}x{size}", same)
+    return _maps_row(
+        [(ours, "heat"), (ours, "classes"), (true, "heat"), (true, "classes")], names, colours, target
+    )
+
+
+def _maps_row(
+    panels: Sequence[tuple[tuple[str, MapStats], str]],
+    names: Sequence[str],
+    colours: Sequence[str],
+    target: str,
+) -> Figure:
+    """One row of panels, each a (label, map) drawn as its heatmap ("heat") or class map ("classes"), one
+    class legend beneath."""
+    maps = [m for (_, m), _ in panels]
     with fg.style():
         fig = fg.figure(7.4, 2.5, layout=None)
-        below = fg.legend_below(fig, fg.present(notebook, same), names, colours, notebook.clean_class)
-        size = notebook.patch[0]
-        square = int(notebook.windows[..., 2].max())
-        ours, true = f"notebook's {square}x{square}", f"true {size}x{size}"
+        below = fg.legend_below(fig, fg.present(*maps), names, colours, maps[0].clean_class)
         titles = [
-            f"{ours}:\nP({target})",
-            f"{ours}:\ntop class",
-            f"{true}:\nP({target})",
-            f"{true}:\ntop class",
+            f"{label}:\n" + (f"P({target})" if kind == "heat" else "top class") for (label, _), kind in panels
         ]
-        axes, titles = _row(fig, titles, notebook.image_size, below)
-        fg.heat(axes[0], fig, notebook, target, titles[0], colourbar=False)
-        fg.classes(axes[1], notebook, colours, titles[1])
-        fg.heat(axes[2], fig, same, target, titles[2], colourbar=False)
-        fg.classes(axes[3], same, colours, titles[3])
+        axes, titles = _row(fig, titles, maps[0].image_size, below)
+        for ax, ((_, m), kind), title in zip(axes, panels, titles, strict=True):
+            if kind == "heat":
+                fg.heat(ax, fig, m, target, title, colourbar=False)
+            else:
+                fg.classes(ax, m, colours, title)
         fg.shared_labels(axes)
         return fig
-
-
-def notebook_maps_png(
-    notebook: MapStats, same: MapStats, names: Sequence[str], colours: Sequence[str], target: str
-) -> bytes:
-    """``notebook_maps_figure`` as PNG."""
-    with fg.style():
-        return fg.png(notebook_maps_figure(notebook, same, names, colours, target))
 
 
 def _row(fig: Figure, titles: list[str], size: tuple[int, int], below: float) -> tuple[list, list[str]]:

@@ -15,7 +15,7 @@ from occsens.report import analysis as an
 from occsens.report.cards import Card, TwinComparison
 from occsens.report.consistency import largest
 from occsens.report.data import Finding, ReportData
-from occsens.report.formatting import extent_text, points, prob, region_text, rep_name
+from occsens.report.formatting import points, prob, region_text, rep_name
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP, SAME_MAP_SHARE, SPREAD_AREA_SHARE, WEAK_CLEAN
 
 
@@ -53,12 +53,12 @@ def finding_region(m: an.MapStats, names: Sequence[str]) -> Finding:
 def finding_spread(m: an.MapStats, names: Sequence[str]) -> Finding:
     """How many windows matter; when none does, why not, in the words its numbers allow."""
     t, limit = names[m.target], f"{IMPORTANT_DROP:g}"
-    if m.positions_dropping:
-        windows = "window" if m.positions_dropping == 1 else "windows"
+    if m.windows_dropping:
+        windows = "window" if m.windows_dropping == 1 else "windows"
         return Finding(
-            f"Hiding {m.positions_dropping} of the {m.positions} {windows} (one at a time) lowers P({t}) by "
+            f"Hiding {m.windows_dropping} of the {m.positions} {windows} (one at a time) lowers P({t}) by "
             f"more than {limit}; at the median window P({t}) is still {prob(m.median_target_prob)}.",
-            (str(m.positions_dropping), str(m.positions), limit, prob(m.median_target_prob)),
+            (str(m.windows_dropping), str(m.positions), limit, prob(m.median_target_prob)),
         )
     if float(prob(m.clean_target_prob)) <= WEAK_CLEAN:
         return Finding(
@@ -94,7 +94,7 @@ def finding_takeover(m: an.MapStats, names: Sequence[str]) -> Finding:
             (str(m.positions),),
         )
     assert m.replacement_extent is not None and m.replacement_best is not None
-    rep, where = names[m.replacement], extent_text(m.replacement_extent)
+    rep, where = names[m.replacement], region_text(m.replacement_extent)
     best = region_text(m.replacement_best)
     e = m.replacement_extent
     spread = (e.bottom - e.top + 1) * (e.right - e.left + 1) >= SPREAD_AREA_SHARE * m.pixels
@@ -191,10 +191,7 @@ def finding_fills(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
 
 def finding_fill_only(s: an.SampleAnalysis, names: Sequence[str]) -> Finding:
     parts = [f"{an.fill_label(f.fill)} as {names[f.only_class]} ({prob(f.only_prob)})" for f in s.fills]
-    matches = sum(
-        1 for f in s.fills if f.stats.replacement is not None and f.stats.replacement == f.only_class
-    )
-    with_rep = sum(1 for f in s.fills if f.stats.replacement is not None)
+    matches, with_rep = s.fill_matches
     text = "The model classifies an image made only of " + ", ".join(parts)
     nums = [prob(f.only_prob) for f in s.fills]
     if with_rep:
@@ -280,7 +277,7 @@ def finding_card(card: Card, names: Sequence[str]) -> Finding:
 
 def findings_twins(c: TwinComparison, names: Sequence[str]) -> list[Finding]:
     """The colour model against its greyscale twin; whether the gap stands out is the Q4 answer's job."""
-    gap = round(100 * c.accuracy_gap, 1)  # as printed
+    gap = c.gap_points
     better = "colour" if gap > 0 else "greyscale" if gap < 0 else None
     out = [
         Finding(
@@ -315,8 +312,7 @@ def findings_twins(c: TwinComparison, names: Sequence[str]) -> list[Finding]:
                 (str(c.labelled), str(c.correct("colour")), str(c.correct("grey"))),
             )
         )
-    cm = float(np.mean([s.colour.max_drop for s in c.samples]))
-    gm = float(np.mean([s.grey.max_drop for s in c.samples]))
+    cm, gm = c.mean_drop("colour"), c.mean_drop("grey")
     out.append(
         Finding(
             f"Hiding the most important window lowers the clean class's probability by {prob(cm)} on average "

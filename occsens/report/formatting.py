@@ -25,16 +25,9 @@ def pct(fraction: float) -> str:
     return f"{100 * fraction:.1f}%"
 
 
-def rows_cols(top: int, bottom: int, left: int, right: int) -> str:
-    return f"rows {top}-{bottom}, cols {left}-{right}"
-
-
-def region_text(r: Cell) -> str:
-    return rows_cols(r.top, r.bottom, r.left, r.right)
-
-
-def extent_text(e: CellSpan) -> str:
-    return rows_cols(e.top, e.bottom, e.left, e.right)
+def region_text(r: Cell | CellSpan) -> str:
+    """A window's rectangle, or the span of several, in inclusive pixel rows and columns."""
+    return f"rows {r.top}-{r.bottom}, cols {r.left}-{r.right}"
 
 
 def rep_name(m: MapStats, names: Sequence[str]) -> str:

@@ -120,7 +120,7 @@ def make_report(
             None if twin.colour_model is model else twin.colour_model,
             None if twin.grey_model is model else twin.grey_model,
         )
-    plan = plan_runs(x, patch=patch, stride=stride, fill=fill, twin=pair)
+    plan = plan_runs(x, patch=patch, stride=stride, fill=fill, twin=pair, runs=runs)
     steps = _Steps(len(plan) + n + 1, progress)  # the runs, each sample's figures, the rendering
     try:
         with _once_each_warning():

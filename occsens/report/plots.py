@@ -38,7 +38,6 @@ from occsens.report.colours import class_colours, shown_classes
 from occsens.report.data import class_names_for
 from occsens.report.display import MAX_ROWS, snippet
 from occsens.report.formatting import prob, region_text
-from occsens.report.view_sample import data_uri
 
 KINDS = ("summary", "heatmap", "drop", "class_map", "attribution")
 
@@ -49,16 +48,11 @@ def image_index(res: Occlusion, i: Any) -> int:
     return integer(i, "i", low=0, high=n - 1, valid=f"an image index in 0..{n - 1}")
 
 
-def pixels(res: Occlusion, i: int) -> np.ndarray:
-    """Image ``i`` as the figures draw it: float64 [H, W, C] in [0, 1]."""
-    return res.images[i].permute(1, 2, 0).numpy().astype(np.float64)
-
-
 def overlay(res: Occlusion, i: Any = 0) -> np.ndarray:
     """uint8 RGB [H, W, 3]: image ``i``'s attribution over the image (see the module docstring)."""
     n = image_index(res, i)
     values = res.attribution()[n].numpy().astype(np.float64)
-    rgb = fg.over_backdrop(pixels(res, n), values, fg.drop_scale(values))
+    rgb = fg.over_backdrop(an.hwc(res.images[n]), values, fg.drop_scale(values))
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
@@ -75,7 +69,7 @@ def plot(
     names = class_names_for(class_names, res.num_classes)
     stats = an.map_stats(res, n)
     target = names[stats.target]
-    image = pixels(res, n)
+    image = an.hwc(res.images[n])
     if kind == "class_map":
         return fs.class_map_figure(stats, names, _colours(stats))
     if kind == "summary":
@@ -115,7 +109,17 @@ def summary_figure(
         fg.heat(axes[1], fig, stats, target, _heat_title(stats, target).replace(" (", "\n("))
         fg.drop_panel(axes[2], fig, image, stats, target, "drop over the image")
         fg.classes(axes[3], stats, colours, "most probable class\nper window")
-        fg.row_legend(fig, axes, fg.present(stats), names, colours, stats.clean_class)
+        fg.shared_labels(axes)  # the class legend beneath the row (the constrained layout places it)
+        fg.legend(
+            fig,
+            fg.present(stats),
+            names,
+            colours,
+            stats.clean_class,
+            loc="outside lower center",
+            max_cols=6,
+            frameon=False,
+        )
         return fig
 
 
@@ -164,8 +168,7 @@ def occlusion_html(res: Occlusion) -> str:
             )
         )
     stats = an.map_stats(res, 0)
-    with fg.style():
-        figure = fg.png(summary_figure(pixels(res, 0), stats, names, _colours(stats), "image 0"))
+    figure = fg.uri(summary_figure(an.hwc(res.images[0]), stats, names, _colours(stats), "image 0"))
     return snippet(
         "occlusion",
         line=repr(res).strip("<>").removeprefix("Occlusion: "),
@@ -173,7 +176,7 @@ def occlusion_html(res: Occlusion) -> str:
         header=("image", "clean class", "P(clean)", "target", "largest drop", "at"),
         rows=table,
         more=max(0, n - MAX_ROWS),
-        figure=data_uri(figure),
+        figure=figure,
         alt="image 0, its heatmap, drop map and class map",
         hint=f"res.plot(kind, i) draws one figure (kind: {', '.join(KINDS)}); res.overlay(i) gives the "
         "attribution over the image as an RGB array; class_names=[...] names the classes.",

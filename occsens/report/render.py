@@ -1,63 +1,26 @@
-"""The report's two outputs from its data: the page (jinja2, autoescape on) and the numbers as JSON.
-
-The templates are ``report.html.j2`` and ``report.css`` in ``templates/``, which the wheel ships
-as the package ``occsens.templates``; a checkout without an install reads them from the folder.
-"""
+"""The report's two outputs from its data: the page (``report.html.j2``, through
+``occsens.report.templates``) and the numbers as JSON."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from occsens.errors import OcclusionError
 from occsens.report import analysis as an
 from occsens.report.cards import Card
 from occsens.report.data import Finding, ReportData
 from occsens.report.questions import QUESTIONS
 from occsens.report.summary import ImageSummary
+from occsens.report.templates import render_template
 from occsens.report.verdicts import CheckReading
 
 TEMPLATE = "report.html.j2"
 
 
-def _template_sources(wanted: tuple[str, ...] = (TEMPLATE, "report.css")) -> dict[str, str]:
-    """The templates ``wanted``: from the installed package ``occsens.templates``, else a checkout's
-    ``templates/`` (the survey's page reads its own template and the same stylesheet)."""
-    try:
-        root = files("occsens.templates")
-        return {name: root.joinpath(name).read_text(encoding="utf-8") for name in wanted}
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        folder = Path(__file__).resolve().parents[2] / "templates"
-        try:
-            return {name: (folder / name).read_text(encoding="utf-8") for name in wanted}
-        except OSError:
-            raise OcclusionError(
-                "the report templates are missing from this installation (occsens.templates); reinstall "
-                "occsens"
-            ) from None
-
-
 def render(view: Mapping[str, Any]) -> str:
     """The page, rendered with autoescape on."""
-    env = jinja2.Environment(
-        loader=jinja2.DictLoader(_template_sources()),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env.get_template(TEMPLATE).render(**view)
-
-
-def _region_json(r: an.Cell | None) -> dict | None:
-    if r is None:
-        return None
-    return {"row": r.row, "col": r.col, "top": r.top, "left": r.left, "height": r.height, "width": r.width}
+    return render_template(TEMPLATE, view)
 
 
 def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
@@ -75,11 +38,11 @@ def _map_json(m: an.MapStats, names: Sequence[str]) -> dict:
         "drop": m.drop.tolist(),
         "class_map": [[names[k] for k in row] for row in m.class_map.tolist()],
         "class_counts": {names[k]: v for k, v in enumerate(m.class_counts)},
-        "most_important": _region_json(m.most_important),
+        "most_important": dataclasses.asdict(m.most_important),  # row, col and its pixel rectangle
         "max_drop": m.max_drop,
         "min_target_prob": m.min_target_prob,
         "median_target_prob": m.median_target_prob,
-        "windows_dropping": m.positions_dropping,
+        "windows_dropping": m.windows_dropping,
         "kept": m.kept,
         "replacement": None if m.replacement is None else names[m.replacement],
         "replacement_count": m.replacement_count,

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from occsens.engine import Occlusion, as_images, plan_for, resolve_fill
+from occsens.engine import Occlusion, as_images, plan_for
 from occsens.engine.store import Runs
 
 Pair = tuple[int, int]
@@ -47,6 +47,7 @@ class RunPlan:
     images: torch.Tensor  # float32 [N, C, H, W], validated once
     runs: tuple[Run, ...]
     twin: bool  # colour-vs-greyscale maps are wanted (a twin that is the report's model reuses ``main``)
+    store: Runs  # the job's store, which resolved the fills for ``images`` while planning
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -73,43 +74,48 @@ def plan_runs(
     stride: int | Pair | None = None,
     fill: Any = 0.5,
     twin: tuple[Callable | None, Callable | None] | None = None,
+    runs: Runs | None = None,
 ) -> RunPlan:
     """The engine calls for these settings, in the order ``execute`` makes them.
+
+    ``images`` are checked already (as ``as_images`` returns them: the report builder's door checked
+    them); ``runs`` is the job's store (default: a new one), which resolves each fill once for the plan
+    and its runs.
 
     ``twin`` is the colour model and its greyscale twin, each mapped under the main setting too; None
     in place of one that is the report's own model (its map is ``main``). Bad settings (a patch larger
     than the image, an unknown fill) are rejected here, before anything runs.
     """
-    x = as_images(images)
+    x, store = images, Runs() if runs is None else runs
     plan = plan_for((x.shape[2], x.shape[3]), patch, stride)
-    runs = [
+    planned = [
         Run("main", "occlusion", patch, stride, fill),
         Run("reveal", "patch-only view", patch, stride, fill, reveal=True),
     ]
-    # The user's fill is resolved on all images (a baseline per image needs them all); the compared
-    # fills' descriptions never depend on the images, so the first one is enough (one blur, not N).
-    own = resolve_fill(fill, x).description
+    # Every fill is resolved on all images (a baseline per image needs them all), by the store that
+    # keeps it for the runs: each blur is computed once.
+    own = store.fill(fill, x).description
     seen, fills = {own}, [(fill, own)]
     for other in COMPARED_FILLS:
-        description = resolve_fill(other, x[:1]).description
+        description = store.fill(other, x).description
         if description in seen:
             continue
         seen.add(description)
-        runs.append(Run("fills", f"fill {other}", patch, stride, other))
+        planned.append(Run("fills", f"fill {other}", patch, stride, other))
         fills.append((other, description))
-    runs += [Run("fill_only", f"only fill {name}", plan.image_size, None, value) for value, name in fills]
+    planned += [Run("fill_only", f"only fill {name}", plan.image_size, None, value) for value, name in fills]
     size = plan.patch[0]
     if plan.patch[0] == plan.patch[1]:
-        runs.append(Run("notebook", "notebook geometry", size, None, fill, notebook=True))
+        planned.append(Run("notebook", "notebook geometry", size, None, fill, notebook=True))
         if plan.stride != plan.patch:
-            runs.append(Run("same_size", "true size x size", size, size, fill))
+            planned.append(Run("same_size", "true size x size", size, size, fill))
     if twin is not None:
         for role, label, model in zip(
             ("colour", "grey"), ("colour model", "greyscale twin"), twin, strict=True
         ):
             if model is not None:
-                runs.append(Run(role, label, patch, stride, fill, model=model))
-    return RunPlan(x, tuple(runs), twin is not None)
+                planned.append(Run(role, label, patch, stride, fill, model=model))
+    return RunPlan(x, tuple(planned), twin is not None, store)
 
 
 def execute(
@@ -124,9 +130,10 @@ def execute(
     """Run the plan with ``model`` (and the twin's models); ``step(label)`` is called after each run.
 
     ``output`` is what ``model`` returns (see ``occsens.occlude``); the twin's shipped models return logits.
-    ``runs`` is the job's store: a run the checks already made is read from it, not made again.
+    ``runs`` is the job's store (default: the plan's): a run the checks already made is read from it, not
+    made again.
     """
-    store = Runs() if runs is None else runs
+    store = plan.store if runs is None else runs
     done: list[tuple[Run, Occlusion]] = []
     for run in plan.runs:
         which = model if run.model is None else run.model
@@ -184,10 +191,10 @@ def measure(
     output: Any = "softmax",
 ) -> ReportRuns:
     """Plan and execute the report's own runs (no twin) in one call."""
-    plan = plan_runs(images, patch=patch, stride=stride, fill=fill)
+    plan = plan_runs(as_images(images), patch=patch, stride=stride, fill=fill)
     return execute(model, plan, batch_size=batch_size, step=step, output=output)
 
 
 def runs_count(patch: int | Pair, stride: int | Pair | None, fill: Any, images: Any) -> int:
     """How many times ``measure`` calls ``step`` for these settings (for a progress bar)."""
-    return len(plan_runs(images, patch=patch, stride=stride, fill=fill))
+    return len(plan_runs(as_images(images), patch=patch, stride=stride, fill=fill))

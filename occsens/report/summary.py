@@ -47,12 +47,12 @@ def _image(s: an.SampleAnalysis, data: ReportData, vetoed: bool) -> Finding:
         )
     else:
         spread = (
-            f"{m.positions_dropping} of {m.positions} windows lower it by more than {IMPORTANT_DROP:g}"
-            if m.positions_dropping
+            f"{m.windows_dropping} of {m.positions} windows lower it by more than {IMPORTANT_DROP:g}"
+            if m.windows_dropping
             else f"no window lowers it by more than {IMPORTANT_DROP:g}"
         )
         text += f" The window that matters most is {where}: hiding it lowers P({cls}) by {drop}; {spread}."
-        nums.append(str(m.positions_dropping))
+        nums.append(str(m.windows_dropping))
     nums += [where, drop]
     return Finding(text, tuple(nums))
 

@@ -1,11 +1,13 @@
-"""The view model: the report's analysis turned into plain values and formatted strings for the template.
+"""The view model: the report's records, its figures and its sentences, for the template.
 
 ``build_view`` answers the four questions first (``occsens.report.answers`` over
 ``occsens.report.evidence``), introduces the notebook once, builds the overview (the model, all
 samples, which classes take over, colour or greyscale, the checks) and each sample's section
 (``occsens.report.view_sample``), and returns the dict the template renders with every finding it
-contains. Figures are embedded as ``data:`` URIs so the page stays one file. Nothing in the view is
-computed by the template: it only places what is here.
+contains. Figures are embedded as ``data:`` URIs so the page stays one file. The numbers are the
+records ``report.json`` is written from (``MapStats``, ``SampleAnalysis``, ``Card``, ...), passed as
+they are: the template formats them with the findings' own formats (``occsens.report.templates``)
+and places them; it computes nothing but a share for display.
 """
 
 from __future__ import annotations
@@ -18,48 +20,17 @@ import numpy as np
 from occsens.report import analysis as an
 from occsens.report import colours as cl
 from occsens.report import evidence as ev
+from occsens.report import figures as fg
 from occsens.report import figures_overview as fo
-from occsens.report.cards import Card, TwinComparison
-from occsens.report.data import Finding, ReportData, SurveyNumbers
+from occsens.report.cards import TwinComparison
+from occsens.report.data import Finding, ReportData
 from occsens.report.findings import finding_card, finding_takeovers, findings_twins
-from occsens.report.formatting import notebook_square, pct, points, prob
+from occsens.report.formatting import notebook_square
 from occsens.report.questions import NOTEBOOK_PRINT, QUESTIONS
 from occsens.report.summary import ImageSummary
 from occsens.report.thresholds import FLAT_DROP, IMPORTANT_DROP
 from occsens.report.verdicts import CheckReading
-from occsens.report.view_sample import FILL_VERDICT_WORDS, data_uri, sample_view
-
-
-def _int(v: int | None) -> str:
-    return "" if v is None else f"{v:,}"
-
-
-def _card_view(card: Card, names: Sequence[str]) -> dict:
-    spread = card.seed_spread
-    return {
-        "name": card.name,
-        "accuracy": prob(card.test_accuracy),
-        "parameters": _int(card.parameters),
-        "flops": _int(card.flops),
-        "architecture": card.architecture,
-        "epochs": "" if card.epochs is None else str(card.epochs),
-        "seed": "" if card.seed is None else str(card.seed),
-        "note": card.note,
-        "per_class": [
-            {"name": n, "acc": prob(a)} for n, a in zip(names, card.per_class_accuracy, strict=True)
-        ],
-        "spread": None
-        if spread is None
-        else {
-            "epochs": spread.epochs,
-            "seeds": ", ".join(str(s) for s in spread.seeds),
-            "runs": [prob(a) for a in spread.accuracies],
-            "low": prob(spread.low),
-            "high": prob(spread.high),
-            "range": points(spread.range),
-            "mean": prob(spread.mean),
-        },
-    }
+from occsens.report.view_sample import sample_view
 
 
 def _questions(
@@ -112,7 +83,7 @@ def _notebook_square(data: ReportData, featured: int) -> str | None:
     """The notebook's square against a true window on the featured sample, drawn once: Q2's figure and
     the notebook's introduction show the same one."""
     nb = data.samples[featured].notebook if data.samples else None
-    return None if nb is None else data_uri(fo.notebook_square_png(nb.example, nb.same_example))
+    return None if nb is None else fg.uri(fo.notebook_square_figure(nb.example, nb.same_example))
 
 
 def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict | None:
@@ -121,27 +92,19 @@ def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict
     nb = s.notebook
     if nb is None:
         return None
-    names, m, true = data.names, nb.notebook, nb.same_size
-    size = m.patch[0]
+    m, true, size = nb.notebook, nb.same_size, nb.notebook.patch[0]
     corner = int(np.sqrt(m.area_min))
     view: dict[str, Any] = {
+        "s": s,
+        "m": m,
         "size": size,
-        "square": notebook_square(size),
-        "area": m.area_max,
-        "area_pct": pct(m.area_max / m.pixels),
         "corner": f"{corner}x{corner}",
-        "grid": f"{m.grid[0]}x{m.grid[1]}",
-        "positions": m.positions,
         "print": NOTEBOOK_PRINT,
-        "sample": s.name,
         "sample_id": f"sample-{featured + 1}",
         "figure": {
             "src": square,
             "alt": f"the notebook's {notebook_square(size)} square and a true {size}x{size} window, {s.name}",
         },
-        "fill": an.fill_label(s.fills[0].fill),
-        "fill_class": names[s.fills[0].only_class],
-        "fill_prob": prob(s.fills[0].only_prob),
         "asker": None,
     }
     q = data.question
@@ -149,68 +112,21 @@ def _notebook_intro(data: ReportData, featured: int, square: str | None) -> dict
         shown = {k for k, v in q.counts.items() if v} | {k for k, v in enumerate(m.class_counts) if v}
         shown |= {k for k, v in enumerate(true.class_counts) if v}
         order = sorted(shown, key=lambda k: (-q.counts.get(k, 0), -m.class_counts[k], k))
-        view["asker"] = {
-            "true": f"{q.true_class} ({names[q.true_class]})",
-            "predicted": f"{q.predicted} ({names[q.predicted]})",
-            "prob": prob(q.prob),
-            "positions": q.positions,
-            "ours": f"{s.clean_class} ({names[s.clean_class]})",
-            "ours_prob": prob(s.clean_prob),
-            "rows": [
-                {
-                    "id": k,
-                    "name": names[k],
-                    "asker": q.counts.get(k, 0),
-                    "notebook": m.class_counts[k],
-                    "true": true.class_counts[k],
-                }
-                for k in order
-            ],
-        }
+        # per class: the asker's count, this model's under the notebook's square, and under true windows
+        rows = [(k, q.counts.get(k, 0), m.class_counts[k], true.class_counts[k]) for k in order]
+        view["asker"] = {"q": q, "rows": rows}
     return view
 
 
-def _twins_view(c: TwinComparison, data: ReportData, colours: Sequence[str]) -> dict:
-    names = data.names
+def _twin_figures(c: TwinComparison, data: ReportData, colours: Sequence[str]) -> dict:
+    names, samples = data.names, data.samples
+    maps = fo.twins_figure(c, [s.image for s in samples], [s.name for s in samples], names, colours)
     return {
-        "colour": _card_view(c.colour, names),
-        "grey": _card_view(c.grey, names),
         "accuracy": {
-            "src": data_uri(fo.accuracy_png([("colour", c.colour), ("greyscale", c.grey)], names)),
+            "src": fg.uri(fo.accuracy_figure([("colour", c.colour), ("greyscale", c.grey)], names)),
             "alt": "per-class test accuracy, colour model and greyscale twin",
         },
-        "maps": {
-            "src": data_uri(
-                fo.twins_png(
-                    c, [s.image for s in data.samples], [s.name for s in data.samples], names, colours
-                )
-            ),
-            "alt": "colour and greyscale maps side by side for every sample",
-        },
-        "rows": [
-            {
-                "id": f"sample-{i + 1}",
-                "name": s.name,
-                "true": data.label_names[s.true_label] if s.true_label is not None else "not given",
-                "colour_pred": names[int(np.argmax(t.colour_probs))],
-                "colour_prob": prob(float(np.max(t.colour_probs))),
-                "grey_pred": names[int(np.argmax(t.grey_probs))],
-                "grey_prob": prob(float(np.max(t.grey_probs))),
-                "colour_drop": prob(t.colour.max_drop),
-                "grey_drop": prob(t.grey.max_drop),
-                "colour_kept": t.colour.kept,
-                "grey_kept": t.grey.kept,
-                "positions": t.colour.positions,
-            }
-            for i, (s, t) in enumerate(zip(data.samples, c.samples, strict=True))
-        ],
-        "labelled": c.labelled,
-        "colour_correct": c.correct("colour"),
-        "grey_correct": c.correct("grey"),
-        "colour_mean_drop": prob(float(np.mean([t.colour.max_drop for t in c.samples]))),
-        "grey_mean_drop": prob(float(np.mean([t.grey.max_drop for t in c.samples]))),
-        "gap": points(abs(round(100 * c.accuracy_gap, 1)) / 100),
-        "spread": c.colour.seed_spread is not None and c.grey.seed_spread is not None,
+        "maps": {"src": fg.uri(maps), "alt": "colour and greyscale maps side by side for every sample"},
     }
 
 
@@ -223,21 +139,12 @@ def _takeover_rows(takeovers: Sequence[an.Takeover]) -> list[an.Takeover]:
 
 
 def _takeover_view(data: ReportData, colours: Sequence[str], found: list[Finding]) -> dict:
-    names, rows = data.names, _takeover_rows(data.takeovers)
+    rows = _takeover_rows(data.takeovers)
     notebook = all(t.notebook_positions is not None for t in data.takeovers)
     return {
-        "src": data_uri(fo.takeover_png(data.takeovers, names, colours)),
+        "src": fg.uri(fo.takeover_figure(data.takeovers, data.names, colours)),
         "alt": "positions taken over by each class across all samples",
-        "rows": [
-            {
-                "name": names[t.cls],
-                "colour": colours[t.cls],
-                "positions": t.positions,
-                "samples_top": t.samples_top,
-                "notebook": "" if t.notebook_positions is None else t.notebook_positions,
-            }
-            for t in rows
-        ],
+        "rows": rows,
         "quiet": len(data.takeovers) - len(rows),
         "notebook": notebook,
         "findings": [f.text for f in found],
@@ -247,59 +154,9 @@ def _takeover_view(data: ReportData, colours: Sequence[str], found: list[Finding
         if notebook
         else "",
         "runner_up": sum(s.runner_up_wins for s in data.samples),
-        "survey": None if data.survey is None else _survey_view(data.survey, names),
-    }
-
-
-def _survey_view(survey: SurveyNumbers, names: Sequence[str]) -> dict:
-    """Q2 at data-set scale: per class, the share of windows lost over the survey and who wins most."""
-
-    def taker(k: int | None, share: float | None) -> str:
-        return "" if k is None or share is None else f"{names[k]} ({pct(share)})"
-
-    notebook = all(c.notebook_lost is not None for c in survey.classes)
-    return {
-        "folder": survey.folder,
-        "source": survey.source,
-        "images": f"{survey.images:,}",
-        "grouped_by": survey.grouped_by,
-        "notebook": notebook,
-        "rows": [
-            {
-                "name": names[c.cls],
-                "images": f"{c.images:,}",
-                "lost": pct(c.lost),
-                "taker": taker(c.taker, c.taker_share),
-                "notebook_lost": "" if c.notebook_lost is None else pct(c.notebook_lost),
-                "notebook_taker": taker(c.notebook_taker, c.notebook_taker_share),
-            }
-            for c in survey.classes
-        ],
-    }
-
-
-def _samples_totals(data: ReportData, e: ev.Evidence) -> dict:
-    r = e.readings
-    return {
-        "count": len(data.samples),
-        "last_other": None if e.last is None else e.last.other_class,
-        "kept": r.kept_occlude,
-        "kept_reveal": r.kept_reveal,
-        "agreement": r.agreement,
-        "windows": r.windows,
-        "reveal_top": "" if r.reveal_top is None else data.names[r.reveal_top],
-        "reveal_top_count": r.reveal_top_count,
-    }
-
-
-def check_view(reading: CheckReading) -> dict[str, Any]:
-    """The check section: the trust summary, the count of each verdict, one plain row per check."""
-    return {
-        "trust": [t.to_dict() for t in reading.trust],
-        "summary": reading.summary,
-        "failed": reading.failed,
-        "counts": {v: reading.count(v) for v in ("pass", "fail", "inconclusive", "info")},
-        "rows": [vars(r) for r in reading.rows],
+        "survey": data.survey,
+        "survey_notebook": data.survey is not None
+        and all(c.notebook_lost is not None for c in data.survey.classes),
     }
 
 
@@ -333,12 +190,11 @@ def build_view(
     else:
         questions, answers = [], list(summary.findings)
         summary_view = {"rows": summary.rows, "trust": summary.trust}
-    card, card_findings = None, []
-    if data.model.card is not None:
-        card_findings = [finding_card(data.model.card, names)]
-        card = _card_view(data.model.card, names)
-        card["figure"] = {
-            "src": data_uri(fo.accuracy_png([("this model", data.model.card)], names)),
+    card, card_figure, card_findings = data.model.card, None, []
+    if card is not None:
+        card_findings = [finding_card(card, names)]
+        card_figure = {
+            "src": fg.uri(fo.accuracy_figure([("this model", card)], names)),
             "alt": "per-class test accuracy of the model",
         }
     take = finding_takeovers(data)
@@ -356,7 +212,7 @@ def build_view(
         "model": {
             "label": data.model.label,
             "note": data.model.note,
-            "parameters": _int(data.model.parameters),
+            "parameters": "" if data.model.parameters is None else f"{data.model.parameters:,}",
         },
         "settings": {
             "patch": f"{data.patch[0]}x{data.patch[1]}",
@@ -371,15 +227,18 @@ def build_view(
             "score": "probability" if data.probabilities else "score",
         },
         "card": card,
+        "card_figure": card_figure,
         "card_findings": [f.text for f in card_findings],
         "samples": samples,
-        "totals": _samples_totals(data, e),
-        "fill_words": FILL_VERDICT_WORDS,
+        "evidence": e,
         "takeover": _takeover_view(data, colours, takeover_findings),
-        "twins": None if data.twins is None else _twins_view(data.twins, data, colours),
+        "twins": data.twins,
+        "twin_figures": None if data.twins is None else _twin_figures(data.twins, data, colours),
         "twins_missing": data.twins_missing,
         "twin_findings": [f.text for f in twin_findings],
-        "checks": check_view(reading) if reading is not None else None,
+        "checks": reading,
         "legend": [{"name": n, "colour": c} for n, c in cl.legend_entries(names, colours)],
+        "names": names,
+        "colours": colours,
     }
     return view, answers + card_findings + takeover_findings + twin_findings + sample_findings

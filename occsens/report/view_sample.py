@@ -3,16 +3,18 @@
 What is the same for every sample (how to read each figure, the notebook's geometry, the fills
 themselves) is explained once on the page, by ``occsens.report.view``; a sample's section keeps its
 own numbers, maps and sentences, with the secondary figures (the fills, the occluded inputs, the
-notebook's square) folded away.
+notebook's square) folded away. The template reads the sample's numbers from its ``SampleAnalysis``
+(``a``) and formats them itself (``occsens.report.templates``); only figures, names and sentences are
+made here.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any
 
 from occsens.report import analysis as an
+from occsens.report import figures as fg
 from occsens.report import figures_sample as fs
 from occsens.report.data import Finding, ReportData
 from occsens.report.findings import (
@@ -26,7 +28,7 @@ from occsens.report.findings import (
     finding_spread,
     finding_takeover,
 )
-from occsens.report.formatting import extent_text, notebook_square, pct, prob, region_text, rep_name
+from occsens.report.formatting import notebook_square, region_text
 
 # The page enlarges a 32x32 sample image to this many CSS pixels, and an occluded input to THUMB.
 IMAGE_PX = 160
@@ -43,119 +45,23 @@ FILL_VERDICT_WORDS = {
 }
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def pixels(image: Any, alt: str, width: int) -> dict:
     """An image at its own pixels (at least ``MIN_STORED`` of them a side), shown ``width`` CSS pixels
     wide without smoothing."""
     h, w = image.shape[:2]
     scale = -(-MIN_STORED // min(h, w))  # ceiling division: 1 for images of MIN_STORED pixels or more
     png = fs.thumbnail_png(image, scale)
-    return {"src": data_uri(png), "alt": alt, "width": width, "height": round(width * h / w)}
+    return {"src": fg.data_uri(png), "alt": alt, "width": width, "height": round(width * h / w)}
 
 
-def _counts_rows(m: an.MapStats, names: Sequence[str], colours: Sequence[str]) -> list[dict]:
-    return [
-        {
-            "name": names[k],
-            "count": v,
-            "colour": colours[k],
-            "clean": k == m.clean_class,
-            "share": pct(v / m.positions),
-        }
-        for k, v in enumerate(m.class_counts)
-        if v
-    ]
+def _thumbs(items: Sequence[an.GalleryItem], prefix: str) -> list[dict]:
+    """The occluded inputs as the gallery shows them (``item``: the numbers of each)."""
+    alt = "{} occluded input with {} filled"
+    return [dict(pixels(g.image, alt.format(prefix, region_text(g.window)), THUMB_PX), item=g) for g in items]
 
 
-def _thumb(item: an.GalleryItem, names: Sequence[str], target: str, prefix: str) -> dict:
-    return {
-        **pixels(item.image, f"{prefix} occluded input with {region_text(item.window)} filled", THUMB_PX),
-        "reason": item.reason,
-        "filled": region_text(item.window),
-        "cls": names[item.top_class],
-        "prob": prob(item.top_prob),
-        "target": target,
-        "target_prob": prob(item.target_prob),
-    }
-
-
-def map_row(label: str, m: an.MapStats, names: Sequence[str]) -> dict:
-    return {
-        "label": label,
-        "kept": m.kept,
-        "positions": m.positions,
-        "replacement": rep_name(m, names),
-        "min": prob(m.min_target_prob),
-        "median": prob(m.median_target_prob),
-        "max": prob(m.max_target_prob),
-        "region": region_text(m.most_important),
-        "drop": prob(m.max_drop),
-        "dropping": m.positions_dropping,
-        "area": m.area_max,
-        "area_min": m.area_min,
-        "area_mean": f"{m.area_mean:.1f}",
-        "area_pct": pct(m.area_max / m.pixels),
-        "clean": prob(m.clean_target_prob),
-        "rep_name": "none" if m.replacement is None else names[m.replacement],
-        "rep_count": m.replacement_count,
-        "rep_extent": "" if m.replacement_extent is None else extent_text(m.replacement_extent),
-        "rep_best": "" if m.replacement_best is None else region_text(m.replacement_best),
-        "rep_best_prob": prob(m.replacement_best_prob),
-    }
-
-
-def _fills_view(s: an.SampleAnalysis, names: Sequence[str], colours: Sequence[str]) -> dict:
-    return {
-        "src": data_uri(fs.fills_png(s.fills, [an.fill_label(f.fill) for f in s.fills], names, colours)),
-        "alt": f"class maps under {len(s.fills)} fills and images made only of each fill, {s.name}",
-        "rows": [
-            dict(
-                map_row(an.fill_label(f.fill), f.stats, names),
-                counts=", ".join(
-                    f"{names[k]} {v}"
-                    for k, v in sorted(enumerate(f.stats.class_counts), key=lambda kv: (-kv[1], kv[0]))
-                    if v
-                ),
-                only_prob=prob(f.only_prob),
-                only_img=pixels(f.only_image, f"an image made only of the {an.fill_label(f.fill)} fill", 32),
-                only_class=names[f.only_class],
-            )
-            for f in s.fills
-        ],
-        "verdict": FILL_VERDICT_WORDS[s.fill_verdict],
-        "matches": sum(
-            1 for f in s.fills if f.stats.replacement is not None and f.stats.replacement == f.only_class
-        ),
-        "with_rep": sum(1 for f in s.fills if f.stats.replacement is not None),
-    }
-
-
-def _notebook_view(
-    s: an.SampleAnalysis, nb: an.NotebookStats, names: Sequence[str], colours: Sequence[str], target: str
-) -> dict:
-    size = nb.notebook.patch[0]
-    return {
-        "size": size,
-        "src": data_uri(fs.notebook_maps_png(nb.notebook, nb.same_size, names, colours, target)),
-        "alt": f"maps under the notebook's {notebook_square(size)} square and true {size}x{size} windows: "
-        f"{s.name}",
-        "rows": [
-            map_row(
-                f"notebook: {notebook_square(size)} square drawn as a {size}x{size} cell", nb.notebook, names
-            ),
-            map_row(f"true {size}x{size} windows", nb.same_size, names),
-        ],
-        "gallery": [_thumb(g, names, target, f"{s.name}, notebook geometry") for g in nb.gallery],
-        "last": region_text(nb.last),
-        "last_prob": prob(nb.last_prob),
-        "last_class": names[nb.last_class],
-        "last_other": nb.last_class != s.clean_class,
-        "kept": nb.notebook.kept,
-        "positions": nb.notebook.positions,
-    }
+def _figure(fig: Any, alt: str) -> dict:
+    return {"src": fg.uri(fig), "alt": alt}
 
 
 def sample_view(
@@ -166,6 +72,7 @@ def sample_view(
     target = names[m.target]
     true = data.label_names[s.true_label] if s.true_label is not None else None
     title = f"{s.name}" + (f": {true}" if true else "")
+    labels = [an.fill_label(f.fill) for f in s.fills]
     findings = {
         "prediction": [finding_prediction(s, names, data.label_names)],
         "maps": [finding_region(m, names), finding_spread(m, names), finding_takeover(m, names)],
@@ -174,46 +81,62 @@ def sample_view(
         "notebook": [],
     }
     view: dict[str, Any] = {
+        "a": s,
         "id": f"sample-{i + 1}",
         "number": i + 1,
-        "name": s.name,
-        "index": s.index,
         "title": title,
         "true": true or "not given",
         "notes": list(data.notes[i]) if i < len(data.notes) else [],
         "pred": names[s.clean_class],
         "correct": None if true is None else names[s.clean_class] == true,
-        "clean_prob": prob(s.clean_prob),
-        "clean_prob_exact": repr(s.clean_prob),
-        "top3": [{"name": names[k], "prob": prob(p), "colour": colours[k]} for k, p in s.top3],
         "target": target,
         "image": pixels(s.image, f"{title}, {s.image.shape[1]}x{s.image.shape[0]} pixels", IMAGE_PX),
-        "main": map_row(an.fill_label(m.fill), m, names),
-        "heatmap": {
-            "src": data_uri(fs.heatmap_png(s.image, m, target)),
-            "alt": f"heatmap of P({target}) per window and drop map over {s.name}",
-        },
-        "classmap": {
-            "src": data_uri(fs.class_map_png(m, names, colours)),
-            "alt": f"most probable class per window and class counts for {s.name}",
-        },
-        "counts": _counts_rows(m, names, colours),
-        "windows": m.positions,
-        "counts_total": sum(m.class_counts),
-        "gallery": [_thumb(g, names, target, s.name) for g in s.gallery],
-        "reveal": {
-            "src": data_uri(fs.reveal_png(m, s.reveal, names, colours, target)),
-            "alt": f"background-only and patch-only maps for {s.name}",
-            "occ": map_row("image minus the window (occlude)", m, names),
-            "rev": map_row("only the window (reveal)", s.reveal, names),
-            "agreement": s.agreement,
-        },
-        "fills": _fills_view(s, names, colours),
+        "heatmap": _figure(
+            fs.heatmap_figure(s.image, m, target),
+            f"heatmap of P({target}) per window and drop map over {s.name}",
+        ),
+        "classmap": _figure(
+            fs.class_map_figure(m, names, colours),
+            f"most probable class per window and class counts for {s.name}",
+        ),
+        "gallery": _thumbs(s.gallery, s.name),
+        "reveal": _figure(
+            fs.reveal_figure(m, s.reveal, names, colours, target),
+            f"background-only and patch-only maps for {s.name}",
+        ),
+        "fills": _figure(
+            fs.fills_figure(s.fills, labels, names, colours),
+            f"class maps under {len(s.fills)} fills and images made only of each fill, {s.name}",
+        ),
+        "fill_rows": [
+            {
+                "f": f,
+                "label": label,
+                "counts": ", ".join(
+                    f"{names[k]} {v}"
+                    for k, v in sorted(enumerate(f.stats.class_counts), key=lambda kv: (-kv[1], kv[0]))
+                    if v
+                ),
+                "only_img": pixels(f.only_image, f"an image made only of the {label} fill", 32),
+            }
+            for f, label in zip(s.fills, labels, strict=True)
+        ],
+        "fill_verdict": FILL_VERDICT_WORDS[s.fill_verdict],
         "notebook": None,
     }
-    if s.notebook is not None:
-        findings["notebook"] = [finding_notebook(s.notebook, names), finding_last(s, s.notebook, names)]
-        view["notebook"] = _notebook_view(s, s.notebook, names, colours, target)
+    nb = s.notebook
+    if nb is not None:
+        findings["notebook"] = [finding_notebook(nb, names), finding_last(s, nb, names)]
+        size = nb.notebook.patch[0]
+        view["notebook"] = dict(
+            _figure(
+                fs.notebook_maps_figure(nb.notebook, nb.same_size, names, colours, target),
+                f"maps under the notebook's {notebook_square(size)} square and true {size}x{size} windows: "
+                f"{s.name}",
+            ),
+            size=size,
+            gallery=_thumbs(nb.gallery, f"{s.name}, notebook geometry"),
+        )
     for key, items in findings.items():
         view[f"findings_{key}"] = [f.text for f in items]
     return view, [f for items in findings.values() for f in items]

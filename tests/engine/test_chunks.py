@@ -18,7 +18,7 @@ from torch import nn
 
 import occsens
 from occsens.engine import model as engine_model
-from occsens.engine import occlusion
+from occsens.engine import schedule
 
 CPU = torch.device("cpu")
 
@@ -68,12 +68,12 @@ def test_progress_none_shows_a_bar_only_for_calls_estimated_to_be_slow(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(engine_model, "BAR_DELAY_S", 0.0)  # the bar's own delay is tested below
-    monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 1e9)  # no call is that slow
+    monkeypatch.setattr(schedule, "PROGRESS_AFTER_S", 1e9)  # no call is that slow
     assert not _bar_shown(monkeypatch)
-    monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 0.0)  # every call is slower than nothing
+    monkeypatch.setattr(schedule, "PROGRESS_AFTER_S", 0.0)  # every call is slower than nothing
     assert _bar_shown(monkeypatch)
     assert not _bar_shown(monkeypatch, progress=False)
-    monkeypatch.setattr(occlusion, "PROGRESS_AFTER_S", 1e9)
+    monkeypatch.setattr(schedule, "PROGRESS_AFTER_S", 1e9)
     assert _bar_shown(monkeypatch, progress=True)
 
 

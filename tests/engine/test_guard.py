@@ -34,10 +34,9 @@ from torch.overrides import TorchFunctionMode
 
 import occsens
 import occsens.engine.incremental as incremental
-import occsens.engine.occlusion as occlusion_module
 import occsens.engine.receptive as receptive
 from occsens.cifar.models import Normalize
-from occsens.engine import ENGINE_TOLERANCE
+from occsens.engine import ENGINE_TOLERANCE, schedule
 from occsens.engine.incremental import supports
 
 from .strategies import networks
@@ -363,9 +362,7 @@ def test_a_broken_walk_is_caught_by_the_window_checks_and_would_otherwise_go_thr
     assert guarded.engine.startswith("brute (fallback: window "), guarded.engine
     assert sum("failed its check" in n for n in notices) == 1
 
-    monkeypatch.setattr(
-        occlusion_module, "_check_spots", lambda *args: None
-    )  # no window checks: the wrong answer
+    monkeypatch.setattr(schedule, "_check_spots", lambda *args: None)  # no window checks: the wrong answer
     unguarded = occsens.occlude(model, images, patch=4)
     assert unguarded.engine == "incremental"
     # the broken boxes drop real changes: 0.095 seen; 1e-3 is 100x the tolerance, far from rounding

@@ -42,7 +42,7 @@ def test_most_important_region_is_the_block(sample: an.SampleAnalysis) -> None:
     )
     assert (m.most_important.row, m.most_important.col) == (2, 4)
     assert m.max_drop == pytest.approx(m.clean_target_prob - m.min_target_prob)
-    assert m.positions_dropping == 1
+    assert m.windows_dropping == 1
     assert np.count_nonzero(np.abs(m.drop) > 1e-6) == 1  # no other window changes anything
 
 

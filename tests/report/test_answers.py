@@ -104,9 +104,7 @@ CAUSES = ev.Causes(
     fill="0.5",
     fill_class=AIRPLANE,
     fill_prob=0.2403,
-    fill_class_true=0,
     fill_class_notebook=20,
-    notebook_top=((SHIP, 25), (TRUCK, 21), (AIRPLANE, 20)),
     runner_up=18,
     asker=ev.AskerMatch(
         sample=1,
@@ -328,7 +326,7 @@ def test_without_a_twin_the_answer_gives_the_reason() -> None:
 
 
 def test_where_nothing_is_lost_nothing_is_said_to_win() -> None:
-    quiet = replace(CAUSES, notebook_lost=0, lost=0, fill_class_notebook=0, notebook_top=(), runner_up=0)
+    quiet = replace(CAUSES, notebook_lost=0, lost=0, fill_class_notebook=0, runner_up=0)
     text = answer_class_map(quiet, NAMES, SAMPLES).text
     assert text.startswith("On these images no other class takes over")
     assert "An image made only of grey 0.5 is airplane (0.2403), yet no class takes a position" in text

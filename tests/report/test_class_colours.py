@@ -14,6 +14,7 @@ import occsens
 from occsens import report
 from occsens.report import analysis as an
 from occsens.report import colours as cl
+from occsens.report import figures as fg
 from occsens.report import figures_overview as fo
 from occsens.report import figures_sample as fs
 from occsens.report.colours import MAX_SHOWN_CLASSES, OTHER_COLOUR
@@ -152,7 +153,7 @@ def test_a_class_map_of_a_1000_class_model_renders() -> None:
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 1000)).eval()
     stats = occlusion_stats(model, torch.rand(2, 3, 8, 8, generator=gen), patch=4)
     colours = cl.class_colours(1000, cl.shown_classes(stats.class_counts))
-    png = fs.class_map_png(stats, names(1000), colours)
+    png = fg.png(fs.class_map_figure(stats, names(1000), colours))
     assert png.startswith(b"\x89PNG")
     assert (
         len(fs.class_map_figure(stats, names(1000), colours).axes[1].containers[0]) <= MAX_SHOWN_CLASSES + 1

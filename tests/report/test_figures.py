@@ -74,7 +74,7 @@ def test_the_drop_layer_is_transparent_where_nothing_changes_and_outlines_what_m
 
 def test_figures_are_palette_pngs_and_the_same_numbers_give_the_same_bytes(stats: an.MapStats) -> None:
     image = np.zeros((16, 16, 3))
-    first, second = fs.heatmap_png(image, stats, "c"), fs.heatmap_png(image, stats, "c")
+    first, second = fg.png(fs.heatmap_figure(image, stats, "c")), fg.png(fs.heatmap_figure(image, stats, "c"))
     assert first == second
     with Image.open(io.BytesIO(first)) as png:
         assert png.mode == "P" and len(png.getpalette() or []) // 3 <= fg.PALETTE

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 import occsens
 from occsens.report import analysis as an
-from occsens.report import figures_sample
+from occsens.report import figures, figures_sample
 
 # Two "$" around an unbalanced brace: matplotlib's mathtext cannot parse it.
 NAME = "ship$_{$.png"
@@ -29,5 +29,5 @@ def test_a_figure_labelled_with_it_renders() -> None:
     res = occsens.occlude(model, torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0)), patch=4)
     stats = an.map_stats(res, 0)
     names = [NAME, f"not {NAME}"]  # class names appear in the legend and the bar labels
-    png = figures_sample.class_map_png(stats, names, ["#1f77b4", "#ff7f0e"])
+    png = figures.png(figures_sample.class_map_figure(stats, names, ["#1f77b4", "#ff7f0e"]))
     assert png.startswith(b"\x89PNG")

@@ -41,7 +41,7 @@ def base() -> an.SampleAnalysis:
 def quiet(m: an.MapStats, **numbers: float) -> an.MapStats:
     """``m`` with no window over IMPORTANT_DROP and the given numbers."""
     return replace(
-        m, **{"positions_dropping": 0, "clean_target_prob": 0.9, "median_target_prob": 0.88, **numbers}
+        m, **{"windows_dropping": 0, "clean_target_prob": 0.9, "median_target_prob": 0.88, **numbers}
     )
 
 
@@ -87,9 +87,9 @@ def test_a_clean_probability_too_small_to_drop_by_the_threshold_says_so(
 
 
 def test_windows_that_matter_are_counted(base: an.SampleAnalysis) -> None:
-    one = finding_spread(replace(base.main, positions_dropping=1), NAMES).text
+    one = finding_spread(replace(base.main, windows_dropping=1), NAMES).text
     assert one.startswith("Hiding 1 of the 64 window (one at a time) lowers P(ship) by more than 0.1")
-    many = finding_spread(replace(base.main, positions_dropping=7), NAMES).text
+    many = finding_spread(replace(base.main, windows_dropping=7), NAMES).text
     assert many.startswith("Hiding 7 of the 64 windows")
 
 

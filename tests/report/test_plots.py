@@ -104,7 +104,7 @@ def test_without_class_names_the_classes_are_numbered(res: occsens.Occlusion) ->
 def test_the_drop_panel_is_the_reports_own(res: occsens.Occlusion) -> None:
     """The same colour layer, value for value, as the report's heatmap figure draws for this image."""
     stats = an.map_stats(res, 1)
-    image = plots.pixels(res, 1)
+    image = an.hwc(res.images[1])
     report_panel = fs.heatmap_figure(image, stats, "t").axes[1]
     ours = res.plot("drop", i=1).axes[0]
 
