@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from occsens.checks.conditions import DETERMINISM, DETERMINISM_BATCH, DETERMINISM_SAMPLES
-from occsens.checks.results import CheckResult, _result
+from occsens.checks.results import CheckResult, check_result
 from occsens.checks.run_state import CheckRun, training_flags
 from occsens.engine.model import default_batch_size, run_device
 
@@ -51,4 +51,4 @@ def check_determinism(run: CheckRun) -> list[CheckResult]:
         random (dropout or noise that eval mode does not switch off, or batch statistics) and any difference
         between windows may be noise. Both numbers are maxima over every input compared (for the batch
         sizes, every window of every image), not estimates, so they carry no interval. {mode}"""
-    return [_result("determinism", value, DETERMINISM, text, run.ids(index))]
+    return [check_result("determinism", value, DETERMINISM, text, run.ids(index))]

@@ -44,7 +44,7 @@ from occsens.checks.conditions import (
     STAGE_IMAGES,
 )
 from occsens.checks.names import INCONCLUSIVE
-from occsens.checks.results import CheckResult, _result
+from occsens.checks.results import CheckResult, check_result
 from occsens.checks.run_state import CheckRun
 from occsens.checks.stats import order_desc
 from occsens.engine import resolve_fill
@@ -369,7 +369,7 @@ def _faithfulness_result(
     condition, power_condition = (
         (DELETION, DELETION_POWER) if name == "deletion" else (INSERTION, INSERTION_POWER)
     )
-    return _result(
+    return check_result(
         f"faithfulness: {name}",
         v,
         condition,

@@ -23,7 +23,7 @@ from occsens.checks.conditions import (
     SINK_CLASS,
     SINK_FRACTION_MAX,
 )
-from occsens.checks.results import CheckResult, _result
+from occsens.checks.results import CheckResult, check_result
 from occsens.checks.run_state import CheckRun
 from occsens.engine import Occlusion
 
@@ -221,7 +221,7 @@ def check_leakage(run: CheckRun) -> list[CheckResult]:
         of other classes, the {CONFIDENCE:.0%} interval of that share (images as the unit) is
         {_bounds(main["sink_interval"])} against the line {SINK_FRACTION_MAX}."""
     return [
-        _result(
+        check_result(
             "occluder leakage: fill class",
             fill_value,
             FILL_CLASS,
@@ -231,5 +231,7 @@ def check_leakage(run: CheckRun) -> list[CheckResult]:
             power_condition=FILL_CLASS_POWER,
             remedy=_remedy(fill_value, run.occ.num_classes),
         ),
-        _result("occluder leakage: sink class", sink_value, SINK_CLASS, sink_text, samples, sink_details),
+        check_result(
+            "occluder leakage: sink class", sink_value, SINK_CLASS, sink_text, samples, sink_details
+        ),
     ]

@@ -24,7 +24,7 @@ from occsens.checks.conditions import (
     TOP_FRACTION,
     Z_MIN,
 )
-from occsens.checks.results import CheckResult, _result
+from occsens.checks.results import CheckResult, check_result
 from occsens.checks.run_state import CheckRun
 from occsens.checks.stats import order_desc, z_scores
 from occsens.engine.plan import Plan
@@ -198,7 +198,7 @@ def check_patch(run: CheckRun) -> list[CheckResult]:
         the image rather than what the window shows by itself."""
     samples = run.ids(range(run.n))
     return [
-        _result(
+        check_result(
             "background-only (important windows)",
             bg_value,
             BACKGROUND_ONLY,
@@ -208,7 +208,7 @@ def check_patch(run: CheckRun) -> list[CheckResult]:
             power_condition=BACKGROUND_ONLY_POWER,
             remedy=_remedy(bg_value, run, occ.plan, "Hiding"),
         ),
-        _result(
+        check_result(
             "patch-only (important windows)",
             patch_value,
             PATCH_ONLY,

@@ -25,7 +25,7 @@ from occsens.checks.conditions import (
     RANDOMISATION_SAMPLES,
     RANDOMISATION_STEPS,
 )
-from occsens.checks.results import CheckResult, _result
+from occsens.checks.results import CheckResult, check_result
 from occsens.checks.run_state import CheckRun
 from occsens.checks.stats import spearman
 from occsens.engine.model import run_device
@@ -88,7 +88,7 @@ def _no_cascade(
 ) -> CheckResult:
     """The inconclusive result where the cascade cannot run or has nothing to compare."""
     value = {"final_abs_rank_correlation": None, "layer_groups": groups, "ranked_maps": ranked}
-    return _result(
+    return check_result(
         "model randomisation",
         value,
         RANDOMISATION,
@@ -185,7 +185,7 @@ def check_randomisation(run: CheckRun) -> list[CheckResult]:
         affine weights with running statistics re-estimated on the images; the randomised model runs in eval
         mode."""
     return [
-        _result(
+        check_result(
             "model randomisation",
             value,
             RANDOMISATION,

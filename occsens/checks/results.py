@@ -160,7 +160,7 @@ def results_to_json(results: Sequence[CheckResult]) -> str:
     return json.dumps([r.to_dict() for r in results], indent=2, allow_nan=False)
 
 
-def _result(
+def check_result(
     name: str,
     value: dict,
     condition: Condition,

@@ -19,7 +19,7 @@ from occsens import checks
 from occsens.checks import conditions as cond
 from occsens.checks.leakage import _chance_flag
 from occsens.checks.power import POWER_TOLERANCE
-from occsens.checks.results import _result
+from occsens.checks.results import check_result
 
 from . import check_fakes as fakes
 
@@ -27,7 +27,7 @@ from . import check_fakes as fakes
 
 
 def verdict(condition: checks.Condition, power: checks.Condition, **value: float) -> str:
-    return _result("x", value, condition, "text.", [0], power_condition=power, remedy="Remedy.").verdict
+    return check_result("x", value, condition, "text.", [0], power_condition=power, remedy="Remedy.").verdict
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_fill_class_power(flips: int, chance: float, share: float, expected: str
 
 def test_an_inconclusive_explanation_says_why_and_what_would_give_power() -> None:
     value = {"attainable_z": 1.5, "spread": 0.01, "z": 0.3}
-    result = _result("x", value, cond.PATCH_ONLY, "The measurement.", [0],
+    result = check_result("x", value, cond.PATCH_ONLY, "The measurement.", [0],
                      power_condition=cond.PATCH_ONLY_POWER, remedy="Use a larger patch.")  # fmt: skip
     assert result.verdict == "inconclusive" and not result.passed
     assert result.explanation.startswith("No power here: the check needs")
@@ -79,7 +79,7 @@ def test_an_inconclusive_explanation_says_why_and_what_would_give_power() -> Non
 
 def test_a_failure_says_the_check_had_power() -> None:
     value = {"attainable_z": 13.96, "spread": 0.5, "z": -0.15}
-    result = _result("x", value, cond.PATCH_ONLY, "The measurement.", [0],
+    result = check_result("x", value, cond.PATCH_ONLY, "The measurement.", [0],
                      power_condition=cond.PATCH_ONLY_POWER, remedy="Use a larger patch.")  # fmt: skip
     assert result.verdict == "fail"
     assert result.explanation == (
@@ -252,7 +252,7 @@ def test_only_a_fail_counts_as_failed() -> None:
 
 
 def test_the_table_shows_three_verdicts_and_the_power() -> None:
-    result = _result(
+    result = check_result(
         "determinism", {"max_diff_repeat": 0.0, "max_diff_batch": 0.0}, cond.DETERMINISM, "e", [0]
     )
     rows = checks.format_table([FAITHFUL, PATCH_FAIL, PATCH_NO_POWER, result]).splitlines()

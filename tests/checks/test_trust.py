@@ -8,7 +8,7 @@ import re
 
 from occsens import checks
 from occsens.checks import conditions as cond
-from occsens.checks.results import _result
+from occsens.checks.results import check_result
 from occsens.checks.trust import CLAIMS, STRONG_POWER
 
 
@@ -16,7 +16,7 @@ def with_power(result: checks.CheckResult, power: float | None) -> checks.CheckR
     return dataclasses.replace(result, power=power)
 
 
-RANDOMISED = _result(
+RANDOMISED = check_result(
     "model randomisation",
     {"final_abs_rank_correlation": 0.1, "layer_groups": 3, "ranked_maps": 8},
     cond.RANDOMISATION,
@@ -24,7 +24,7 @@ RANDOMISED = _result(
     [0],
     power_condition=cond.RANDOMISATION_POWER,
 )
-DETERMINISTIC = _result(
+DETERMINISTIC = check_result(
     "determinism", {"max_diff_repeat": 0.0, "max_diff_batch": 0.0}, cond.DETERMINISM, "e", [0]
 )
 
@@ -64,16 +64,16 @@ def test_a_failure_answers_no_and_information_leaves_it_untested() -> None:
 
 
 def test_a_claim_with_two_checks_needs_both() -> None:
-    fill = _result(
+    fill = check_result(
         "occluder leakage: fill class",
         {"fill_explained_share": 0.0},
         cond.FILL_CLASS,
         "e",
         [0],
     )
-    sink = _result("occluder leakage: sink class", {"sink_fraction": 0.9}, cond.SINK_CLASS, "e", [0])
+    sink = check_result("occluder leakage: sink class", {"sink_fraction": 0.9}, cond.SINK_CLASS, "e", [0])
     key = ("occluder leakage: fill class", "occluder leakage: sink class")
     assert fill.passed and not sink.passed
     assert answers([fill, sink])[key] == "no"
-    sink_ok = _result("occluder leakage: sink class", {"sink_fraction": 0.1}, cond.SINK_CLASS, "e", [0])
+    sink_ok = check_result("occluder leakage: sink class", {"sink_fraction": 0.1}, cond.SINK_CLASS, "e", [0])
     assert answers([fill, sink_ok])[key] == "yes"
