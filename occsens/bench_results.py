@@ -22,8 +22,8 @@ TARGETS = {
     ("default", "p8s2", True): 0.6,
     ("default", "p4s1", True): 0.7,
 }
-# Issue 27: timm's EfficientNet-B0 and ResNet-50-D at 224x224, timed with the engine ``engine="auto"``
-# picks (what a user gets), against Captum's best in the same run.
+# Issue 27: timm's EfficientNet-B0 and ResNet-50-D at 224x224, ``engine="auto"`` (what a user gets, timed
+# as itself) against Captum's best in the same run.
 AUTO_TARGETS = {("timm-efficientnet_b0", "p16s8"): 0.6, ("timm-resnet50d", "p16s8"): 0.6}
 # Issue 27: where the engine cannot run incrementally (ViT, Swin), ``auto`` runs brute force after one
 # trace; its first call on a fresh model may cost at most 5% more than brute force's first call.
@@ -64,8 +64,9 @@ def verdicts(rows: Sequence[Row], ceilings: dict[str, Any]) -> list[str]:
     out = []
     for r in rows:
         cap = _best(r, "captum")
-        ours = [e for e in ("occsens brute", "occsens incremental") if e in r.ms_per_image]
-        best = min(r.ms_per_image[e] for e in ours)
+        explicit = [e for e in ("occsens brute", "occsens incremental") if e in r.ms_per_image]
+        auto = r.ms_per_image.get("occsens auto")
+        best = min(r.ms_per_image[e] for e in [*explicit, *(["occsens auto"] if auto else [])])
         case = f"{r.model} {r.setting}{' busy' if r.busy else ''} x{r.images}"
         limit = TARGETS.get((r.model, r.setting, r.busy))
         if limit is not None and cap:
@@ -75,8 +76,8 @@ def verdicts(rows: Sequence[Row], ceilings: dict[str, Any]) -> list[str]:
                 f"(target <= {limit})"
             )
         auto_limit = AUTO_TARGETS.get((r.model, r.setting))
-        if auto_limit is not None and cap and not r.busy:
-            ratio = r.ms_per_image[f"occsens {r.auto_engine}"] / r.ms_per_image[cap]
+        if auto_limit is not None and auto and cap and not r.busy:
+            ratio = auto / r.ms_per_image[cap]
             out.append(
                 f"- {'PASS' if ratio <= auto_limit else 'MISS'} {case}: engine='auto' ({r.auto_engine}) / "
                 f"Captum best = {ratio:.2f} (target <= {auto_limit})"
@@ -88,15 +89,14 @@ def verdicts(rows: Sequence[Row], ceilings: dict[str, Any]) -> list[str]:
                 f"model, engine='auto' {auto:.2f} s / engine='brute' {brute:.2f} s = {auto / brute:.3f} "
                 f"(target <= {FIRST_CALL_LIMIT})"
             )
-        faster = min(ours, key=lambda e: r.ms_per_image[e])
-        slower = max(ours, key=lambda e: r.ms_per_image[e])
-        margin = r.ms_per_image[slower] / r.ms_per_image[faster]
-        picked = f"occsens {r.auto_engine}"
-        ok = picked == faster or margin < 1.1  # within noise: 10% is the low end of this machine's spread
-        out.append(
-            f"- {'PASS' if ok else 'MISS'} {case}: engine='auto' picks "
-            f"{r.auto_engine}; measured faster: {faster[8:]} ({margin:.2f}x)"
-        )
+        if auto:
+            faster = min(explicit, key=lambda e: r.ms_per_image[e])
+            margin = auto / r.ms_per_image[faster]
+            ok = margin < 1.1  # within noise: 10% is the low end of this machine's spread
+            out.append(
+                f"- {'PASS' if ok else 'MISS'} {case}: engine='auto' ({r.auto_engine}) took {margin:.2f}x "
+                f"the time of the faster explicit engine ({faster[8:]}; target < 1.1)"
+            )
         if r.busy:  # throughput and memory are targets for a quiet machine
             continue
         gf = r.windows * ceilings["flops"][r.model] / (r.ms_per_image["occsens brute"] / 1000) / 1e9
@@ -130,28 +130,29 @@ def markdown(
         f"float32 matmul (2048): {ceilings['matmul_gflops']:.0f} GFLOP/s. Model forward at batch 64 (best "
         "layout): " + ", ".join(f"{m} {g:.0f} GFLOP/s" for m, g in ceilings["forward_gflops"].items()) + ".",
         "",
-        "| model | setting | images | windows | loop | brute | incremental | Captum best | MONAI best "
-        "| loop / C | brute / C | incremental / C | MONAI / C | best occsens / C | auto picks "
+        "| model | setting | images | windows | loop | brute | incremental | auto | Captum best | MONAI best "
+        "| loop / C | brute / C | incremental / C | auto / C | MONAI / C | best occsens / C | auto picks "
         "| brute GFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cap, mon = _best(r, "captum"), _best(r, "monai")
         ms = r.ms_per_image
         brute, inc, loop = ms["occsens brute"], ms.get("occsens incremental"), ms.get("per-position loop")
+        auto = ms.get("occsens auto")
         c = ms[cap] if cap else None
 
         def ratio(t: float | None, c: float | None = c) -> str:
             return _fmt(t / c if t is not None and c else None, ".2f")
 
         gf = r.windows * ceilings["flops"][r.model] / (brute / 1000) / 1e9
-        best = min(brute, inc) if inc is not None else brute
+        best = min(t for t in (brute, inc, auto) if t is not None)
         setting = r.setting + (" busy" if r.busy else "")
         lines.append(
             f"| {r.model} | {setting} | {r.images} | {r.windows} | {_fmt(loop)} | "
-            f"{brute:.1f} | {_fmt(inc)} | {f'{c:.1f} ({cap[7:]})' if cap and c else 'n/a'} | "
+            f"{brute:.1f} | {_fmt(inc)} | {_fmt(auto)} | {f'{c:.1f} ({cap[7:]})' if cap and c else 'n/a'} | "
             f"{f'{ms[mon]:.1f} ({mon[6:]})' if mon else 'n/a'} | {ratio(loop)} | {ratio(brute)} | "
-            f"{ratio(inc)} | {ratio(ms[mon] if mon else None)} | {ratio(best)} | "
+            f"{ratio(inc)} | {ratio(auto)} | {ratio(ms[mon] if mon else None)} | {ratio(best)} | "
             f"{r.auto_engine} | {gf:.0f} |"
         )
     lines += ["", "## Targets (issues 6, 13 and 27)", "", *verdicts(rows, ceilings)]
