@@ -127,8 +127,12 @@ def test_issue_27_targets_judge_the_time_of_auto_itself_and_its_first_call() -> 
     layout = _row("timm-efficientnet_b0", "brute", timed)
     said = verdicts([layout], ceilings)
     assert any(line.startswith("- PASS") and "= 0.55" in line for line in said if "/ Captum best" in line)
-    vit = {"occsens brute": 100.0, "occsens auto": 100.0, "captum ppe 64": 100.0}
+    vit = {"occsens brute": 100.0, "occsens auto": 102.0, "captum ppe 64": 100.0}
     ok = _row("timm-vit_tiny", "brute", vit, {"auto": 10.4, "brute": 10.0})
     over = _row("timm-vit_tiny", "brute", vit, {"auto": 10.6, "brute": 10.0})
-    said = [line for line in verdicts([ok, over], ceilings) if "first call" in line]
-    assert said[0].startswith("- PASS") and said[1].startswith("- MISS")
+    said = verdicts([ok, over], ceilings)
+    first = [line for line in said if "first call" in line]
+    assert first[0].startswith("- PASS") and first[1].startswith("- MISS")
+    # the warm calls are judged on their own times (ms per image), not on the first calls' seconds
+    picks = [line for line in said if "the faster explicit engine" in line]
+    assert len(picks) == 2 and all(line.startswith("- PASS") and "1.02x" in line for line in picks)
